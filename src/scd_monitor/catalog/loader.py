@@ -1,0 +1,262 @@
+"""Load a catalog YAML file into :class:`Catalog`, with errors that name file, line and key.
+
+The YAML is composed into nodes first so that every key and list item keeps its line;
+pydantic's error locations are then mapped back onto those lines. Checks that need the
+whole tree (timeout shorter than interval, referenced files exist, secrets resolve) run
+after the models validate, and report the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr, ValidationError
+
+from scd_monitor.catalog.models import Catalog, HttpCheck, SecretRef, TlsOptions
+from scd_monitor.errors import ConfigError
+
+Loc = tuple[str | int, ...]
+
+
+class _Marks:
+    """Line numbers (1-based) of every key and list item, by path."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Loc, int] = {}
+
+    def line_for(self, data: Any, loc: Sequence[str | int]) -> tuple[Loc, int | None]:
+        """The deepest path of ``loc`` present in ``data`` and its line.
+
+        Pydantic adds union tags (``http``) to locations; they are not in the data and
+        are skipped.
+        """
+        path: list[str | int] = []
+        node = data
+        for part in loc:
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+                path.append(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+                path.append(part)
+            elif isinstance(node, Mapping) and isinstance(part, str):
+                # A key that is missing, or a union tag: keep the key for the message.
+                if (*path, part) in self.lines:
+                    path.append(part)
+                continue
+        key = tuple(path)
+        while key and key not in self.lines:
+            key = key[:-1]
+        return tuple(path), self.lines.get(key)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain Python values, recording marks."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.marks = _Marks()
+        self.problems: list[str] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: Loc = ()) -> Any:
+        self.marks.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problems.append(
+                        f"{self.filename}:{key_node.start_mark.line + 1}: "
+                        f"{_fmt(path) or '<root>'}: YAML merge keys ('<<') are not supported"
+                    )
+                    continue
+                key = self._constructor.construct_object(key_node, deep=True)
+                if not isinstance(key, str | int):
+                    key = str(key)
+                if key in out:
+                    self.problems.append(
+                        f"{self.filename}:{key_node.start_mark.line + 1}: "
+                        f"{_fmt((*path, key))}: duplicate key {key!r}"
+                    )
+                    continue
+                self.marks.lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = self.build(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._constructor.construct_object(node, deep=True)
+
+
+def _fmt(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_catalog(path: str | os.PathLike[str]) -> Catalog:
+    """Read, parse and validate a catalog file. Raises :class:`ConfigError`."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read catalog: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{file}: catalog is not UTF-8 text: {exc.reason}"]) from None
+    return parse_catalog(text, filename=str(file), base_dir=file.parent)
+
+
+def parse_catalog(text: str, *, filename: str = "<catalog>", base_dir: Path | None = None) -> Catalog:
+    """Validate catalog YAML text. Relative file paths resolve against ``base_dir``."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}" if mark is not None else filename
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    if root is None:
+        raise ConfigError([f"{filename}:1: the catalog is empty"])
+    builder = _Builder(filename)
+    data = builder.build(root)
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{filename}:1: the catalog must be a mapping with 'providers'"])
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(exc, data, builder.marks, filename)) from None
+    problems = _semantic_problems(catalog, data, builder.marks, filename, base_dir or Path())
+    if problems:
+        raise ConfigError(problems)
+    return _resolve_files(catalog, base_dir or Path())
+
+
+def _pydantic_problems(
+    exc: ValidationError, data: Any, marks: _Marks, filename: str
+) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        path, line = marks.line_for(data, loc)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}"
+        elif err["type"] == "missing":
+            path = (*path, loc[-1]) if path[-1:] != (loc[-1],) else path
+            msg = f"missing required key {loc[-1]!r}"
+        elif err["type"] == "union_tag_invalid":
+            msg = "unknown check kind; expected one of 'http', 'tls'"
+            path = (*path, "kind") if "kind" in _at(data, path) else path
+        elif err["type"] == "union_tag_not_found":
+            msg = "missing required key 'kind' (one of 'http', 'tls')"
+        msg = msg.removeprefix("Value error, ")
+        where = f"{filename}:{line}" if line is not None else filename
+        problems.append(f"{where}: {_fmt(path) or '<root>'}: {msg}")
+    return problems
+
+
+def _at(data: Any, path: Loc) -> Any:
+    node = data
+    for part in path:
+        node = node[part]
+    return node if isinstance(node, Mapping) else {}
+
+
+def _semantic_problems(
+    catalog: Catalog, data: Any, marks: _Marks, filename: str, base_dir: Path
+) -> list[str]:
+    problems: list[str] = []
+
+    def report(loc: Loc, msg: str) -> None:
+        path, line = marks.line_for(data, loc)
+        where = f"{filename}:{line}" if line is not None else filename
+        problems.append(f"{where}: {_fmt(loc)}: {msg}")
+
+    checks = iter(catalog.resolved_checks(include_disabled=True))
+    for p, provider in enumerate(catalog.providers):
+        for s, service in enumerate(provider.services):
+            for c, spec in enumerate(service.checks):
+                resolved = next(checks)
+                here: Loc = ("providers", p, "services", s, "checks", c)
+                if resolved.timeout >= resolved.interval:
+                    key = "timeout" if spec.timeout is not None else "interval"
+                    report(
+                        (*here, key),
+                        f"timeout ({resolved.timeout.total_seconds():g}s) must be shorter "
+                        f"than interval ({resolved.interval.total_seconds():g}s)",
+                    )
+                if resolved.interval.total_seconds() < 1:
+                    report((*here, "interval"), "interval must be at least 1s")
+                if resolved.timeout.total_seconds() <= 0:
+                    report((*here, "timeout"), "timeout must be positive")
+                for field in ("ca_file", "client_cert", "client_key"):
+                    value = getattr(spec.tls, field)
+                    if value is not None and not (base_dir / value).is_file():
+                        report((*here, "tls", field), f"file not found: {base_dir / value}")
+                if isinstance(spec, HttpCheck):
+                    for name, ref in spec.secret_headers.items():
+                        err = _secret_problem(ref, base_dir)
+                        if err:
+                            report((*here, "secret_headers", name), err)
+                    overlap = {k.lower() for k in spec.headers} & {
+                        k.lower() for k in spec.secret_headers
+                    }
+                    if overlap:
+                        report(
+                            (*here, "secret_headers"),
+                            f"header(s) {sorted(overlap)} also set in 'headers'",
+                        )
+    return problems
+
+
+def _secret_problem(ref: SecretRef, base_dir: Path) -> str | None:
+    if ref.env is not None and ref.env not in os.environ:
+        return f"environment variable {ref.env!r} is not set"
+    if ref.file is not None and not (base_dir / ref.file).is_file():
+        return f"secret file not found: {base_dir / ref.file}"
+    return None
+
+
+def _resolve_files(catalog: Catalog, base_dir: Path) -> Catalog:
+    """Make file paths absolute and read secrets, returning a new immutable catalog."""
+
+    def tls(opts: TlsOptions) -> TlsOptions:
+        update = {
+            f: (base_dir / v).resolve()
+            for f in ("ca_file", "client_cert", "client_key")
+            if (v := getattr(opts, f)) is not None
+        }
+        return opts.model_copy(update=update) if update else opts
+
+    def secret(ref: SecretRef) -> SecretRef:
+        if ref.env is not None:
+            raw = os.environ[ref.env]
+        else:
+            assert ref.file is not None
+            raw = (base_dir / ref.file).read_text(encoding="utf-8").strip()
+        return ref.model_copy(update={"value": SecretStr(raw)})
+
+    providers = []
+    for provider in catalog.providers:
+        services = []
+        for service in provider.services:
+            checks = []
+            for check in service.checks:
+                update: dict[str, Any] = {"tls": tls(check.tls)}
+                if isinstance(check, HttpCheck) and check.secret_headers:
+                    update["secret_headers"] = {
+                        k: secret(v) for k, v in check.secret_headers.items()
+                    }
+                checks.append(check.model_copy(update=update))
+            services.append(service.model_copy(update={"checks": checks}))
+        providers.append(provider.model_copy(update={"services": services}))
+    return catalog.model_copy(update={"providers": providers})
