@@ -48,10 +48,13 @@ class _Marks:
                 if (*path, part) in self.lines:
                     path.append(part)
                 continue
-        key = tuple(path)
-        while key and key not in self.lines:
-            key = key[:-1]
-        return tuple(path), self.lines.get(key)
+        return tuple(path), self.line_of(tuple(path))
+
+    def line_of(self, path: Loc) -> int | None:
+        """The line of ``path``, or of its nearest recorded parent."""
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path)
 
 
 class _Builder:
@@ -159,6 +162,7 @@ def _pydantic_problems(
         elif err["type"] == "union_tag_not_found":
             msg = "missing required key 'kind' (one of 'http', 'tls')"
         msg = msg.removeprefix("Value error, ")
+        line = marks.line_of(path) or line
         where = f"{filename}:{line}" if line is not None else filename
         problems.append(f"{where}: {_fmt(path) or '<root>'}: {msg}")
     return problems

@@ -1,1 +1,30 @@
 """Probe kinds. One module per kind; :func:`build_probes` is the registry."""
+
+from __future__ import annotations
+
+from scd_monitor.probes.base import PHASES, ErrorKind, Outcome, Probe, ProbeResult
+from scd_monitor.probes.http import HttpProbe
+from scd_monitor.probes.tls import TlsProbe
+from scd_monitor.probes.tlsinfo import ContextCache
+
+__all__ = [
+    "PHASES",
+    "ContextCache",
+    "ErrorKind",
+    "HttpProbe",
+    "Outcome",
+    "Probe",
+    "ProbeResult",
+    "TlsProbe",
+    "build_probes",
+]
+
+
+def build_probes() -> dict[str, Probe]:
+    """One probe per catalog ``kind`` (the keys equal ``CHECK_KINDS``).
+
+    The probes share one :class:`ContextCache`, so a check's TLS options are loaded
+    once for the ``http`` and ``tls`` probes alike.
+    """
+    contexts = ContextCache()
+    return {"http": HttpProbe(contexts=contexts), "tls": TlsProbe(contexts=contexts)}

@@ -138,9 +138,7 @@ class CertificateAuthority:
         return KeyPair(cert_pem=chain, key_pem=_key_pem(key), not_after=not_after)
 
 
-def self_signed(
-    hosts: list[str], *, not_after: datetime | None = None
-) -> KeyPair:
+def self_signed(hosts: list[str], *, not_after: datetime | None = None) -> KeyPair:
     """A certificate signed by its own key: untrusted by every verifier."""
     now = datetime.now(UTC)
     not_after = not_after or now + timedelta(days=90)

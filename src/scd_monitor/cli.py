@@ -1,0 +1,219 @@
+"""The command line: parse, call, print. No logic of its own.
+
+``scd-monitor run | validate | check | simulate``; exit codes: 0 fine, 1 a check failed
+(``check``), 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from scd_monitor import __version__
+from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
+from scd_monitor.clock import SystemClock
+from scd_monitor.errors import ConfigError, StoreError
+from scd_monitor.logs import configure_logging
+from scd_monitor.settings import Settings, load_settings
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scd-monitor",
+        description="Probe the Servicios Ciudadanos Digitales and measure their SLA (ANS).",
+    )
+    parser.add_argument("--version", action="version", version=f"scd-monitor {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--catalog", type=Path, help="catalog YAML (default: $SCD_MONITOR_CATALOG)"
+    )
+    common.add_argument("--settings", type=Path, help="settings YAML file")
+    common.add_argument("--log-format", choices=["auto", "json", "console"])
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument("--listen", help="host:port of /metrics, /healthz, /readyz")
+    run.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
+    run.add_argument("--vantage", help="name of this probing location")
+
+    validate = sub.add_parser("validate", parents=[common], help="validate a catalog file")
+    validate.add_argument("path", nargs="?", type=Path, help="catalog file (default: --catalog)")
+
+    check = sub.add_parser(
+        "check", parents=[common], help="probe once and print a table; exit 1 if any fails"
+    )
+    check.add_argument(
+        "ids", nargs="*", help="check ids or prefixes (provider, provider/service, …)"
+    )
+    check.add_argument("--format", choices=["table", "json"], default="table")
+
+    sim = sub.add_parser(
+        "simulate", parents=[common], help="serve fake SCD providers on 127.0.0.1"
+    )
+    sim.add_argument("scenario", nargs="?", type=Path, help="scenario YAML")
+    sim.add_argument("--workdir", type=Path, default=Path("data/simulator"))
+    sim.add_argument("--catalog-out", type=Path, help="write a catalog that probes the fleet")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0, help="port of the plain-HTTP listener")
+    sim.add_argument("--fleet", type=int, default=0, help="add N healthy synthetic endpoints")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "settings_file": getattr(args, "settings", None),
+        "catalog": getattr(args, "catalog", None),
+        "log_format": getattr(args, "log_format", None),
+        "log_level": getattr(args, "log_level", None),
+        "listen": getattr(args, "listen", None),
+        "database_url": getattr(args, "database_url", None),
+        "vantage": getattr(args, "vantage", None),
+    }
+    return load_settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        _error(exc.problems)
+        return EXIT_CONFIG
+    configure_logging(settings.log_format, settings.log_level)
+    command = args.command
+    try:
+        if command == "validate":
+            return _validate(args.path or settings.catalog)
+        if command == "check":
+            return _check(settings, args.ids, args.format)
+        if command == "simulate":
+            return _simulate(args)
+        return _run(settings)
+    except ConfigError as exc:
+        _error(exc.problems)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        _error([f"store: {exc}"])
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _error(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+
+
+def _validate(path: Path) -> int:
+    catalog = load_catalog(path)
+    checks = catalog.resolved_checks(include_disabled=True)
+    services = sum(len(p.services) for p in catalog.providers)
+    print(
+        f"{path}: OK: {len(catalog.providers)} providers, {services} services, "
+        f"{len(checks)} checks (time zone {catalog.timezone})"
+    )
+    return EXIT_OK
+
+
+def _run(settings: Settings) -> int:
+    from scd_monitor.daemon import build
+
+    daemon = build(settings)
+    return asyncio.run(daemon.run())
+
+
+def select_checks(catalog: Catalog, ids: Sequence[str]) -> list[ResolvedCheck]:
+    """Checks whose id equals or starts with ``id/`` for any of ``ids`` (all if none)."""
+    checks = catalog.resolved_checks()
+    if not ids:
+        return checks
+    chosen = [c for c in checks if any(c.id == i or c.id.startswith(i + "/") for i in ids)]
+    unknown = [i for i in ids if not any(c.id == i or c.id.startswith(i + "/") for c in checks)]
+    if unknown:
+        raise ConfigError([f"no check matches {i!r}" for i in unknown])
+    return chosen
+
+
+def _check(settings: Settings, ids: Sequence[str], fmt: str) -> int:
+    from scd_monitor.probes import build_probes
+    from scd_monitor.scheduling import run_probe
+
+    catalog = load_catalog(settings.catalog)
+    checks = select_checks(catalog, ids)
+    probes = build_probes()
+    clock = SystemClock()
+    semaphore = asyncio.Semaphore(settings.max_concurrency)
+
+    async def one(check: ResolvedCheck) -> Any:
+        async with semaphore:
+            return await run_probe(probes[check.kind], check, vantage=settings.vantage, clock=clock)
+
+    async def all_checks() -> list[Any]:
+        return await asyncio.gather(*(one(c) for c in checks))
+
+    results = asyncio.run(all_checks())
+    if fmt == "json":
+        import json
+
+        print(
+            json.dumps(
+                [
+                    {
+                        "check": r.check_id,
+                        "ok": r.ok,
+                        "error_kind": r.error_kind.value if r.error_kind else None,
+                        "status": r.outcome.status_code,
+                        "duration_s": round(r.duration, 4),
+                        "message": r.outcome.message,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    else:
+        rows = [
+            (
+                r.check_id,
+                "UP" if r.ok else "FAIL",
+                r.error_kind.value if r.error_kind else "",
+                str(r.outcome.status_code or ""),
+                f"{r.duration * 1000:.0f}ms",
+                (r.outcome.message or "")[:80],
+            )
+            for r in results
+        ]
+        header = ("CHECK", "RESULT", "ERROR", "STATUS", "TIME", "MESSAGE")
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+        for row in (header, *rows):
+            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    failed = sum(1 for r in results if not r.ok)
+    structlog.get_logger("scd_monitor.cli").debug("check.done", total=len(results), failed=failed)
+    return EXIT_CHECK_FAILED if failed else EXIT_OK
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from scd_monitor.simulator.cli import run_simulator
+
+    asyncio.run(
+        run_simulator(
+            args.scenario,
+            workdir=args.workdir,
+            catalog_out=args.catalog_out,
+            host=args.host,
+            port=args.port,
+            fleet=args.fleet,
+        )
+    )
+    return EXIT_OK

@@ -1,0 +1,238 @@
+"""The composition root: build every object from settings and a catalog, run, stop cleanly.
+
+Nothing else in the package creates long-lived objects or reads the environment; tests
+build the same graph with :func:`build` and their own clock, catalog or probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from scd_monitor import __version__
+from scd_monitor.catalog import Catalog, load_catalog
+from scd_monitor.clock import Clock, SystemClock
+from scd_monitor.errors import ConfigError, StoreError
+from scd_monitor.metrics import DaemonMetrics, DaemonStatus, SnapshotCollector
+from scd_monitor.probes import build_probes
+from scd_monitor.probes.base import Probe
+from scd_monitor.results import ResultsPipeline, Snapshot
+from scd_monitor.scheduling import ProbeScheduler, SchedulerObserver
+from scd_monitor.settings import Settings
+from scd_monitor.store import ResultWriter, Store
+from scd_monitor.web import Readiness, WebEndpoints, web_server
+
+log = structlog.get_logger("scd_monitor.daemon")
+
+_SCHEMA_RETRY_SECONDS = 5.0
+_STORE_STALE_SECONDS = 60.0
+
+
+@dataclass
+class Daemon:
+    """Every long-lived object of one running daemon."""
+
+    settings: Settings
+    catalog_path: Path
+    catalog: Catalog
+    clock: Clock
+    store: Store
+    writer: ResultWriter
+    pipeline: ResultsPipeline
+    scheduler: ProbeScheduler
+    metrics: DaemonMetrics
+    web: WebEndpoints
+    catalog_loaded_at: float = field(default_factory=time.time)
+    schema_ready: bool = False
+    _published: Snapshot | None = None
+    _store_task: asyncio.Task[None] | None = None
+
+    # -- state for metrics and readiness ---------------------------------------------
+
+    def publish_snapshot(self) -> None:
+        """Take a snapshot on the event loop for the metrics thread to read."""
+        self._published = self.pipeline.snapshot()
+
+    def published_snapshot(self) -> Snapshot:
+        snap = self._published
+        return snap if snap is not None else self.pipeline.snapshot()
+
+    def status(self) -> DaemonStatus:
+        return DaemonStatus(
+            writer=self.writer.stats(),
+            catalog_loaded_timestamp=self.catalog_loaded_at,
+            scheduled_jobs=self.scheduler.job_count,
+        )
+
+    def readiness(self) -> Readiness:
+        reasons = []
+        if not self.schema_ready:
+            reasons.append("store: schema not created yet (database unreachable?)")
+        stats = self.writer.stats()
+        if not stats.healthy:
+            reasons.append(f"store: last write failed: {stats.last_error}")
+        elif (
+            stats.pending > 0
+            and stats.last_success_monotonic is not None
+            and time.monotonic() - stats.last_success_monotonic > _STORE_STALE_SECONDS
+        ):
+            reasons.append("store: no successful write in the last minute")
+        return Readiness(ready=not reasons, reasons=tuple(reasons))
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def _prepare_store(self) -> None:
+        """Create the schema and record the catalog; retried until the database answers."""
+        checks = self.catalog.resolved_checks(include_disabled=False)
+        delay = _SCHEMA_RETRY_SECONDS
+        while True:
+            try:
+                await asyncio.to_thread(self.store.create_schema)
+                await asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())
+            except StoreError as exc:
+                log.error("store.unavailable", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            self.schema_ready = True
+            log.info("store.ready", database=self.store.url_for_humans, checks=len(checks))
+            return
+
+    def reload_catalog(self) -> bool:
+        """Load the catalog file again; on any error keep the old one and say why."""
+        try:
+            catalog = load_catalog(self.catalog_path)
+        except ConfigError as exc:
+            log.error("catalog.reload_failed", path=str(self.catalog_path), problems=exc.problems)
+            return False
+        checks = catalog.resolved_checks()
+        self.catalog = catalog
+        self.catalog_loaded_at = time.time()
+        self.pipeline.set_checks(checks)
+        self.scheduler.set_checks(checks)
+        if self.schema_ready:
+            self._store_task = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())  # type: ignore[arg-type]
+            )
+        log.info("catalog.reloaded", path=str(self.catalog_path), checks=len(checks))
+        return True
+
+    async def run(self, stop: asyncio.Event | None = None) -> int:
+        """Run until ``stop`` is set or SIGTERM/SIGINT arrives. Returns the exit code."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                pass
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self.reload_catalog)
+            installed.append(signal.SIGHUP)
+        except (NotImplementedError, RuntimeError, AttributeError):
+            pass
+
+        host, port = self.settings.listen_address
+        server = web_server(self.web, host, port)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("web.bind_failed", listen=self.settings.listen, error=str(exc))
+            return 2
+        self.writer.start()
+        store_task = loop.create_task(self._prepare_store())
+        checks = self.catalog.resolved_checks()
+        self.pipeline.set_checks(checks)
+        self.scheduler.start(checks)
+        log.info(
+            "daemon.started",
+            version=__version__,
+            vantage=self.settings.vantage,
+            listen=f"http://{host}:{server.port}",
+            checks=len(checks),
+            catalog=str(self.catalog_path),
+            database=self.store.url_for_humans,
+        )
+        try:
+            await stop.wait()
+        finally:
+            log.info("daemon.stopping", in_flight=self.scheduler.in_flight)
+            cancelled = await self.scheduler.stop(self.settings.shutdown_grace.total_seconds())
+            store_task.cancel()
+            await asyncio.gather(store_task, return_exceptions=True)
+            flushed = await asyncio.to_thread(self.writer.close, 10.0)
+            await server.stop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            self.store.dispose()
+            log.info(
+                "daemon.stopped",
+                cancelled_probes=cancelled,
+                flushed=flushed,
+                written=self.writer.stats().written_total,
+            )
+        return 0
+
+
+def build(
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    clock: Clock | None = None,
+    probes: Mapping[str, Probe] | None = None,
+) -> Daemon:
+    """Wire a daemon. Raises :class:`ConfigError` or :class:`StoreError` on bad input."""
+    clock = clock or SystemClock()
+    catalog_path = settings.catalog
+    if catalog is None:
+        catalog = load_catalog(catalog_path)
+    metrics = DaemonMetrics(vantage=settings.vantage)
+    store = Store(settings.database_url.get_secret_value())
+    writer = ResultWriter(
+        store,
+        batch_size=settings.store_batch_size,
+        flush_interval=settings.store_flush_interval.total_seconds(),
+        buffer_limit=settings.store_buffer_limit,
+        observe_write=metrics.store_write.observe,
+    )
+    pipeline = ResultsPipeline(vantage=settings.vantage, sink=writer.submit)
+    scheduler = ProbeScheduler(
+        probes=probes if probes is not None else build_probes(),
+        on_result=pipeline.submit,
+        vantage=settings.vantage,
+        clock=clock,
+        max_concurrency=settings.max_concurrency,
+        observer=SchedulerObserver(
+            lag=metrics.scheduling_lag.observe,
+            misfire=lambda _job: metrics.misfires.inc(),
+            skipped=lambda _job: metrics.skipped.inc(),
+            in_flight=metrics.in_flight.set,
+        ),
+    )
+    daemon = Daemon(
+        settings=settings,
+        catalog_path=catalog_path,
+        catalog=catalog,
+        clock=clock,
+        store=store,
+        writer=writer,
+        pipeline=pipeline,
+        scheduler=scheduler,
+        metrics=metrics,
+        web=None,  # type: ignore[arg-type]  # set just below: it needs the daemon's methods
+    )
+    daemon.web = WebEndpoints(
+        render_metrics=metrics.render,
+        before_render=daemon.publish_snapshot,
+        readiness=daemon.readiness,
+    )
+    metrics.add_collector(SnapshotCollector(daemon.published_snapshot, daemon.status))
+    return daemon

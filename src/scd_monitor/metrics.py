@@ -1,0 +1,232 @@
+"""Prometheus metrics: per-target series built from a state snapshot at scrape time.
+
+Per-target metrics come from :class:`SnapshotCollector`, which reads an immutable
+:class:`~scd_monitor.results.Snapshot`; a check removed from the catalog is gone from
+the next scrape. The daemon's own health uses ordinary client objects, without target
+labels. Everything lives on one dedicated :class:`CollectorRegistry` built by the
+composition root; nothing is registered globally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import generate_latest
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from scd_monitor import __version__
+from scd_monitor.results import Snapshot
+from scd_monitor.store.writer import WriterStats
+
+TARGET_LABELS = ("provider", "service", "check", "kind", "vantage")
+
+_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStatus:
+    """What the daemon knows about itself at scrape time."""
+
+    writer: WriterStats
+    catalog_loaded_timestamp: float
+    scheduled_jobs: int
+
+
+class SnapshotCollector(Collector):
+    """Per-check series from the latest snapshot."""
+
+    def __init__(
+        self, snapshot: Callable[[], Snapshot], status: Callable[[], DaemonStatus]
+    ) -> None:
+        self._snapshot = snapshot
+        self._status = status
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self._snapshot()
+        status = self._status()
+        labels = list(TARGET_LABELS)
+        success = GaugeMetricFamily(
+            "scd_probe_success", "1 if the check's last probe succeeded, else 0.", labels=labels
+        )
+        duration = GaugeMetricFamily(
+            "scd_probe_duration_seconds",
+            "Wall-clock duration of the check's last probe.",
+            labels=labels,
+        )
+        phase = GaugeMetricFamily(
+            "scd_probe_phase_duration_seconds",
+            "Duration of each phase (connect, tls, first_byte, transfer) of the last probe.",
+            labels=[*labels, "phase"],
+        )
+        last_run = GaugeMetricFamily(
+            "scd_probe_last_run_timestamp_seconds",
+            "Unix time at which the check's last probe started.",
+            labels=labels,
+        )
+        status_code = GaugeMetricFamily(
+            "scd_probe_http_status_code",
+            "HTTP status code of the last probe (absent when no response was received).",
+            labels=labels,
+        )
+        cert_expiry = GaugeMetricFamily(
+            "scd_probe_cert_expiry_timestamp_seconds",
+            "Unix time at which the peer's certificate seen by the last probe expires.",
+            labels=labels,
+        )
+        error = GaugeMetricFamily(
+            "scd_probe_error",
+            "1 for the error kind of the last probe when it failed.",
+            labels=[*labels, "error_kind"],
+        )
+        runs = CounterMetricFamily(
+            "scd_probes", "Probes run since the daemon started.", labels=labels
+        )
+        failures = CounterMetricFamily(
+            "scd_probe_failures",
+            "Failed probes since the daemon started, by error kind.",
+            labels=[*labels, "error_kind"],
+        )
+        info = InfoMetricFamily(
+            "scd_check",
+            "Descriptive attributes of each check in the catalog.",
+            labels=["provider", "service", "check", "kind"],
+        )
+        for check in snap.checks:
+            key = [check.provider, check.service, check.check, check.kind, snap.vantage]
+            info.add_metric(
+                key[:4],
+                {
+                    "provider_name": check.provider_name,
+                    "service_type": check.service_type,
+                    "target": check.target,
+                    "critical": "true" if check.critical else "false",
+                    "interval_seconds": f"{check.interval.total_seconds():g}",
+                    "timeout_seconds": f"{check.timeout.total_seconds():g}",
+                    "availability_target": f"{check.sla.availability_target:g}",
+                    "latency_threshold_seconds": f"{check.sla.latency_threshold.total_seconds():g}",
+                },
+            )
+            result = snap.latest.get(check.id)
+            if result is None:
+                continue
+            o = result.outcome
+            success.add_metric(key, 1.0 if o.ok else 0.0)
+            duration.add_metric(key, result.duration)
+            last_run.add_metric(key, result.started_at.timestamp())
+            for name, seconds in o.phases.items():
+                phase.add_metric([*key, name], seconds)
+            if o.status_code is not None:
+                status_code.add_metric(key, float(o.status_code))
+            if o.cert_not_after is not None:
+                cert_expiry.add_metric(key, o.cert_not_after.timestamp())
+            if not o.ok and o.error_kind is not None:
+                error.add_metric([*key, o.error_kind.value], 1.0)
+            counters = snap.counters.get(check.id)
+            if counters is not None:
+                runs.add_metric(key, float(counters.runs))
+                for kind, n in sorted(counters.failures_by_kind.items()):
+                    failures.add_metric([*key, kind], float(n))
+        yield from (info, success, duration, phase, last_run, status_code, cert_expiry, error)
+        yield from (runs, failures)
+
+        writer = status.writer
+        yield _gauge(
+            "scd_store_pending_results",
+            "Probe results waiting to be written to the store.",
+            writer.pending,
+        )
+        yield _counter(
+            "scd_store_written_results", "Probe results written to the store.", writer.written_total
+        )
+        yield _counter(
+            "scd_store_write_errors", "Failed batch writes to the store.", writer.errors_total
+        )
+        yield _counter(
+            "scd_store_dropped_results",
+            "Probe results dropped because the in-memory buffer was full.",
+            writer.dropped_total,
+        )
+        yield _gauge(
+            "scd_store_healthy", "1 if the last write to the store succeeded.", int(writer.healthy)
+        )
+        yield _gauge(
+            "scd_catalog_checks", "Enabled checks in the loaded catalog.", len(snap.checks)
+        )
+        yield _gauge(
+            "scd_catalog_loaded_timestamp_seconds",
+            "Unix time at which the catalog in use was loaded.",
+            status.catalog_loaded_timestamp,
+        )
+        yield _gauge(
+            "scd_scheduler_jobs", "Checks scheduled by this daemon.", status.scheduled_jobs
+        )
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=float(value))
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=float(value))
+
+
+class DaemonMetrics:
+    """The daemon's own instruments, on a registry of their own."""
+
+    def __init__(self, *, vantage: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.registry)
+        build = Gauge(
+            "scd_monitor_build_info",
+            "Version of scd-monitor and the vantage it probes from.",
+            ["version", "vantage"],
+            registry=self.registry,
+        )
+        build.labels(version=__version__, vantage=vantage).set(1)
+        self.scheduling_lag = Histogram(
+            "scd_scheduler_lag_seconds",
+            "Delay between a probe's scheduled time and its actual start.",
+            buckets=_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.misfires = Counter(
+            "scd_scheduler_misfires",
+            "Scheduled runs missed by more than their grace time.",
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            "scd_scheduler_skipped_runs",
+            "Runs skipped because the check's previous run was still going.",
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "scd_probes_in_flight", "Probes running now.", registry=self.registry
+        )
+        self.store_write = Histogram(
+            "scd_store_write_duration_seconds",
+            "Time to write one batch of probe results.",
+            buckets=_WRITE_BUCKETS,
+            registry=self.registry,
+        )
+        self.scrape_errors = Counter(
+            "scd_metrics_render_errors",
+            "Errors while rendering /metrics.",
+            registry=self.registry,
+        )
+
+    def add_collector(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    def render(self) -> bytes:
+        """The text exposition format of every metric in the registry."""
+        return generate_latest(self.registry)

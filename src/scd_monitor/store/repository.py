@@ -1,0 +1,237 @@
+"""Reading and writing the store: one class, plain domain values in and out.
+
+All methods are blocking; the daemon calls them from the writer thread
+(:mod:`scd_monitor.store.writer`) or through ``asyncio.to_thread``, never on the
+event loop's hot path. Database errors are translated into :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from scd_monitor.catalog.models import ResolvedCheck
+from scd_monitor.errors import StoreError
+from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
+from scd_monitor.store.tables import SCHEMA_VERSION, checks, metadata, probe_results, schema_info
+
+MESSAGE_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """A check as the store knows it, including retired ones."""
+
+    id: str
+    provider: str
+    service: str
+    check: str
+    kind: str
+    target: str
+    interval_seconds: float
+    timeout_seconds: float
+    critical: bool
+    first_seen: datetime
+    last_seen: datetime
+    retired_at: datetime | None
+
+
+def redacted_url(url: str) -> str:
+    """The database URL with its password hidden, for logs and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - any unparsable URL is reported without its text
+        return "<unparsable database URL>"
+
+
+class Store:
+    """The probe results and the checks they belong to."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url_for_humans = redacted_url(url)
+        try:
+            parsed = make_url(url)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types here
+            raise StoreError(f"invalid database URL {self.url_for_humans}: {exc}") from None
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                from pathlib import Path
+
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if database in ("", ":memory:"):
+                # Every connection to ":memory:" is a new database; share one.
+                from sqlalchemy.pool import StaticPool
+
+                kwargs["poolclass"] = StaticPool
+        elif self.dialect == "postgresql":
+            kwargs["pool_pre_ping"] = True
+            kwargs["pool_size"] = 4
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        else:
+            kwargs["poolclass"] = NullPool
+        try:
+            self.engine: Engine = create_engine(parsed, **kwargs)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot use database {self.url_for_humans}: {exc}") from None
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @contextmanager
+    def _begin(self, what: str) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise StoreError(
+                f"{what} failed on {self.url_for_humans}: {detail[0] if detail else exc}"
+            ) from exc
+
+    def create_schema(self) -> None:
+        """Create missing tables; refuse a database written by a newer schema."""
+        with self._begin("creating the schema") as conn:
+            metadata.create_all(conn)
+            version = conn.execute(select(schema_info.c.version)).scalar()
+            if version is None:
+                conn.execute(insert(schema_info).values(id=1, version=SCHEMA_VERSION))
+            elif version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database has schema version {version}, newer than this "
+                    f"scd-monitor's {SCHEMA_VERSION}; upgrade scd-monitor"
+                )
+
+    def ping(self) -> None:
+        with self._begin("ping") as conn:
+            conn.execute(select(schema_info.c.version))
+
+    def sync_checks(self, resolved: Sequence[ResolvedCheck], now: datetime) -> None:
+        """Record the catalog's checks: new ones added, changed ones updated, missing retired."""
+        wanted = {c.id: c for c in resolved}
+        with self._begin("syncing checks") as conn:
+            existing = {row.id: row for row in conn.execute(select(checks))}
+            for ident, c in wanted.items():
+                values = {
+                    "provider": c.provider,
+                    "service": c.service,
+                    "check": c.check,
+                    "kind": c.kind,
+                    "target": c.target,
+                    "interval_seconds": c.interval.total_seconds(),
+                    "timeout_seconds": c.timeout.total_seconds(),
+                    "critical": c.critical,
+                    "last_seen": now,
+                    "retired_at": None,
+                }
+                if ident in existing:
+                    conn.execute(update(checks).where(checks.c.id == ident).values(**values))
+                else:
+                    conn.execute(insert(checks).values(id=ident, first_seen=now, **values))
+            for ident, row in existing.items():
+                if ident not in wanted and row.retired_at is None:
+                    conn.execute(update(checks).where(checks.c.id == ident).values(retired_at=now))
+
+    def checks(self, *, include_retired: bool = True) -> list[CheckRow]:
+        query = select(checks).order_by(checks.c.id)
+        if not include_retired:
+            query = query.where(checks.c.retired_at.is_(None))
+        with self._begin("reading checks") as conn:
+            return [CheckRow(**row._mapping) for row in conn.execute(query)]
+
+    def write_results(self, results: Sequence[ProbeResult]) -> None:
+        """Insert a batch of results in one transaction (all or nothing)."""
+        if not results:
+            return
+        rows = [_to_row(r) for r in results]
+        with self._begin(f"writing {len(rows)} probe results") as conn:
+            conn.execute(insert(probe_results), rows)
+
+    def results(
+        self,
+        *,
+        check_id: str | None = None,
+        vantage: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[ProbeResult]:
+        """Results in time order, filtered; ``[since, until)``."""
+        query = select(probe_results).order_by(probe_results.c.started_at, probe_results.c.id)
+        if check_id is not None:
+            query = query.where(probe_results.c.check_id == check_id)
+        if vantage is not None:
+            query = query.where(probe_results.c.vantage == vantage)
+        if since is not None:
+            query = query.where(probe_results.c.started_at >= since)
+        if until is not None:
+            query = query.where(probe_results.c.started_at < until)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._begin("reading probe results") as conn:
+            return [_from_row(row._mapping) for row in conn.execute(query)]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _to_row(result: ProbeResult) -> dict[str, Any]:
+    o = result.outcome
+    message = o.message
+    if message is not None and len(message) > MESSAGE_MAX:
+        message = message[: MESSAGE_MAX - 1] + "…"
+    return {
+        "check_id": result.check_id,
+        "vantage": result.vantage,
+        "started_at": result.started_at,
+        "duration_seconds": result.duration,
+        "ok": o.ok,
+        "error_kind": o.error_kind.value if o.error_kind else None,
+        "message": message,
+        "status_code": o.status_code,
+        "phases": dict(o.phases) or None,
+        "cert_not_after": o.cert_not_after,
+        "details": {"kind": result.kind, **o.details},
+    }
+
+
+def _from_row(row: Any) -> ProbeResult:
+    details = dict(row["details"] or {})
+    kind = str(details.pop("kind", ""))
+    return ProbeResult(
+        check_id=row["check_id"],
+        kind=kind,
+        vantage=row["vantage"],
+        started_at=row["started_at"],
+        duration=row["duration_seconds"],
+        outcome=Outcome(
+            ok=row["ok"],
+            error_kind=ErrorKind(row["error_kind"]) if row["error_kind"] else None,
+            message=row["message"],
+            status_code=row["status_code"],
+            phases=dict(row["phases"] or {}),
+            cert_not_after=row["cert_not_after"],
+            details=details,
+        ),
+    )

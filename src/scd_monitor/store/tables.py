@@ -1,0 +1,99 @@
+"""SQLAlchemy tables. Every timestamp is stored in UTC.
+
+The same schema runs on SQLite (default, WAL mode) and PostgreSQL (production).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BigInteger primary keys become INTEGER on SQLite so that they autoincrement there.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+schema_info = Table(
+    "scd_schema",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+checks = Table(
+    "scd_checks",
+    metadata,
+    Column("id", String(200), primary_key=True, comment="provider/service/check"),
+    Column("provider", String(63), nullable=False),
+    Column("service", String(63), nullable=False),
+    Column("check", String(63), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("interval_seconds", Float, nullable=False),
+    Column("timeout_seconds", Float, nullable=False),
+    Column("critical", Boolean, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True, comment="left the catalog; history kept"),
+)
+
+probe_results = Table(
+    "scd_probe_results",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("check_id", String(200), nullable=False),
+    Column("vantage", String(63), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_seconds", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error_kind", String(16), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("status_code", SmallInteger, nullable=True),
+    Column("phases", JSON, nullable=True),
+    Column("cert_not_after", UTCDateTime, nullable=True),
+    Column("details", JSON, nullable=True),
+    Index("ix_scd_probe_results_check_time", "check_id", "vantage", "started_at"),
+    Index("ix_scd_probe_results_time", "started_at"),
+)
