@@ -24,7 +24,7 @@ def _postgres_available() -> str | None:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         return str(exc).splitlines()[0]
     return None
 

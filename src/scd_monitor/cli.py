@@ -34,9 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"scd-monitor {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--catalog", type=Path, help="catalog YAML (default: $SCD_MONITOR_CATALOG)"
-    )
+    common.add_argument("--catalog", type=Path, help="catalog YAML (default: $SCD_MONITOR_CATALOG)")
     common.add_argument("--settings", type=Path, help="settings YAML file")
     common.add_argument("--log-format", choices=["auto", "json", "console"])
     common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
@@ -58,9 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--format", choices=["table", "json"], default="table")
 
-    sim = sub.add_parser(
-        "simulate", parents=[common], help="serve fake SCD providers on 127.0.0.1"
-    )
+    sim = sub.add_parser("simulate", parents=[common], help="serve fake SCD providers on 127.0.0.1")
     sim.add_argument("scenario", nargs="?", type=Path, help="scenario YAML")
     sim.add_argument("--workdir", type=Path, default=Path("data/simulator"))
     sim.add_argument("--catalog-out", type=Path, help="write a catalog that probes the fleet")

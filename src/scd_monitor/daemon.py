@@ -118,7 +118,7 @@ class Daemon:
         self.scheduler.set_checks(checks)
         if self.schema_ready:
             self._store_task = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())  # type: ignore[arg-type]
+                asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())
             )
         log.info("catalog.reloaded", path=str(self.catalog_path), checks=len(checks))
         return True

@@ -81,6 +81,7 @@ class ResultsPipeline:
             error=o.message,
             status=o.status_code,
             duration_s=round(result.duration, 4),
+            lag_s=round(result.lag, 4) if result.lag is not None else None,
             phases={k: round(v, 4) for k, v in o.phases.items()} or None,
             cert_not_after=o.cert_not_after.isoformat() if o.cert_not_after else None,
         )

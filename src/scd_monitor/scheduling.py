@@ -53,7 +53,12 @@ class SchedulerObserver:
 
 
 async def run_probe(
-    probe: Probe, check: ResolvedCheck, *, vantage: str, clock: Clock
+    probe: Probe,
+    check: ResolvedCheck,
+    *,
+    vantage: str,
+    clock: Clock,
+    scheduled_at: datetime | None = None,
 ) -> ProbeResult:
     """Run one probe once, bounded by its timeout; never raises for target behaviour."""
     started_at = clock.now()
@@ -66,7 +71,7 @@ async def run_probe(
             ErrorKind.TIMEOUT,
             f"probe did not finish within its timeout ({check.timeout.total_seconds():g}s)",
         )
-    except Exception as exc:  # noqa: BLE001 - a probe bug must not kill the scheduler
+    except Exception as exc:
         log.exception("probe.crashed", check=check.id, kind=check.kind)
         outcome = Outcome.failure(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
     return ProbeResult(
@@ -76,6 +81,7 @@ async def run_probe(
         started_at=started_at,
         duration=max(0.0, clock.monotonic() - t0),
         outcome=outcome,
+        scheduled_at=scheduled_at,
     )
 
 
@@ -201,11 +207,12 @@ class ProbeScheduler:
             return
         async with self._semaphore:
             scheduled = self._scheduled_at.pop(ident, None)
-            if scheduled is not None:
-                lag = (self._clock.now() - scheduled).total_seconds()
-                self._observer.lag(max(0.0, lag))
             probe = self._probes[check.kind]
-            result = await run_probe(probe, check, vantage=self._vantage, clock=self._clock)
+            result = await run_probe(
+                probe, check, vantage=self._vantage, clock=self._clock, scheduled_at=scheduled
+            )
+        if result.lag is not None:
+            self._observer.lag(result.lag)
         self._on_result(check, result)
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:

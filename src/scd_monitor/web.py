@@ -49,7 +49,7 @@ class WebEndpoints:
                 self._before_render()
                 try:
                     body = await asyncio.to_thread(self._render)
-                except Exception as exc:  # noqa: BLE001 - report, never crash the endpoint
+                except Exception as exc:
                     log.exception("metrics.render_failed")
                     return Response(500, f"metrics rendering failed: {exc}\n".encode())
             return Response(200, body, content_type=PROMETHEUS_TEXT)

@@ -91,7 +91,7 @@ def test_aware_non_utc_times_are_stored_as_the_same_instant(store: Store) -> Non
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(StoreError):
-        store.write_results([result(at=datetime(2026, 11, 3, 9, 0))])  # noqa: DTZ001
+        store.write_results([result(at=datetime(2026, 11, 3, 9, 0))])
     assert store.results() == []
 
 
@@ -156,7 +156,7 @@ def test_sync_checks_adds_updates_retires_and_revives(store: Store) -> None:
 
 def test_a_batch_is_all_or_nothing(store: Store) -> None:
     good = result(at=utc(2026, 11, 1, 0, 0, 0))
-    bad = result(at=datetime(2026, 11, 1, 0, 0, 1))  # noqa: DTZ001 - naive: refused
+    bad = result(at=datetime(2026, 11, 1, 0, 0, 1))
     with pytest.raises(StoreError):
         store.write_results([good, bad])
     assert store.results() == []

@@ -13,8 +13,9 @@ import json
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -54,26 +55,27 @@ class Server:
 async def serve_raw(
     handler: RawHandler, *, ssl_context: ssl.SSLContext | None = None
 ) -> AsyncIterator[Server]:
-    """Run ``handler`` for every connection; on exit cancel what is still running."""
-    tasks: set[asyncio.Task[Any]] = set()
+    """Run ``handler`` for every connection; on exit abort what is still connected.
+
+    Handler tasks are not cancelled (asyncio's stream callback logs cancelled handlers
+    as errors on Python 3.11): their connections are aborted, so they end on their own.
+    """
+    live: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
     server_info = Server(port=0)
 
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        tasks.add(task)
+        live[task] = writer
         server_info.connections += 1
         try:
             await handler(reader, writer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, EOFError):
             writer.transport.abort()
-        except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
         else:
             writer.close()  # flushes what was written, then closes
         finally:
-            tasks.discard(task)
+            live.pop(task, None)
 
     server = await asyncio.start_server(connected, "127.0.0.1", 0, ssl=ssl_context)
     server_info.port = server.sockets[0].getsockname()[1]
@@ -81,9 +83,10 @@ async def serve_raw(
         yield server_info
     finally:
         server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in live.values():
+            writer.transport.abort()
+        if live:
+            await asyncio.wait(list(live), timeout=2)
         await server.wait_closed()
 
 
@@ -209,6 +212,43 @@ def unused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@contextmanager
+def blocking_tls_server(context: ssl.SSLContext) -> Iterator[int]:
+    """A TLS server in a thread with blocking sockets, like most real servers.
+
+    Every connection: handshake, read once, close. Yields the port.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(65536)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 # --- certificates ---------------------------------------------------------------------

@@ -48,7 +48,9 @@ STATUS = DaemonStatus(
 )
 
 
-def rendered(pipeline: ResultsPipeline) -> tuple[str, dict[str, list[tuple[dict[str, str], float]]]]:
+def rendered(
+    pipeline: ResultsPipeline,
+) -> tuple[str, dict[str, list[tuple[dict[str, str], float]]]]:
     metrics = DaemonMetrics(vantage="bogota")
     metrics.add_collector(SnapshotCollector(pipeline.snapshot, lambda: STATUS))
     text = metrics.render().decode()

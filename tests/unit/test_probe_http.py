@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from scd_monitor.probes.http import HttpProbe
 from scd_monitor.probes.tlsinfo import ContextCache
 from scd_monitor.simulator.certs import CertificateAuthority, KeyPair, self_signed
 from tests.unit.probe_servers import (
+    blocking_tls_server,
     break_dns,
     close_silently,
     drip,
@@ -29,6 +31,7 @@ from tests.unit.probe_servers import (
     respond_json,
     routes,
     serve,
+    serve_raw,
     server_context,
     tls_check,
     truncated,
@@ -488,9 +491,14 @@ async def test_plain_http_to_a_tls_port_is_protocol(probe: HttpProbe, pki: Pki) 
 
 
 async def test_https_to_a_plain_port_is_tls(probe: HttpProbe) -> None:
-    async with serve(respond(200)) as server:
+    async def plain_http(_reader: Any, writer: Any) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    async with serve_raw(plain_http) as server:
         outcome = await probe(http_check(server.url(scheme="https")))
     assert outcome.error_kind is ErrorKind.TLS
+    assert "wrong version number" in (outcome.message or "")
 
 
 @pytest.fixture
@@ -500,15 +508,55 @@ def client_files(pki: Pki) -> dict[str, Path]:
 
 
 async def test_mtls_without_client_certificate_is_tls(probe: HttpProbe, pki: Pki) -> None:
-    # Under TLS 1.3 the client finishes its handshake before the server checks for a
-    # client certificate; the server's "certificate required" alert arrives when the
-    # probe reads the response. It is still an ssl error: TLS, not CONNECT.
+    # Under TLS 1.3 our side of the handshake ends before the server checks for a client
+    # certificate; the server then sends an alert and closes, and the alert usually loses
+    # the race against the TCP reset. The probe reports both the same way: TLS.
     context = pki.context(pki.ca.issue(["127.0.0.1"]), client_ca=pki.ca)
     async with serve(respond(200), ssl_context=context) as server:
-        outcome = await probe(http_check(server.url(scheme="https"), tls={"ca_file": pki.ca_file}))
+        check = http_check(server.url(scheme="https"), tls={"ca_file": pki.ca_file})
+        outcome = await probe(check)
     assert outcome.error_kind is ErrorKind.TLS, outcome
-    assert "certificate required" in (outcome.message or "")
+    assert "client certificate" in (outcome.message or "")
     assert outcome.cert_not_after is not None  # read when our side of the handshake ended
+    assert server.requests == []
+
+
+async def test_mtls_rejection_is_tls_whoever_wins_the_race(probe: HttpProbe, pki: Pki) -> None:
+    # A blocking OpenSSL server in a thread: sometimes the alert arrives, mostly the reset.
+    context = pki.context(pki.ca.issue(["127.0.0.1"]), client_ca=pki.ca)
+    with blocking_tls_server(context) as port:
+        check = http_check(f"https://127.0.0.1:{port}/", tls={"ca_file": pki.ca_file})
+        outcomes = [await probe(check) for _ in range(10)]
+    assert {o.error_kind for o in outcomes} == {ErrorKind.TLS}
+    assert all("certificate" in (o.message or "") for o in outcomes)
+
+
+async def test_mtls_under_tls12_fails_in_the_handshake(probe: HttpProbe, pki: Pki) -> None:
+    context = pki.context(pki.ca.issue(["127.0.0.1"]), client_ca=pki.ca)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    async with serve(respond(200), ssl_context=context) as server:  # closes, no alert
+        check = http_check(server.url(scheme="https"), tls={"ca_file": pki.ca_file})
+        closed = await probe(check)
+    with blocking_tls_server(context) as port:  # sends the alert, as OpenSSL servers do
+        check = http_check(f"https://127.0.0.1:{port}/", tls={"ca_file": pki.ca_file})
+        alerted = await probe(check)
+    assert closed.error_kind is ErrorKind.TLS, closed
+    assert "closed" in (closed.message or "")
+    assert alerted.error_kind is ErrorKind.TLS, alerted
+    assert "handshake failure" in (alerted.message or "")
+
+
+async def test_mtls_with_an_untrusted_client_certificate_is_tls(probe: HttpProbe, pki: Pki) -> None:
+    stranger = CertificateAuthority("some other CA").issue(["monitor"], client=True)
+    cert, key = stranger.write(pki.directory, "stranger")
+    context = pki.context(pki.ca.issue(["127.0.0.1"]), client_ca=pki.ca)
+    async with serve(respond(200), ssl_context=context) as server:
+        check = http_check(
+            server.url(scheme="https"),
+            tls={"ca_file": pki.ca_file, "client_cert": cert, "client_key": key},
+        )
+        outcome = await probe(check)
+    assert outcome.error_kind is ErrorKind.TLS, outcome
 
 
 async def test_mtls_with_client_certificate_is_ok(

@@ -37,17 +37,16 @@ class _Marks:
         path: list[str | int] = []
         node = data
         for part in loc:
-            if isinstance(node, Mapping) and part in node:
-                node = node[part]
-                path.append(part)
+            if isinstance(node, Mapping):
+                if part in node:
+                    node = node[part]
+                    path.append(part)
+                elif (*path, part) in self.lines:
+                    # A key that is missing, or a union tag: keep the key for the message.
+                    path.append(part)
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 node = node[part]
                 path.append(part)
-            elif isinstance(node, Mapping) and isinstance(part, str):
-                # A key that is missing, or a union tag: keep the key for the message.
-                if (*path, part) in self.lines:
-                    path.append(part)
-                continue
         return tuple(path), self.line_of(tuple(path))
 
     def line_of(self, path: Loc) -> int | None:
@@ -116,7 +115,9 @@ def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     return parse_catalog(text, filename=str(file), base_dir=file.parent)
 
 
-def parse_catalog(text: str, *, filename: str = "<catalog>", base_dir: Path | None = None) -> Catalog:
+def parse_catalog(
+    text: str, *, filename: str = "<catalog>", base_dir: Path | None = None
+) -> Catalog:
     """Validate catalog YAML text. Relative file paths resolve against ``base_dir``."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -143,9 +144,7 @@ def parse_catalog(text: str, *, filename: str = "<catalog>", base_dir: Path | No
     return _resolve_files(catalog, base_dir or Path())
 
 
-def _pydantic_problems(
-    exc: ValidationError, data: Any, marks: _Marks, filename: str
-) -> list[str]:
+def _pydantic_problems(exc: ValidationError, data: Any, marks: _Marks, filename: str) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = err["loc"]
@@ -181,7 +180,7 @@ def _semantic_problems(
     problems: list[str] = []
 
     def report(loc: Loc, msg: str) -> None:
-        path, line = marks.line_for(data, loc)
+        _path, line = marks.line_for(data, loc)
         where = f"{filename}:{line}" if line is not None else filename
         problems.append(f"{where}: {_fmt(loc)}: {msg}")
 

@@ -77,6 +77,15 @@ class ProbeResult:
     duration: float
     """Wall-clock seconds from the start of the attempt to its end."""
     outcome: Outcome
+    scheduled_at: datetime | None = None
+    """When the scheduler meant this run to start (``None`` for one-off runs)."""
+
+    @property
+    def lag(self) -> float | None:
+        """Seconds between the scheduled and the actual start."""
+        if self.scheduled_at is None:
+            return None
+        return max(0.0, (self.started_at - self.scheduled_at).total_seconds())
 
     @property
     def ok(self) -> bool:

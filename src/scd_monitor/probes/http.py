@@ -129,6 +129,8 @@ class _Attempt:
         self.status_code: int | None = None
         self.peer: PeerCertificates | None = None
         self.in_progress: str | None = None
+        self.tls13_unconfirmed = False
+        """A TLS 1.3 handshake ended on our side and the server has not answered yet."""
         self.tls_target: tuple[str, int, str | None] | None = None
         self._started: dict[str, float] = {}
 
@@ -219,20 +221,26 @@ class _Attempt:
         now = time.perf_counter()
         if stage == "started":
             self._started[event] = now
-            self.in_progress = event
+            if event in _TRACE_WORDS:
+                self.in_progress = event
             return
         started = self._started.pop(event, None)
-        self.in_progress = None
         if stage != "complete":
-            return
+            return  # "failed": in_progress still names where the attempt broke
+        if event == self.in_progress:
+            self.in_progress = None
         phase = _TRACE_PHASES.get(event)
         if phase is not None and started is not None:
             self.phases[phase] = self.phases.get(phase, 0.0) + (now - started)
-        if event == "connection.start_tls" and self.peer is None:
+        if event == "connection.start_tls":
             stream = info.get("return_value")
             ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
             if ssl_object is not None:
-                self.peer = read_peer(ssl_object)
+                self.tls13_unconfirmed = ssl_object.version() == "TLSv1.3"
+                if self.peer is None:
+                    self.peer = read_peer(ssl_object)
+        elif event == "http11.receive_response_headers":
+            self.tls13_unconfirmed = False
 
     async def _judge(self, response: httpx.Response) -> Outcome:
         spec = self.spec
@@ -293,12 +301,20 @@ class _Attempt:
         if isinstance(exc, httpx.TimeoutException):
             return ErrorKind.TIMEOUT, self._timeout_message()
         known = classify_network_error(exc)
+        if self.tls13_unconfirmed:
+            rejected = _post_handshake_rejection(exc, known)
+            if rejected is not None:
+                return ErrorKind.TLS, rejected
+        if self.in_progress == "connection.start_tls" and (
+            known is None or known[0] is ErrorKind.CONNECT
+        ):
+            # The TCP connection was up; the server gave up on the handshake.
+            what = known[1] if known is not None else "connection closed"
+            return ErrorKind.TLS, f"{what} during the TLS handshake"
         if known is not None:
             if known[0] is ErrorKind.TIMEOUT:
                 return ErrorKind.TIMEOUT, self._timeout_message()
             return known
-        if self.in_progress == "connection.start_tls":
-            return ErrorKind.TLS, "connection closed during the TLS handshake"
         if isinstance(exc, httpx.LocalProtocolError):
             return ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"
         if isinstance(exc, httpx.ConnectError):
@@ -345,6 +361,28 @@ class _Attempt:
             chain_not_after=peer.chain_not_after if peer is not None else None,
             details=details,
         )
+
+
+def _post_handshake_rejection(exc: Exception, known: tuple[ErrorKind, str] | None) -> str | None:
+    """Name a reset or close that came right after our side of a TLS 1.3 handshake.
+
+    Under TLS 1.3 the client's handshake ends before the server has checked the client's
+    certificate; a server that requires one (or rejects ours) then sends an alert and
+    closes. The alert often loses the race against the TCP reset, so the same fault
+    would show up as TLS or CONNECT at random. A reset or close before any byte of the
+    response is taken as the server rejecting the session: TLS, consistently.
+    """
+    if known is not None and known[0] is ErrorKind.CONNECT:
+        what = known[1]
+    elif isinstance(exc, httpx.RemoteProtocolError) and "without sending" in str(exc):
+        what = "connection closed by peer"
+    else:
+        return None
+    return (
+        f"{what} right after the TLS 1.3 handshake, before any response: the server "
+        "rejected the session (as it does when it requires a client certificate or "
+        "does not accept ours)"
+    )
 
 
 def _is_verify_failure(exc: BaseException) -> bool:

@@ -83,6 +83,9 @@ class TlsProbe:
             kind, message = classify_network_error(exc) or (ErrorKind.CONNECT, str(exc))
             if kind is ErrorKind.TIMEOUT:
                 message = f"timed out after {budget:.2f} s"
+            elif kind is ErrorKind.CONNECT and "connect" in phases:
+                # The TCP connection was up; the server gave up on the handshake.
+                kind, message = ErrorKind.TLS, f"{message} during the TLS handshake"
             return Outcome.failure(kind, message, phases=phases)
 
         if peer is None:

@@ -306,7 +306,7 @@ def classify_network_error(exc: BaseException) -> tuple[ErrorKind, str] | None:
         if isinstance(link, TimeoutError):
             return ErrorKind.TIMEOUT, "timed out"
         if isinstance(link, OSError) and link.errno in _CONNECT_ERRNOS:
-            return ErrorKind.CONNECT, (link.strerror or os.strerror(link.errno)).lower()
+            return ErrorKind.CONNECT, os.strerror(link.errno).lower()
     return None
 
 

@@ -37,6 +37,7 @@ import yaml
 from scd_monitor.catalog.durations import format_duration, parse_duration
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.errors import ConfigError
+from scd_monitor.httpserver import Connection, HttpServer, Request, Response
 from scd_monitor.simulator.certs import CertificateAuthority, KeyPair, self_signed
 from scd_monitor.simulator.scenario import (
     Behaviour,
@@ -49,7 +50,6 @@ from scd_monitor.simulator.scenario import (
     format_behaviour,
     parse_behaviour,
 )
-from scd_monitor.httpserver import Connection, HttpServer, Request, Response
 
 __all__ = ["LOOPBACK_HOSTS", "Simulator", "check_loopback"]
 

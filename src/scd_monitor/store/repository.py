@@ -48,7 +48,7 @@ def redacted_url(url: str) -> str:
     """The database URL with its password hidden, for logs and errors."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - any unparsable URL is reported without its text
+    except Exception:
         return "<unparsable database URL>"
 
 
@@ -59,7 +59,7 @@ class Store:
         self.url_for_humans = redacted_url(url)
         try:
             parsed = make_url(url)
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types here
+        except Exception as exc:
             raise StoreError(f"invalid database URL {self.url_for_humans}: {exc}") from None
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
