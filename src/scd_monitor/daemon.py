@@ -26,6 +26,7 @@ from scd_monitor.results import ResultsPipeline, Snapshot
 from scd_monitor.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.settings import Settings
 from scd_monitor.store import ResultWriter, Store
+from scd_monitor.store.spool import load_spool, spool_results
 from scd_monitor.web import Readiness, WebEndpoints, web_server
 
 log = structlog.get_logger("scd_monitor.daemon")
@@ -123,6 +124,30 @@ class Daemon:
         log.info("catalog.reloaded", path=str(self.catalog_path), checks=len(checks))
         return True
 
+    def _replay_spool(self) -> None:
+        """Queue results spooled by an earlier stop; they are re-spooled if still unwritten."""
+        results, files = load_spool(self.settings.spool_dir)
+        for result in results:
+            self.writer.submit(result)
+        for path in files:
+            path.unlink(missing_ok=True)
+        if files:
+            log.info("spool.replayed", results=len(results), files=len(files))
+
+    def _spool_pending(self) -> None:
+        pending = self.writer.take_pending()
+        try:
+            path = spool_results(self.settings.spool_dir, pending, now=self.clock.now())
+        except OSError as exc:
+            log.error("spool.write_failed", results=len(pending), error=str(exc))
+            return
+        log.warning(
+            "spool.written",
+            results=len(pending),
+            path=str(path),
+            hint="the database did not take them; they are written on the next start",
+        )
+
     async def run(self, stop: asyncio.Event | None = None) -> int:
         """Run until ``stop`` is set or SIGTERM/SIGINT arrives. Returns the exit code."""
         stop = stop or asyncio.Event()
@@ -147,6 +172,7 @@ class Daemon:
         except OSError as exc:
             log.error("web.bind_failed", listen=self.settings.listen, error=str(exc))
             return 2
+        self._replay_spool()
         self.writer.start()
         store_task = loop.create_task(self._prepare_store())
         checks = self.catalog.resolved_checks()
@@ -168,7 +194,11 @@ class Daemon:
             cancelled = await self.scheduler.stop(self.settings.shutdown_grace.total_seconds())
             store_task.cancel()
             await asyncio.gather(store_task, return_exceptions=True)
-            flushed = await asyncio.to_thread(self.writer.close, 10.0)
+            flushed = await asyncio.to_thread(
+                self.writer.close, self.settings.shutdown_grace.total_seconds()
+            )
+            if not flushed:
+                self._spool_pending()
             await server.stop()
             for sig in installed:
                 loop.remove_signal_handler(sig)

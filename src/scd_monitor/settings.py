@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     store_flush_interval: Duration = timedelta(milliseconds=500)
     store_buffer_limit: int = Field(default=200_000, ge=1000)
     """Results kept in memory while the database is unreachable."""
+    spool_dir: Path = Path("data/spool")
+    """Where results the database could not take before a shutdown wait for the next start."""
 
     @field_validator("listen")
     @classmethod

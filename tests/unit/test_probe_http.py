@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ async def test_healthy_json_is_ok_with_phases(probe: HttpProbe) -> None:
     assert "tls" not in outcome.phases
     assert_phases_sane(outcome, duration)
     assert outcome.details["http_version"] == "HTTP/1.1"
-    assert outcome.details["bytes_read"] > 0
+    assert outcome.details["bytes_read"] == len(json.dumps(DOC))
     assert outcome.cert_not_after is None
 
 

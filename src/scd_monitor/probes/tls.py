@@ -111,7 +111,8 @@ class TlsProbe:
             which = "certificate" if peer.chain_not_after == peer.not_after else "chain certificate"
             return Outcome.failure(
                 ErrorKind.TLS,
-                f"{which} expires in {days_left} days (minimum {spec.min_days_valid})",
+                f"{which} expires in {days_left} day{'' if days_left == 1 else 's'}"
+                f" (minimum {spec.min_days_valid})",
                 phases=phases,
             )
         return Outcome(ok=True, phases=phases)

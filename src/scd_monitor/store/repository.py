@@ -153,7 +153,7 @@ class Store:
         """Insert a batch of results in one transaction (all or nothing)."""
         if not results:
             return
-        rows = [_to_row(r) for r in results]
+        rows = [to_row(r) for r in results]
         with self._begin(f"writing {len(rows)} probe results") as conn:
             conn.execute(insert(probe_results), rows)
 
@@ -179,7 +179,7 @@ class Store:
         if limit is not None:
             query = query.limit(limit)
         with self._begin("reading probe results") as conn:
-            return [_from_row(row._mapping) for row in conn.execute(query)]
+            return [from_row(row._mapping) for row in conn.execute(query)]
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -196,7 +196,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _to_row(result: ProbeResult) -> dict[str, Any]:
+def to_row(result: ProbeResult) -> dict[str, Any]:
     o = result.outcome
     message = o.message
     if message is not None and len(message) > MESSAGE_MAX:
@@ -216,7 +216,7 @@ def _to_row(result: ProbeResult) -> dict[str, Any]:
     }
 
 
-def _from_row(row: Any) -> ProbeResult:
+def from_row(row: Any) -> ProbeResult:
     details = dict(row["details"] or {})
     kind = str(details.pop("kind", ""))
     return ProbeResult(

@@ -128,6 +128,13 @@ class ResultWriter:
             log.error("store.unflushed_on_close", pending=len(self._pending))
         return flushed
 
+    def take_pending(self) -> list[ProbeResult]:
+        """Remove and return what is still queued (after :meth:`close`, for the spool)."""
+        with self._cond:
+            items = list(self._pending)
+            self._pending.clear()
+            return items
+
     def _take_batch(self) -> list[ProbeResult]:
         with self._cond:
             if not self._pending and not self._closing:
