@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,9 +46,9 @@ def daemon_for(catalog: Path, tmp_path: Path, database_url: str) -> Daemon:
     return build(settings)
 
 
-async def wait_until(predicate: object, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():  # type: ignore[operator]
+async def wait_until(predicate: Callable[[], bool], within: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail("condition not met in time")
         await asyncio.sleep(0.05)

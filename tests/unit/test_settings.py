@@ -99,7 +99,7 @@ def test_unreadable_secret_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
 
 def test_parse_listen() -> None:
-    assert parse_listen("0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_listen("[::1]:80") == ("::1", 80)
     assert parse_listen("localhost:9464") == ("localhost", 9464)
     with pytest.raises(ValueError, match="host:port"):
         parse_listen("127.0.0.1:99999")

@@ -341,7 +341,9 @@ class _Attempt:
         context = self.contexts.get(self.spec.tls, verify=False)
         try:
             async with asyncio.timeout_at(deadline):
-                return await handshake(host, port, context=context, server_name=sni)
+                return await handshake(
+                    host, port, context=context, server_name=sni, deadline=deadline
+                )
         except (OSError, TimeoutError):
             return None
 

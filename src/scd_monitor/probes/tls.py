@@ -67,7 +67,12 @@ class TlsProbe:
         try:
             async with asyncio.timeout_at(deadline):
                 peer = await handshake(
-                    spec.host, spec.port, context=context, server_name=server_name, phases=phases
+                    spec.host,
+                    spec.port,
+                    context=context,
+                    server_name=server_name,
+                    phases=phases,
+                    deadline=deadline,
                 )
         except TimeoutError:
             where = _PHASE_WORDS.get(_current_phase(phases), "")
@@ -125,7 +130,11 @@ class TlsProbe:
         try:
             async with asyncio.timeout_at(deadline):
                 return await handshake(
-                    spec.host, spec.port, context=context, server_name=server_name
+                    spec.host,
+                    spec.port,
+                    context=context,
+                    server_name=server_name,
+                    deadline=deadline,
                 )
         except (OSError, TimeoutError):
             return None

@@ -192,12 +192,16 @@ async def handshake(
     context: ssl.SSLContext,
     server_name: str | None = None,
     phases: MutableMapping[str, float] | None = None,
+    deadline: float | None = None,
 ) -> PeerCertificates | None:
     """Resolve ``host``, connect, handshake, read the peer's certificates, close.
 
     Raises what the network raises (``socket.gaierror``, ``OSError``, ``ssl.SSLError``);
     :func:`classify_network_error` maps those. Records ``dns``, ``connect`` and ``tls``
-    seconds into ``phases``. The caller bounds the time (``asyncio.timeout``).
+    seconds into ``phases``. The caller bounds the time (``asyncio.timeout_at``); give
+    the same ``deadline`` (event loop time) here so that the polite close (sending
+    close_notify, waiting a little for the peer's) never uses the time that is left
+    up: it waits at most half of it, and at most 0.25 s.
     """
     loop = asyncio.get_running_loop()
     timings: MutableMapping[str, float] = phases if phases is not None else {}
@@ -221,7 +225,8 @@ async def handshake(
         ssl_object = tls_transport.get_extra_info("ssl_object")
         peer = read_peer(ssl_object) if ssl_object is not None else None
         tls_transport.close()
-        await protocol.wait_closed(grace=0.25)
+        left = deadline - loop.time() if deadline is not None else 0.5
+        await protocol.wait_closed(grace=min(0.25, left / 2))
     finally:
         transport.abort()
     return peer
@@ -239,6 +244,8 @@ class _Quiet(asyncio.Protocol):
 
     async def wait_closed(self, *, grace: float) -> None:
         """Wait up to ``grace`` seconds for the polite close (close_notify) to finish."""
+        if grace <= 0:
+            return
         try:
             async with asyncio.timeout(grace):
                 await asyncio.shield(self._lost)
@@ -275,6 +282,9 @@ def describe_ssl_error(exc: ssl.SSLError) -> str:
     return f"TLS error: {str(reason).lower().replace('_', ' ')}"
 
 
+_LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+"""The monitor's own resources ran out: INTERNAL, not the target's fault."""
+
 _CONNECT_ERRNOS = frozenset(
     {
         errno.ECONNREFUSED,
@@ -295,7 +305,8 @@ def classify_network_error(exc: BaseException) -> tuple[ErrorKind, str] | None:
 
     Walks ``__cause__``, ``__context__`` and exception groups, outermost first, and
     answers for the first link it recognises: ``socket.gaierror`` → DNS, ``ssl.SSLError``
-    → TLS, ``TimeoutError`` → TIMEOUT, refused/reset/unreachable → CONNECT. ``None``
+    → TLS, ``TimeoutError`` → TIMEOUT, refused/reset/unreachable → CONNECT, the
+    monitor running out of file descriptors or memory → INTERNAL. ``None``
     when nothing in the chain is recognised (the caller decides then).
     """
     for link in _chain(exc):
@@ -307,6 +318,8 @@ def classify_network_error(exc: BaseException) -> tuple[ErrorKind, str] | None:
             return ErrorKind.TIMEOUT, "timed out"
         if isinstance(link, OSError) and link.errno in _CONNECT_ERRNOS:
             return ErrorKind.CONNECT, os.strerror(link.errno).lower()
+        if isinstance(link, OSError) and link.errno in _LOCAL_ERRNOS:
+            return ErrorKind.INTERNAL, f"monitor out of resources: {os.strerror(link.errno)}"
     return None
 
 
