@@ -285,6 +285,7 @@ class RunConfig:
     max_concurrency: int | None
     scrape_every: float
     keep: bool
+    profile: Path | None = None
 
 
 @dataclass
@@ -339,8 +340,10 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
     daemon_env = clean_env({"SCD_MONITOR_LOG_FORMAT": "json", "SCD_MONITOR_LOG_LEVEL": "info"})
     if cfg.max_concurrency is not None:
         daemon_env["SCD_MONITOR_MAX_CONCURRENCY"] = str(cfg.max_concurrency)
+    profiler = ["-m", "cProfile", "-o", str(cfg.profile)] if cfg.profile else []
     daemon_cmd = [
         sys.executable,
+        *profiler,
         "-m",
         "scd_monitor",
         "run",
@@ -420,6 +423,8 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         for f in files:
             f.flush()
         result.update(parse_daemon_log(daemon_log, window.wall0, window.wall1))
+        if cfg.profile is not None:
+            result["profile"] = profile_summary(cfg.profile)
     finally:
         for proc in (daemon, sim):
             if proc is not None and proc.poll() is None:
@@ -617,6 +622,32 @@ def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
     }
 
 
+def profile_summary(path: Path, top: int = 25) -> dict[str, Any]:
+    """The daemon's cProfile output: the functions with the most own and cumulative time."""
+    import io
+    import pstats
+
+    out: dict[str, Any] = {"pstats": str(path)}
+    stats = pstats.Stats(str(path), stream=io.StringIO())
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    out["total_s"] = round(stats.total_tt, 2)  # type: ignore[attr-defined]
+    for order, index in (("by_own_time", 2), ("by_cumulative_time", 3)):
+        rows = sorted(table.items(), key=lambda item: item[1][index], reverse=True)[:top]
+        out[order] = [
+            {
+                "function": f"{Path(file).name}:{line}({name})",
+                "calls": calls,
+                "own_s": round(own, 3),
+                "cumulative_s": round(cum, 3),
+            }
+            for (file, line, name), (_prim, calls, own, cum, _callers) in rows
+        ]
+    text = io.StringIO()
+    pstats.Stats(str(path), stream=text).sort_stats("tottime").print_stats(40)
+    path.with_suffix(".txt").write_text(text.getvalue(), encoding="utf-8")
+    return out
+
+
 def check_alive(daemon: subprocess.Popen[bytes], sim: subprocess.Popen[bytes]) -> None:
     if daemon.poll() is not None:
         raise RuntimeError(f"daemon exited early with code {daemon.returncode}")
@@ -810,6 +841,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, help="JSON results (default: bench/results/<time>.json)")
     p.add_argument("--keep", action="store_true", help="keep each run's directory (logs, db)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the daemon under cProfile (slower: its figures are not the benchmark's); "
+        "the profile goes next to --out",
+    )
     p.add_argument("--serve-fleet", type=int, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--fleet-tls", default="valid", help=argparse.SUPPRESS)
     p.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -830,7 +867,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else args.interval
     window = args.measure if args.measure is not None else 3 * args.interval
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out or RESULTS / f"bench-{stamp}{'-tls' if args.tls else ''}.json"
+    out = (args.out or RESULTS / f"bench-{stamp}{'-tls' if args.tls else ''}.json").resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "benchmark": "scheduler",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -854,6 +892,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_concurrency=args.max_concurrency,
                 scrape_every=args.scrape_every,
                 keep=args.keep,
+                profile=(
+                    out.with_name(f"{out.stem}-n{n}-r{i + 1}.pstats") if args.profile else None
+                ),
             )
             log(f"N={n} run {i + 1}/{args.repeat} (warmup {warmup:g}s, window {window:g}s)")
             try:

@@ -176,3 +176,13 @@ def test_unreachable_database_is_a_store_error_without_password(tmp_path: object
     assert "hunter2" not in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
     s.dispose()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
+    from sqlalchemy import text
+
+    s = Store(f"sqlite:///{tmp_path}/wal.db")
+    s.create_schema()
+    with s.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    s.dispose()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 import ssl
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +40,7 @@ from tests.unit.probe_servers import (
     tls_check,
     truncated,
     unused_port,
+    wait_for_eof,
 )
 
 TIMEOUT = 0.5
@@ -222,6 +226,39 @@ async def test_gzip_body_is_decoded_for_assertions(probe: HttpProbe) -> None:
         check = http_check(server.url(), body_regex='"status": "UP"', json=[{"path": "status"}])
         outcome = await probe(check)
     assert outcome.ok, outcome
+
+
+@pytest.mark.parametrize(
+    ("encoding", "payload"),
+    [
+        ("deflate", zlib.compress(b"service UP")),
+        ("deflate", zlib.compress(b"service UP")[2:-4]),  # raw deflate, no zlib wrapper
+        ("gzip", gzip.compress(b"service UP")),
+        ("identity", b"service UP"),
+    ],
+)
+async def test_content_encodings(probe: HttpProbe, encoding: str, payload: bytes) -> None:
+    async with serve(respond(200, payload, {"Content-Encoding": encoding})) as server:
+        outcome = await probe(http_check(server.url(), body_regex="UP$"))
+    assert outcome.ok, outcome
+    assert outcome.details["bytes_read"] == len(payload)
+
+
+async def test_undecodable_bodies_are_protocol_when_judged(probe: HttpProbe) -> None:
+    app = routes(
+        {
+            "/br": respond(200, b"\x0b\x02\x80UP\x03", {"Content-Encoding": "br"}),
+            "/bad-gzip": respond(200, b"not gzip at all", {"Content-Encoding": "gzip"}),
+        }
+    )
+    async with serve(app) as server:
+        br_unjudged = await probe(http_check(server.url("/br")))
+        br_judged = await probe(http_check(server.url("/br"), body_regex="UP"))
+        bad_gzip = await probe(http_check(server.url("/bad-gzip"), body_regex="UP"))
+    assert br_unjudged.ok  # nothing to judge: the bytes arrived, that is enough
+    assert br_judged.error_kind is ErrorKind.PROTOCOL
+    assert "'br'" in (br_judged.message or "")
+    assert bad_gzip.error_kind is ErrorKind.PROTOCOL
 
 
 # --- body and JSON assertions -----------------------------------------------------------
@@ -472,6 +509,28 @@ async def test_self_signed_fails_verification_unless_verify_is_off(
     assert unverified.cert_not_after == seconds(pair.not_after)
 
 
+async def test_certificate_read_after_a_verify_failure_stays_within_the_timeout(
+    probe: HttpProbe, pki: Pki
+) -> None:
+    # First connection: an untrusted certificate. Second (the read-only handshake): silence.
+    context = pki.context(self_signed(["127.0.0.1"]))
+    seen = 0
+
+    async def first_tls_then_silence(reader: asyncio.StreamReader, writer: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 1:
+            await writer.start_tls(context)
+        await reader.read()
+
+    async with serve_raw(first_tls_then_silence) as server:
+        outcome, duration = await timed(probe, http_check(server.url(scheme="https")))
+    assert outcome.error_kind is ErrorKind.TLS
+    assert outcome.cert_not_after is None
+    assert seen == 2
+    assert duration < TIMEOUT + 0.3
+
+
 async def test_server_name_override(probe: HttpProbe, pki: Pki) -> None:
     pair = pki.ca.issue(["api.example.gov.co"])
     async with serve(respond(200), ssl_context=pki.context(pair)) as server:
@@ -484,6 +543,14 @@ async def test_server_name_override(probe: HttpProbe, pki: Pki) -> None:
     assert "mismatch" in (mismatch.message or "").lower()
     assert mismatch.cert_not_after == seconds(pair.not_after)
     assert named.ok, named
+
+
+async def test_silent_tls_server_is_a_timeout_in_the_handshake(probe: HttpProbe) -> None:
+    async with serve_raw(wait_for_eof) as server:  # accepts TCP, never speaks TLS
+        outcome, duration = await timed(probe, http_check(server.url(scheme="https")))
+    assert outcome.error_kind is ErrorKind.TIMEOUT
+    assert outcome.message == "timed out after 0.50 s in the TLS handshake"
+    assert TIMEOUT * 0.9 <= duration < TIMEOUT + 0.3
 
 
 async def test_plain_http_to_a_tls_port_is_protocol(probe: HttpProbe, pki: Pki) -> None:

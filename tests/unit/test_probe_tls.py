@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import time
@@ -131,6 +132,31 @@ async def test_self_signed_fails_verification_but_passes_without(
     assert unverified.ok, unverified
     assert unverified.cert_not_after == seconds(pair.not_after)
     assert unverified.details["chain_length"] == 1
+
+
+async def test_certificate_read_after_a_verify_failure_stays_within_the_timeout(
+    probe: TlsProbe, tmp_path: Path
+) -> None:
+    # First connection: an untrusted certificate. Second (the read-only handshake): silence.
+    context = server_context(self_signed(["127.0.0.1"]), tmp_path)
+    seen = 0
+
+    async def first_tls_then_silence(reader: asyncio.StreamReader, writer: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 1:
+            await writer.start_tls(context)
+        await reader.read()
+
+    async with serve_raw(first_tls_then_silence) as server:
+        started = time.perf_counter()
+        outcome = await probe(tls_check(server.port, timeout=TIMEOUT))
+        duration = time.perf_counter() - started
+    assert outcome.error_kind is ErrorKind.TLS  # the verdict, not the second try's timeout
+    assert "self" in (outcome.message or "")
+    assert outcome.cert_not_after is None
+    assert seen == 2
+    assert duration < TIMEOUT + 0.3
 
 
 async def test_min_days_valid(

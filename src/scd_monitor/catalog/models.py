@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from scd_monitor.catalog.durations import Duration
 
@@ -176,6 +186,87 @@ class Sla(StrictModel):
 class Defaults(StrictModel):
     interval: Duration = timedelta(seconds=30)
     timeout: Duration = timedelta(seconds=10)
+    failures_to_open: Annotated[int, Field(ge=1, le=100)] = 3
+    """Consecutive failed probes that confirm a check is DOWN."""
+    successes_to_close: Annotated[int, Field(ge=1, le=100)] = 1
+    """Consecutive successful probes that confirm it is UP again."""
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a UTC offset (e.g. 2026-12-06T02:00:00-05:00)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class MaintenanceWindow(StrictModel):
+    """A one-off announced maintenance window ``[start, end)``."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: Annotated[str, Field(min_length=1)]
+    announced_at: AwareDatetime | None = None
+    """When the provider announced it; needed when the service sets a minimum notice."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise ValueError("'end' must be after 'start'")
+        return self
+
+
+class RecurringMaintenance(StrictModel):
+    """A maintenance window that recurs: starts on a cron schedule, lasts ``duration``.
+
+    The cron expression (minute hour day-of-month month day-of-week) is read in the
+    catalog's time zone.
+    """
+
+    cron: str
+    duration: Duration
+    reason: Annotated[str, Field(min_length=1)]
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(value.split()) != 5:
+            raise ValueError("expected 5 cron fields: minute hour day month day-of-week")
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("duration must be positive")
+        return value
+
+
+def _maintenance_tag(value: object) -> str:
+    if isinstance(value, dict):
+        return "recurring" if "cron" in value else "once"
+    return "recurring" if isinstance(value, RecurringMaintenance) else "once"
+
+
+Maintenance = Annotated[
+    Annotated[MaintenanceWindow, Tag("once")] | Annotated[RecurringMaintenance, Tag("recurring")],
+    Discriminator(_maintenance_tag),
+]
+
+
+class QuorumRule(StrictModel):
+    quorum: Annotated[int, Field(ge=1)]
+
+
+ServiceRule = Literal["any", "all"] | QuorumRule
+"""How critical checks combine: ``any`` down → down, ``all`` down → down, or N down."""
 
 
 class Service(StrictModel):
@@ -185,7 +276,25 @@ class Service(StrictModel):
     sla: Sla = Sla()
     interval: Duration | None = None
     timeout: Duration | None = None
+    rule: ServiceRule = "any"
+    vantage_quorum: Annotated[int, Field(ge=1)] = 1
+    """Vantages (with fresh data) that must see the service down for it to be down."""
+    failures_to_open: Annotated[int, Field(ge=1, le=100)] | None = None
+    successes_to_close: Annotated[int, Field(ge=1, le=100)] | None = None
+    maintenance: list[Maintenance] = Field(default_factory=list)
+    maintenance_notice: Duration | None = None
+    """Minimum notice for one-off windows: one announced later is not excluded."""
     checks: Annotated[list[Check], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> Service:
+        if isinstance(self.rule, QuorumRule):
+            critical = sum(1 for c in self.checks if c.critical)
+            if self.rule.quorum > critical:
+                raise ValueError(
+                    f"rule quorum {self.rule.quorum} exceeds the {critical} critical checks"
+                )
+        return self
 
     @field_validator("checks")
     @classmethod

@@ -32,10 +32,20 @@ How it works, and why:
 
 Error mapping (see :class:`~scd_monitor.probes.base.ErrorKind`): name resolution →
 DNS; refused, unreachable *and reset* (``ECONNRESET`` at any point, also after the
-request was sent) → CONNECT; an orderly close before or in the middle of the response
-→ PROTOCOL, like malformed HTTP, invalid JSON (when JSON assertions are configured), a
-bad redirect or too many of them; every ``ssl`` error, including a peer's alert after
-the handshake (a server rejecting a missing client certificate under TLS 1.3) → TLS.
+request was sent) → CONNECT, except where the reset is the server's TLS layer speaking:
+a reset or close *during* the TLS handshake → TLS, and a reset or close right after a
+TLS 1.3 handshake, before any byte of the response → TLS (that is how a TLS 1.3 server
+rejects a missing or unaccepted client certificate; its alert loses the race against
+the reset most of the time, see :func:`_post_handshake_rejection`). An orderly close
+before or in the middle of the response → PROTOCOL, like malformed HTTP, a body that
+cannot be decoded, invalid JSON (only when JSON assertions are configured), a bad
+redirect or too many of them. Every other ``ssl`` error (verification, alerts) → TLS.
+A request that cannot even be written (e.g. an illegal header value) and the monitor
+running out of file descriptors → INTERNAL.
+
+``details`` may hold ``http_version``, ``bytes_read``, ``redirects``, ``tls_version``
+and ``redirect_location`` (without credentials, query or fragment: a query can carry
+an authorization code).
 
 Secrets: ``secret_headers`` values are sent and never reported. As a last line of
 defence every message and detail is scrubbed of those values (an error raised by the
