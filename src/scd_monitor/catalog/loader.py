@@ -16,7 +16,14 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from scd_monitor.catalog.models import Catalog, HttpCheck, SecretRef, TlsOptions
+from scd_monitor.catalog.models import (
+    Catalog,
+    HttpCheck,
+    ResolvedCheck,
+    SecretRef,
+    TlsCheck,
+    TlsOptions,
+)
 from scd_monitor.errors import ConfigError
 
 Loc = tuple[str | int, ...]
@@ -184,40 +191,44 @@ def _semantic_problems(
         where = f"{filename}:{line}" if line is not None else filename
         problems.append(f"{where}: {_fmt(loc)}: {msg}")
 
-    checks = iter(catalog.resolved_checks(include_disabled=True))
+    resolved = catalog.resolved_checks(include_disabled=True)
+    canaries = [c for c in resolved if c.canary]
+    checks = iter(c for c in resolved if not c.canary)
+    located: list[tuple[Loc, ResolvedCheck]] = [
+        (("monitor", "canaries", i), c) for i, c in enumerate(canaries)
+    ]
     for p, provider in enumerate(catalog.providers):
         for s, service in enumerate(provider.services):
-            for c, spec in enumerate(service.checks):
-                resolved = next(checks)
-                here: Loc = ("providers", p, "services", s, "checks", c)
-                if resolved.timeout >= resolved.interval:
-                    key = "timeout" if spec.timeout is not None else "interval"
-                    report(
-                        (*here, key),
-                        f"timeout ({resolved.timeout.total_seconds():g}s) must be shorter "
-                        f"than interval ({resolved.interval.total_seconds():g}s)",
-                    )
-                if resolved.interval.total_seconds() < 1:
-                    report((*here, "interval"), "interval must be at least 1s")
-                if resolved.timeout.total_seconds() <= 0:
-                    report((*here, "timeout"), "timeout must be positive")
-                for field in ("ca_file", "client_cert", "client_key"):
-                    value = getattr(spec.tls, field)
-                    if value is not None and not (base_dir / value).is_file():
-                        report((*here, "tls", field), f"file not found: {base_dir / value}")
-                if isinstance(spec, HttpCheck):
-                    for name, ref in spec.secret_headers.items():
-                        err = _secret_problem(ref, base_dir)
-                        if err:
-                            report((*here, "secret_headers", name), err)
-                    overlap = {k.lower() for k in spec.headers} & {
-                        k.lower() for k in spec.secret_headers
-                    }
-                    if overlap:
-                        report(
-                            (*here, "secret_headers"),
-                            f"header(s) {sorted(overlap)} also set in 'headers'",
-                        )
+            for c in range(len(service.checks)):
+                located.append((("providers", p, "services", s, "checks", c), next(checks)))
+    for here, check in located:
+        spec = check.spec
+        if check.timeout >= check.interval:
+            key = "timeout" if spec.timeout is not None else "interval"
+            report(
+                (*here, key),
+                f"timeout ({check.timeout.total_seconds():g}s) must be shorter "
+                f"than interval ({check.interval.total_seconds():g}s)",
+            )
+        if check.interval.total_seconds() < 1:
+            report((*here, "interval"), "interval must be at least 1s")
+        if check.timeout.total_seconds() <= 0:
+            report((*here, "timeout"), "timeout must be positive")
+        for field in ("ca_file", "client_cert", "client_key"):
+            value = getattr(spec.tls, field)
+            if value is not None and not (base_dir / value).is_file():
+                report((*here, "tls", field), f"file not found: {base_dir / value}")
+        if isinstance(spec, HttpCheck):
+            for name, ref in spec.secret_headers.items():
+                err = _secret_problem(ref, base_dir)
+                if err:
+                    report((*here, "secret_headers", name), err)
+            overlap = {k.lower() for k in spec.headers} & {k.lower() for k in spec.secret_headers}
+            if overlap:
+                report(
+                    (*here, "secret_headers"),
+                    f"header(s) {sorted(overlap)} also set in 'headers'",
+                )
     return problems
 
 
@@ -248,18 +259,24 @@ def _resolve_files(catalog: Catalog, base_dir: Path) -> Catalog:
             raw = (base_dir / ref.file).read_text(encoding="utf-8").strip()
         return ref.model_copy(update={"value": SecretStr(raw)})
 
-    providers = []
-    for provider in catalog.providers:
-        services = []
-        for service in provider.services:
-            checks = []
-            for check in service.checks:
-                update: dict[str, Any] = {"tls": tls(check.tls)}
-                if isinstance(check, HttpCheck) and check.secret_headers:
-                    update["secret_headers"] = {
-                        k: secret(v) for k, v in check.secret_headers.items()
-                    }
-                checks.append(check.model_copy(update=update))
-            services.append(service.model_copy(update={"checks": checks}))
-        providers.append(provider.model_copy(update={"services": services}))
-    return catalog.model_copy(update={"providers": providers})
+    def check(spec: HttpCheck | TlsCheck) -> HttpCheck | TlsCheck:
+        update: dict[str, Any] = {"tls": tls(spec.tls)}
+        if isinstance(spec, HttpCheck) and spec.secret_headers:
+            update["secret_headers"] = {k: secret(v) for k, v in spec.secret_headers.items()}
+        return spec.model_copy(update=update)
+
+    providers = [
+        p.model_copy(
+            update={
+                "services": [
+                    s.model_copy(update={"checks": [check(c) for c in s.checks]})
+                    for s in p.services
+                ]
+            }
+        )
+        for p in catalog.providers
+    ]
+    monitor = catalog.monitor.model_copy(
+        update={"canaries": [check(c) for c in catalog.monitor.canaries]}
+    )
+    return catalog.model_copy(update={"providers": providers, "monitor": monitor})

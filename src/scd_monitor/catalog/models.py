@@ -341,6 +341,8 @@ class ResolvedCheck:
     service_type: ServiceType
     provider_name: str
     sla: Sla
+    canary: bool = False
+    """A control target of the monitor itself, not a provider's service."""
 
     @property
     def id(self) -> str:
@@ -359,12 +361,39 @@ class ResolvedCheck:
         return f"{spec.host}:{spec.port}"
 
 
+class MassFailure(StrictModel):
+    """When most providers fail at once, the monitor is the likelier culprit."""
+
+    min_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """Share of the providers (with fresh data) that must have a check down."""
+    min_providers: Annotated[int, Field(ge=2)] = 3
+
+
+class MonitorSelf(StrictModel):
+    """How the monitor tells its own faults from the providers'."""
+
+    canaries: list[Check] = Field(default_factory=list)
+    """Control targets that should always answer; when they fail, the monitor is at fault."""
+    mass_failure: MassFailure = MassFailure()
+
+    @field_validator("canaries")
+    @classmethod
+    def _unique_canaries(cls, value: list[HttpCheck | TlsCheck]) -> list[HttpCheck | TlsCheck]:
+        _reject_duplicates("canary", [c.id for c in value])
+        return value
+
+
+CANARY_PROVIDER = "scd-monitor"
+CANARY_SERVICE = "canaries"
+
+
 class Catalog(StrictModel):
     """The whole catalog file."""
 
     version: str | None = None
     timezone: str = "America/Bogota"
     defaults: Defaults = Defaults()
+    monitor: MonitorSelf = MonitorSelf()
     providers: Annotated[list[Provider], Field(min_length=1)]
 
     @field_validator("timezone")
@@ -380,15 +409,45 @@ class Catalog(StrictModel):
     @classmethod
     def _unique_providers(cls, value: list[Provider]) -> list[Provider]:
         _reject_duplicates("provider", [p.id for p in value])
+        if any(p.id == CANARY_PROVIDER for p in value):
+            raise ValueError(f"provider id {CANARY_PROVIDER!r} is reserved for the canaries")
         return value
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def service(self, provider: str, service: str) -> Service | None:
+        for p in self.providers:
+            if p.id == provider:
+                return next((s for s in p.services if s.id == service), None)
+        return None
+
     def resolved_checks(self, *, include_disabled: bool = False) -> list[ResolvedCheck]:
-        """Every check with inherited ``interval`` and ``timeout`` filled in."""
+        """Every check with inherited ``interval`` and ``timeout`` filled in.
+
+        The monitor's canaries come first, as provider ``scd-monitor``, service ``canaries``.
+        """
         out: list[ResolvedCheck] = []
+        for canary in self.monitor.canaries:
+            if not canary.enabled and not include_disabled:
+                continue
+            out.append(
+                ResolvedCheck(
+                    provider=CANARY_PROVIDER,
+                    service=CANARY_SERVICE,
+                    check=canary.id,
+                    kind=canary.kind,
+                    interval=canary.interval or self.defaults.interval,
+                    timeout=canary.timeout or self.defaults.timeout,
+                    critical=True,
+                    spec=canary,
+                    service_type="otro",
+                    provider_name="scd-monitor (canaries)",
+                    sla=Sla(),
+                    canary=True,
+                )
+            )
         for provider in self.providers:
             for service in provider.services:
                 for check in service.checks:

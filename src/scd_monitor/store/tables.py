@@ -97,3 +97,48 @@ probe_results = Table(
     Index("ix_scd_probe_results_check_time", "check_id", "vantage", "started_at"),
     Index("ix_scd_probe_results_time", "started_at"),
 )
+
+# -- state tracking (SLA) -------------------------------------------------------------
+
+check_spans = Table(
+    "scd_check_spans",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("check_id", String(200), nullable=False),
+    Column("vantage", String(63), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(200), nullable=True),
+    Column("start", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+    Index("ix_scd_check_spans_lookup", "check_id", "vantage", "start"),
+    Index("ix_scd_check_spans_end", "end"),
+    comment="final state spans [start, end) per check and vantage; gaps are UNKNOWN",
+)
+
+check_machines = Table(
+    "scd_check_machines",
+    metadata,
+    Column("check_id", String(200), primary_key=True),
+    Column("vantage", String(63), primary_key=True),
+    Column("snapshot", JSON, nullable=False, comment="state machine, incl. provisional tail"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+tracker_cursors = Table(
+    "scd_tracker_cursors",
+    metadata,
+    Column("vantage", String(63), primary_key=True),
+    Column("last_result_id", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+latency_hourly = Table(
+    "scd_latency_hourly",
+    metadata,
+    Column("check_id", String(200), primary_key=True),
+    Column("vantage", String(63), primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("ok_count", Integer, nullable=False),
+    Column("under_threshold_count", Integer, nullable=False),
+    Column("histogram", JSON, nullable=False),
+)
