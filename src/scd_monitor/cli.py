@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from scd_monitor.clock import SystemClock
 from scd_monitor.errors import ConfigError, StoreError
 from scd_monitor.logs import configure_logging
 from scd_monitor.settings import Settings, load_settings
+from scd_monitor.sla.model import Period
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -55,6 +57,27 @@ def _parser() -> argparse.ArgumentParser:
         "ids", nargs="*", help="check ids or prefixes (provider, provider/service, …)"
     )
     check.add_argument("--format", choices=["table", "json"], default="table")
+
+    sla = sub.add_parser(
+        "sla", parents=[common], help="availability and SLA figures per service and provider"
+    )
+    when = sla.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="calendar month YYYY-MM in the catalog's time zone")
+    when.add_argument("--from", dest="since", help="period start (ISO-8601; local if no offset)")
+    sla.add_argument("--to", dest="until", help="period end (with --from; default: now)")
+    sla.add_argument("--provider")
+    sla.add_argument("--service")
+    sla.add_argument("--format", choices=["table", "json"], default="table")
+    sla.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
+
+    states = sub.add_parser(
+        "states",
+        parents=[common],
+        help="maintain derived state spans (run with the daemon stopped)",
+    )
+    states.add_argument("action", choices=["rebuild"])
+    states.add_argument("--vantage", help="vantage whose spans to rebuild (default: setting)")
+    states.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
 
     sim = sub.add_parser("simulate", parents=[common], help="serve fake SCD providers on 127.0.0.1")
     sim.add_argument("scenario", nargs="?", type=Path, help="scenario YAML")
@@ -95,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(settings, args.ids, args.format)
         if command == "simulate":
             return _simulate(args)
+        if command == "sla":
+            return _sla(settings, args)
+        if command == "states":
+            return _states(settings)
         return _run(settings)
     except ConfigError as exc:
         _error(exc.problems)
@@ -197,6 +224,147 @@ def _check(settings: Settings, ids: Sequence[str], fmt: str) -> int:
     failed = sum(1 for r in results if not r.ok)
     structlog.get_logger("scd_monitor.cli").debug("check.done", total=len(results), failed=failed)
     return EXIT_CHECK_FAILED if failed else EXIT_OK
+
+
+def _period(args: argparse.Namespace, catalog: Catalog, now: datetime) -> Period:
+    from scd_monitor.sla.calendar import month_period, parse_month
+
+    tz = catalog.tz
+    if args.month:
+        try:
+            year, month = parse_month(args.month)
+        except ValueError as exc:
+            raise ConfigError([f"--month: {exc}"]) from None
+        return month_period(year, month, tz)
+
+    def instant(text: str, flag: str) -> datetime:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                [f"{flag}: expected an ISO-8601 date or time, got {text!r}"]
+            ) from None
+        return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+    start = instant(args.since, "--from")
+    end = instant(args.until, "--to") if args.until else now
+    if end <= start:
+        raise ConfigError(["--to must be after --from"])
+    return Period(start.astimezone(UTC), end.astimezone(UTC))
+
+
+def _sla(settings: Settings, args: argparse.Namespace) -> int:
+    from scd_monitor.reporting import SlaReporter
+    from scd_monitor.store import Store
+
+    catalog = load_catalog(settings.catalog)
+    clock = SystemClock()
+    now = clock.now()
+    period = _period(args, catalog, now)
+    if args.provider and not any(p.id == args.provider for p in catalog.providers):
+        raise ConfigError([f"--provider: no provider {args.provider!r} in the catalog"])
+    store = Store(settings.database_url.get_secret_value())
+    try:
+        report = SlaReporter(store, catalog, clock).report(
+            period, provider=args.provider, service=args.service, now=now
+        )
+    finally:
+        store.dispose()
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(render_sla_table(report))
+    return EXIT_OK
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.3f}%"
+
+
+def _dur(value: timedelta | None) -> str:
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+
+
+def render_sla_table(report: Any) -> str:
+    """The human table of ``scd-monitor sla``."""
+    tz = report.timezone
+    lines = [
+        f"SLA {report.period.start.isoformat()} .. {report.period.end.isoformat()} "
+        f"(time zone {tz}, as of {report.now.isoformat(timespec='seconds')})",
+        "",
+    ]
+    header = (
+        "SERVICE", "AVAIL", "TARGET", "MET", "DOWNTIME", "MAINT", "UNKNOWN", "COVERAGE",
+        "OUTAGES", "MTTR", "LAT-OK", "P95", "BUDGET", "BURN-1H",
+    )  # fmt: skip
+    rows = []
+    for s in report.services:
+        f = s.figures
+        burn = next((b.rate for b in f.burn_rates if b.window == timedelta(hours=1)), None)
+        rows.append(
+            (
+                f"{s.provider}/{s.service}",
+                _pct(f.availability),
+                _pct(f.target),
+                "-" if f.met is None else ("yes" if f.met else "NO"),
+                _dur(f.charged_downtime),
+                _dur(f.excluded_maintenance),
+                _dur(f.unknown),
+                _pct(f.coverage),
+                str(f.outage_count),
+                _dur(f.mttr),
+                _pct(f.latency_compliance),
+                "-" if f.latency_p95 is None else f"{f.latency_p95:g}s",
+                "-" if f.error_budget is None else _pct(f.error_budget.remaining_ratio),
+                "-" if burn is None else f"{burn:.2f}",
+            )
+        )
+    lines += _table(header, rows)
+    lines += ["", "per provider:"]
+    prows = [
+        (
+            p.provider,
+            _pct(p.figures.availability),
+            _dur(p.figures.charged_downtime),
+            _pct(p.figures.coverage),
+            str(p.figures.outage_count),
+            f"{p.figures.met} met / {p.figures.missed} missed",
+        )
+        for p in report.providers
+    ]
+    lines += _table(("PROVIDER", "AVAIL", "DOWNTIME", "COVERAGE", "OUTAGES", "SERVICES"), prows)
+    return "\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    return [
+        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def _states(settings: Settings) -> int:
+    from scd_monitor.state import StateTracker
+    from scd_monitor.store import Store
+
+    catalog = load_catalog(settings.catalog)
+    store = Store(settings.database_url.get_secret_value())
+    try:
+        store.create_schema()
+        tracker = StateTracker(store, vantage=settings.vantage, clock=SystemClock())
+        tracker.set_catalog(catalog)
+        n = tracker.rebuild()
+    finally:
+        store.dispose()
+    print(f"rebuilt the state spans of vantage {settings.vantage!r} from {n} probe results")
+    return EXIT_OK
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -19,12 +19,15 @@ from scd_monitor import __version__
 from scd_monitor.catalog import Catalog, load_catalog
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.errors import ConfigError, StoreError
-from scd_monitor.metrics import DaemonMetrics, DaemonStatus, SnapshotCollector
+from scd_monitor.metrics import DaemonMetrics, DaemonStatus, SnapshotCollector, StateCollector
 from scd_monitor.probes import build_probes
 from scd_monitor.probes.base import Probe
+from scd_monitor.reporting import SlaReport, SlaReporter
 from scd_monitor.results import ResultsPipeline, Snapshot
 from scd_monitor.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.settings import Settings
+from scd_monitor.sla.calendar import month_of
+from scd_monitor.state import StateTracker
 from scd_monitor.store import ResultWriter, Store
 from scd_monitor.store.spool import load_spool, spool_results
 from scd_monitor.web import Readiness, WebEndpoints, web_server
@@ -49,9 +52,11 @@ class Daemon:
     scheduler: ProbeScheduler
     metrics: DaemonMetrics
     web: WebEndpoints
+    tracker: StateTracker
     catalog_loaded_at: float = field(default_factory=time.time)
     schema_ready: bool = False
     _published: Snapshot | None = None
+    sla_report: SlaReport | None = None
     _store_task: asyncio.Task[None] | None = None
 
     # -- state for metrics and readiness ---------------------------------------------
@@ -115,6 +120,7 @@ class Daemon:
         checks = catalog.resolved_checks()
         self.catalog = catalog
         self.catalog_loaded_at = time.time()
+        self.tracker.set_catalog(catalog)
         self.pipeline.set_checks(checks)
         self.scheduler.set_checks(checks)
         if self.schema_ready:
@@ -123,6 +129,35 @@ class Daemon:
             )
         log.info("catalog.reloaded", path=str(self.catalog_path), checks=len(checks))
         return True
+
+    async def _track_states(self) -> None:
+        """Turn stored results into state spans, and recompute the month-to-date SLA."""
+        every = self.settings.state_interval.total_seconds()
+        sla_every = self.settings.sla_interval.total_seconds()
+        next_sla = 0.0
+        failing = False
+        while True:
+            await asyncio.sleep(every)
+            if not self.schema_ready:
+                continue
+            try:
+                await asyncio.to_thread(self.tracker.run_until_idle)
+                if time.monotonic() >= next_sla:
+                    self.sla_report = await asyncio.to_thread(self._month_to_date)
+                    next_sla = time.monotonic() + sla_every
+                if failing:
+                    log.info("state.recovered")
+                failing = False
+            except StoreError as exc:
+                if not failing:
+                    log.error("state.tracking_failed", error=str(exc))
+                failing = True
+
+    def _month_to_date(self) -> SlaReport:
+        now = self.clock.now()
+        return SlaReporter(self.store, self.catalog, self.clock).report(
+            month_of(now, self.catalog.tz), now=now
+        )
 
     def _replay_spool(self) -> None:
         """Queue results spooled by an earlier stop; they are re-spooled if still unwritten."""
@@ -175,6 +210,7 @@ class Daemon:
         self._replay_spool()
         self.writer.start()
         store_task = loop.create_task(self._prepare_store())
+        track_task = loop.create_task(self._track_states())
         checks = self.catalog.resolved_checks()
         self.pipeline.set_checks(checks)
         self.scheduler.start(checks)
@@ -193,12 +229,18 @@ class Daemon:
             log.info("daemon.stopping", in_flight=self.scheduler.in_flight)
             cancelled = await self.scheduler.stop(self.settings.shutdown_grace.total_seconds())
             store_task.cancel()
-            await asyncio.gather(store_task, return_exceptions=True)
+            track_task.cancel()
+            await asyncio.gather(store_task, track_task, return_exceptions=True)
             flushed = await asyncio.to_thread(
                 self.writer.close, self.settings.shutdown_grace.total_seconds()
             )
             if not flushed:
                 self._spool_pending()
+            elif self.schema_ready:
+                try:
+                    await asyncio.to_thread(self.tracker.run_until_idle)
+                except StoreError as exc:
+                    log.error("state.tracking_failed", error=str(exc))
             await server.stop()
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -247,6 +289,8 @@ def build(
             in_flight=metrics.in_flight.set,
         ),
     )
+    tracker = StateTracker(store, vantage=settings.vantage, clock=clock)
+    tracker.set_catalog(catalog)
     daemon = Daemon(
         settings=settings,
         catalog_path=catalog_path,
@@ -258,6 +302,7 @@ def build(
         scheduler=scheduler,
         metrics=metrics,
         web=None,  # type: ignore[arg-type]  # set just below: it needs the daemon's methods
+        tracker=tracker,
     )
     daemon.web = WebEndpoints(
         render_metrics=metrics.render,
@@ -265,4 +310,14 @@ def build(
         readiness=daemon.readiness,
     )
     metrics.add_collector(SnapshotCollector(daemon.published_snapshot, daemon.status))
+    metrics.add_collector(
+        StateCollector(
+            checks=lambda: daemon.published_snapshot().checks,
+            catalog=lambda: daemon.catalog,
+            states=tracker.current,
+            sla=lambda: daemon.sla_report,
+            vantage=settings.vantage,
+            clock=clock,
+        )
+    )
     return daemon

@@ -9,8 +9,10 @@ composition root; nothing is registered globally.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -24,8 +26,16 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from scd_monitor import __version__
+from scd_monitor.catalog.models import Catalog, ResolvedCheck, Service
+from scd_monitor.clock import Clock
 from scd_monitor.results import Snapshot
+from scd_monitor.sla.model import Period, Span, State
+from scd_monitor.sla.timeline import CheckTimeline, service_timeline
 from scd_monitor.store.writer import WriterStats
+
+if TYPE_CHECKING:
+    from scd_monitor.reporting import SlaReport
+    from scd_monitor.state import CheckStatus
 
 TARGET_LABELS = ("provider", "service", "check", "kind", "vantage")
 
@@ -230,3 +240,169 @@ class DaemonMetrics:
     def render(self) -> bytes:
         """The text exposition format of every metric in the registry."""
         return generate_latest(self.registry)
+
+
+_WINDOW_LABELS = {3600: "1h", 21600: "6h", 86400: "1d", 259200: "3d"}
+
+
+class StateCollector(Collector):
+    """Check and service states now, and month-to-date SLA figures per service."""
+
+    def __init__(
+        self,
+        *,
+        checks: Callable[[], Sequence[ResolvedCheck]],
+        catalog: Callable[[], Catalog],
+        states: Callable[[], Mapping[str, CheckStatus]],
+        sla: Callable[[], SlaReport | None],
+        vantage: str,
+        clock: Clock,
+    ) -> None:
+        self._checks = checks
+        self._catalog = catalog
+        self._states = states
+        self._sla = sla
+        self._vantage = vantage
+        self._clock = clock
+
+    def collect(self) -> Iterable[Metric]:
+        states = self._states()
+        vantage = self._vantage
+        check_state = GaugeMetricFamily(
+            "scd_check_state",
+            "1 for the check's current state (up, down, degraded, maintenance, unknown).",
+            labels=["provider", "service", "check", "vantage", "state"],
+        )
+        down_since = GaugeMetricFamily(
+            "scd_check_down_since_timestamp_seconds",
+            "Start of the check's current confirmed outage (first failing probe).",
+            labels=["provider", "service", "check", "vantage"],
+        )
+        checks = self._checks()
+        by_service: dict[tuple[str, str], list[tuple[ResolvedCheck, State]]] = {}
+        for check in checks:
+            status = states.get(check.id)
+            state = status.state if status is not None else State.UNKNOWN
+            labels = [check.provider, check.service, check.check, vantage]
+            for s in State:
+                check_state.add_metric([*labels, s.value], 1.0 if s is state else 0.0)
+            if status is not None and status.since is not None:
+                down_since.add_metric(labels, status.since.timestamp())
+            if not check.canary:
+                by_service.setdefault((check.provider, check.service), []).append((check, state))
+        yield check_state
+        yield down_since
+
+        service_state = GaugeMetricFamily(
+            "scd_service_state",
+            "1 for the service's current state as seen from this vantage.",
+            labels=["provider", "service", "vantage", "state"],
+        )
+        service_up = GaugeMetricFamily(
+            "scd_service_up",
+            "1 if the service is up (or degraded), 0 if down; absent when unknown or in "
+            "maintenance. From this vantage, by the service's rule.",
+            labels=["provider", "service", "vantage"],
+        )
+        catalog = self._catalog()
+        now = self._clock.now()
+        for (provider, service_id), members in by_service.items():
+            service = catalog.service(provider, service_id)
+            if service is None:
+                continue
+            state = current_service_state(members, service, now, vantage)
+            for s in State:
+                service_state.add_metric(
+                    [provider, service_id, vantage, s.value], 1.0 if s is state else 0.0
+                )
+            if state in (State.UP, State.DEGRADED):
+                service_up.add_metric([provider, service_id, vantage], 1.0)
+            elif state is State.DOWN:
+                service_up.add_metric([provider, service_id, vantage], 0.0)
+        yield service_state
+        yield service_up
+        yield from self._sla_metrics()
+
+    def _sla_metrics(self) -> Iterable[Metric]:
+        report = self._sla()
+        labels = ["provider", "service"]
+        availability = GaugeMetricFamily(
+            "scd_sla_availability_ratio",
+            "Month-to-date availability (eligible time not charged as downtime).",
+            labels=labels,
+        )
+        target = GaugeMetricFamily(
+            "scd_sla_target_ratio", "The service's availability target (ANS).", labels=labels
+        )
+        budget = GaugeMetricFamily(
+            "scd_sla_error_budget_remaining_ratio",
+            "Share of the month's error budget left (negative when overspent).",
+            labels=labels,
+        )
+        burn = GaugeMetricFamily(
+            "scd_sla_burn_rate",
+            "Error budget burn rate over a trailing window (1 = on budget).",
+            labels=[*labels, "window"],
+        )
+        coverage = GaugeMetricFamily(
+            "scd_sla_measurement_coverage_ratio",
+            "Month-to-date share of time with trustworthy measurements.",
+            labels=labels,
+        )
+        downtime = GaugeMetricFamily(
+            "scd_sla_charged_downtime_seconds",
+            "Month-to-date downtime charged to the provider.",
+            labels=labels,
+        )
+        outages = GaugeMetricFamily(
+            "scd_sla_outages", "Month-to-date outages with charged time.", labels=labels
+        )
+        computed = GaugeMetricFamily(
+            "scd_sla_computed_timestamp_seconds",
+            "When the month-to-date SLA figures were last computed.",
+        )
+        if report is not None:
+            computed.add_metric([], report.now.timestamp())
+            for s in report.services:
+                f = s.figures
+                key = [s.provider, s.service]
+                target.add_metric(key, f.target)
+                if f.availability is not None:
+                    availability.add_metric(key, f.availability)
+                if f.error_budget is not None and f.error_budget.remaining_ratio is not None:
+                    budget.add_metric(key, f.error_budget.remaining_ratio)
+                for b in f.burn_rates:
+                    name = _WINDOW_LABELS.get(int(b.window.total_seconds()))
+                    if name is not None and b.rate is not None:
+                        burn.add_metric([*key, name], b.rate)
+                if f.coverage is not None:
+                    coverage.add_metric(key, f.coverage)
+                downtime.add_metric(key, f.charged_downtime.total_seconds())
+                outages.add_metric(key, float(f.outage_count))
+        yield from (availability, target, budget, burn, coverage, downtime, outages, computed)
+
+
+def current_service_state(
+    members: Sequence[tuple[ResolvedCheck, State]], service: Service, now: datetime, vantage: str
+) -> State:
+    """The service's state now from its checks' current states, by the service's rule."""
+    instant = Period(now - timedelta(seconds=1), now)
+    timelines = [
+        CheckTimeline(
+            check_id=check.id,
+            provider=check.provider,
+            vantage=vantage,
+            critical=check.critical,
+            spans=[Span(instant.start, instant.end, state)] if state is not State.UNKNOWN else [],
+        )
+        for check, state in members
+    ]
+    timeline = service_timeline(
+        timelines,
+        rule=service.rule,
+        vantage_quorum=1,
+        period=instant,
+        maintenance=[],
+        monitor_faults={},
+    )
+    return timeline.effective[-1].state if timeline.effective else State.UNKNOWN

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     store_flush_interval: Duration = timedelta(milliseconds=500)
     store_buffer_limit: int = Field(default=200_000, ge=1000)
     """Results kept in memory while the database is unreachable."""
+    state_interval: Duration = timedelta(seconds=5)
+    """How often stored results are turned into state spans."""
+    sla_interval: Duration = timedelta(seconds=60)
+    """How often the month-to-date SLA metrics are recomputed from the store."""
     spool_dir: Path = Path("data/spool")
     """Where results the database could not take before a shutdown wait for the next start."""
 

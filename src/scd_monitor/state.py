@@ -28,7 +28,12 @@ from scd_monitor.catalog.models import Catalog, ResolvedCheck
 from scd_monitor.clock import Clock
 from scd_monitor.errors import StoreError
 from scd_monitor.probes.base import ProbeResult
-from scd_monitor.sla.derive import CheckStateMachine, DerivePolicy, MachineSnapshot
+from scd_monitor.sla.derive import (
+    CheckStateMachine,
+    DerivePolicy,
+    MachineSnapshot,
+    OutOfOrderError,
+)
 from scd_monitor.sla.latency import LatencyHistogram
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import Store
@@ -107,6 +112,7 @@ class StateTracker:
         self._loaded = False
         self._current: Mapping[str, CheckStatus] = MappingProxyType({})
         self.processed_total = 0
+        self.out_of_order_total = 0
 
     # -- configuration and views ------------------------------------------------------
 
@@ -189,7 +195,18 @@ class StateTracker:
             machine = self._machine(result.check_id)
             if machine is None:
                 continue
-            spans = machine.feed(result)
+            try:
+                spans = machine.feed(result)
+            except OutOfOrderError:
+                # A result older than what the machine has seen (e.g. replayed from the
+                # spool): it cannot be applied incrementally; `states rebuild` uses it.
+                self.out_of_order_total += 1
+                log.warning(
+                    "state.result_out_of_order",
+                    check=result.check_id,
+                    started_at=result.started_at.isoformat(),
+                )
+                continue
             touched.add(result.check_id)
             if spans:
                 new_spans.setdefault(result.check_id, []).extend(spans)

@@ -1,0 +1,379 @@
+"""A service's state over a period, from its checks' timelines seen from several vantages.
+
+Everything is decided per *elementary segment*: the stretches between consecutive
+boundaries of any input span (check spans, maintenance windows, monitor faults).
+Inside a segment no input changes, so one evaluation per segment is exact.
+
+**One vantage.** With ``n`` critical checks, let ``d``, ``m`` and ``u`` count the
+critical checks that are DOWN, MAINTENANCE and UNKNOWN (no span = UNKNOWN), and ``k``
+the number of critical checks the rule needs down: ``any`` → 1, ``all`` → ``n``,
+``quorum: N`` → ``N``. The vantage's view is, first match wins:
+
+1. every check of the service (critical or not) UNKNOWN → UNKNOWN;
+2. ``d ≥ k`` → DOWN;
+3. ``d + u ≥ k`` → UNKNOWN: the unknown checks could make it DOWN;
+4. ``d + m ≥ k`` → MAINTENANCE: the down condition holds only thanks to checks
+   observed in maintenance;
+5. ``d + m + u ≥ k`` → UNKNOWN: DOWN is excluded, but whether the condition holds
+   (MAINTENANCE) or not (UP) depends on unknown checks. The issue is silent on this
+   case (it needs a rule other than ``any``); UNKNOWN is the answer that does not guess;
+6. DEGRADED if any check is DEGRADED or any non-critical check is DOWN;
+7. UP.
+
+With no critical check at all, steps 2 to 5 never apply. A check that a vantage has no
+timeline for, but another vantage has, is UNKNOWN at that vantage.
+
+**Across vantages.** A vantage is *fresh* where its view is not UNKNOWN. With ``f``
+fresh vantages and ``required = min(vantage_quorum, f)``: no fresh vantage → UNKNOWN;
+at least ``required`` fresh vantages DOWN → DOWN; else MAINTENANCE if a fresh vantage
+says so, else DEGRADED if one says so, else UP.
+
+**Raw and effective.** ``raw`` is that result from the data alone. ``effective`` is
+what is charged: first each vantage's view is UNKNOWN (reason ``monitor_fault``)
+inside that vantage's monitor faults, then the vantages are combined, then the
+allowed maintenance windows are laid over the result as MAINTENANCE (reason = the
+window's reason), so an outage that outlasts its window is charged from the window's
+end. Note that because ``required`` shrinks with the number of fresh vantages, a
+monitor fault on a vantage that saw the service up can make a DOWN seen by the other
+vantages reach the (smaller) quorum: faults never add DOWN time with
+``vantage_quorum == 1``, but can with a larger quorum. That is the definition
+("a quorum of vantages *with fresh data*"), kept on purpose.
+
+Reasons: a DOWN, DEGRADED or MAINTENANCE service span's reason lists the checks
+responsible as ``check_id`` or ``check_id: check reason``, sorted, joined with ``, ``;
+for maintenance observed on checks it is prefixed ``observed: `` (an allowed window's
+span has the window's reason instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+
+from scd_monitor.catalog.models import QuorumRule, ServiceRule
+from scd_monitor.sla.intervals import (
+    Interval,
+    clip_spans,
+    fill_gaps,
+    flatten,
+    merge_adjacent,
+    normalize,
+    normalize_spans,
+    overlay,
+    segments,
+    subtract,
+    to_utc,
+    union,
+)
+from scd_monitor.sla.model import Period, Span, State
+
+__all__ = [
+    "MONITOR_FAULT",
+    "CheckTimeline",
+    "ServiceTimeline",
+    "canary_fault_spans",
+    "mass_failure_spans",
+    "monitor_fault_spans",
+    "service_timeline",
+]
+
+MONITOR_FAULT = "monitor_fault"
+"""The reason of every UNKNOWN span caused by the monitor rather than the provider."""
+
+_View = tuple[State, frozenset[str]]
+_UNKNOWN_VIEW: _View = (State.UNKNOWN, frozenset())
+_FAULT_VIEW: _View = (State.UNKNOWN, frozenset({MONITOR_FAULT}))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckTimeline:
+    """One check's timeline as seen from one vantage."""
+
+    check_id: str
+    provider: str
+    vantage: str
+    critical: bool
+    spans: Sequence[Span]
+    """Sorted, non-overlapping; uncovered time is UNKNOWN."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTimeline:
+    """A service's state over ``period``; both lists cover the period exactly."""
+
+    period: Period
+    raw: list[Span]
+    """From the check data alone: no maintenance windows, no monitor faults."""
+    effective: list[Span]
+    """What is charged: monitor faults and allowed maintenance windows applied."""
+    vantages: dict[str, list[Span]]
+    """Each vantage's view with its monitor faults applied (before the windows)."""
+
+
+def service_timeline(
+    checks: Sequence[CheckTimeline],
+    *,
+    rule: ServiceRule,
+    vantage_quorum: int,
+    period: Period,
+    maintenance: Sequence[Span],
+    monitor_faults: Mapping[str, Sequence[Span]],
+) -> ServiceTimeline:
+    """Combine the checks of one service into its raw and effective timelines.
+
+    ``checks`` holds one :class:`CheckTimeline` per (check, vantage); ``maintenance``
+    the allowed windows (any state; possibly overlapping); ``monitor_faults`` per
+    vantage the spans where that vantage's data is not to be trusted. See the module
+    docstring for the exact rules.
+    """
+    if vantage_quorum < 1:
+        raise ValueError("vantage_quorum must be at least 1")
+    span_period = Period(to_utc(period.start), to_utc(period.end))
+
+    critical: dict[str, bool] = {}
+    for check in checks:
+        if critical.setdefault(check.check_id, check.critical) != check.critical:
+            raise ValueError(f"check {check.check_id!r} is critical at one vantage only")
+    check_ids = sorted(critical)
+    n_critical = sum(1 for c in check_ids if critical[c])
+    needed = _needed(rule, n_critical)
+
+    per_vantage: dict[str, dict[str, list[Span]]] = {}
+    for check in checks:
+        row = per_vantage.setdefault(check.vantage, {})
+        if check.check_id in row:
+            raise ValueError(f"two timelines for check {check.check_id!r} at {check.vantage!r}")
+        row[check.check_id] = clip_spans(check.spans, span_period)
+    vantages = sorted(per_vantage)
+
+    lists: list[list[Span]] = []
+    for vantage in vantages:
+        lists.extend(per_vantage[vantage].get(c, []) for c in check_ids)
+    for vantage in vantages:
+        faults = flatten(monitor_faults.get(vantage, ()), state=State.UNKNOWN)
+        lists.append(clip_spans(faults, span_period))
+
+    raw: list[Span] = []
+    effective: list[Span] = []
+    views: dict[str, list[Span]] = {v: [] for v in vantages}
+    width = len(check_ids)
+    fault_base = width * len(vantages)
+    for start, end, covering in segments(span_period, lists):
+        raw_views: list[_View] = []
+        eff_views: list[_View] = []
+        for index, vantage in enumerate(vantages):
+            cells = covering[index * width : (index + 1) * width]
+            view = _vantage_view(check_ids, critical, cells, needed)
+            raw_views.append(view)
+            eff = _FAULT_VIEW if covering[fault_base + index] is not None else view
+            eff_views.append(eff)
+            views[vantage].append(_span(start, end, eff))
+        raw.append(_span(start, end, _combine(raw_views, vantage_quorum)))
+        effective.append(_span(start, end, _combine(eff_views, vantage_quorum)))
+
+    windows = clip_spans(flatten(maintenance, state=State.MAINTENANCE), span_period)
+    return ServiceTimeline(
+        period=span_period,
+        raw=fill_gaps(merge_adjacent(raw), span_period),
+        effective=fill_gaps(overlay(merge_adjacent(effective), windows), span_period),
+        vantages={v: fill_gaps(merge_adjacent(s), span_period) for v, s in views.items()},
+    )
+
+
+def _needed(rule: ServiceRule, n_critical: int) -> int | None:
+    """Critical checks that must be down for DOWN; ``None`` when it cannot happen."""
+    if n_critical == 0:
+        return None
+    if isinstance(rule, QuorumRule):
+        if rule.quorum > n_critical:
+            raise ValueError(f"rule quorum {rule.quorum} exceeds the {n_critical} critical checks")
+        return rule.quorum
+    if rule == "any":
+        return 1
+    if rule == "all":
+        return n_critical
+    raise ValueError(f"unknown service rule {rule!r}")
+
+
+def _label(check_id: str, span: Span) -> str:
+    return f"{check_id}: {span.reason}" if span.reason else check_id
+
+
+def _vantage_view(
+    check_ids: Sequence[str],
+    critical: Mapping[str, bool],
+    row: Sequence[Span | None],
+    needed: int | None,
+) -> _View:
+    down: list[str] = []
+    maintenance: list[str] = []
+    degraded: list[str] = []
+    unknown = 0
+    known = 0
+    for check_id, span in zip(check_ids, row, strict=True):
+        if span is None or span.state is State.UNKNOWN:
+            if critical[check_id]:
+                unknown += 1
+            continue
+        known += 1
+        state = span.state
+        if critical[check_id]:
+            if state is State.DOWN:
+                down.append(_label(check_id, span))
+            elif state is State.MAINTENANCE:
+                maintenance.append(_label(check_id, span))
+            elif state is State.DEGRADED:
+                degraded.append(_label(check_id, span))
+        elif state in (State.DOWN, State.DEGRADED):
+            degraded.append(_label(check_id, span))
+    if known == 0:
+        return _UNKNOWN_VIEW
+    if needed is not None:
+        d, m = len(down), len(maintenance)
+        if d >= needed:
+            return State.DOWN, frozenset(down)
+        if d + unknown >= needed:
+            return _UNKNOWN_VIEW
+        if d + m >= needed:
+            return State.MAINTENANCE, frozenset(maintenance)
+        if d + m + unknown >= needed:
+            return _UNKNOWN_VIEW
+    if degraded:
+        return State.DEGRADED, frozenset(degraded)
+    return State.UP, frozenset()
+
+
+def _combine(views: Sequence[_View], vantage_quorum: int) -> _View:
+    fresh = [v for v in views if v[0] is not State.UNKNOWN]
+    if not fresh:
+        if views and all(v == _FAULT_VIEW for v in views):
+            return _FAULT_VIEW
+        return _UNKNOWN_VIEW
+    required = min(vantage_quorum, len(fresh))
+    for state in (State.DOWN, State.MAINTENANCE, State.DEGRADED):
+        matching = [v for v in fresh if v[0] is state]
+        if matching and (state is not State.DOWN or len(matching) >= required):
+            return state, frozenset().union(*(v[1] for v in matching))
+    return State.UP, frozenset()
+
+
+def _span(start: datetime, end: datetime, view: _View) -> Span:
+    state, labels = view
+    reason = ", ".join(sorted(labels)) if labels else None
+    if state is State.MAINTENANCE and reason is not None:
+        reason = f"observed: {reason}"
+    return Span(start, end, state, reason)
+
+
+# --- monitor faults ---------------------------------------------------------------------
+
+
+def _one_vantage(timelines: Sequence[CheckTimeline]) -> None:
+    found = {t.vantage for t in timelines}
+    if len(found) > 1:
+        raise ValueError(f"timelines of one vantage expected, got {sorted(found)}")
+
+
+def _extent(timelines: Sequence[CheckTimeline]) -> Period | None:
+    spans = [s for t in timelines for s in normalize_spans(t.spans)]
+    if not spans:
+        return None
+    return Period(min(s.start for s in spans), max(s.end for s in spans))
+
+
+def _fault_spans(intervals: Sequence[Interval]) -> list[Span]:
+    return [Span(s, e, State.UNKNOWN, MONITOR_FAULT) for s, e in intervals]
+
+
+def mass_failure_spans(
+    checks_of_one_vantage: Sequence[CheckTimeline],
+    *,
+    min_ratio: float = 0.5,
+    min_providers: int = 3,
+) -> list[Span]:
+    """Where one vantage sees so many providers down that the monitor is the suspect.
+
+    At an instant, a provider *has fresh data* when at least one of its checks is not
+    UNKNOWN, and *is failing* when at least one of its checks (critical or not) is
+    DOWN. The instant is a monitor fault when the failing providers number at least
+    ``min_providers`` *and* at least ``min_ratio`` of the providers with fresh data
+    (compared exactly, ``min_ratio`` read as the decimal it prints as). The result is
+    normalized ``Span(UNKNOWN, reason="monitor_fault")`` spans.
+
+    Pass every check of the vantage (all providers), not one service's. A genuine
+    simultaneous outage of that many providers is not charged either: that is the
+    price of never charging the monitor's own network failures, and it is bounded by
+    the two thresholds.
+    """
+    _one_vantage(checks_of_one_vantage)
+    if min_providers < 1:
+        raise ValueError("min_providers must be at least 1")
+    ratio = Fraction(str(min_ratio))
+    if not 0 <= ratio <= 1:
+        raise ValueError("min_ratio must be within [0, 1]")
+    extent = _extent(checks_of_one_vantage)
+    if extent is None:
+        return []
+    lists = [normalize_spans(t.spans) for t in checks_of_one_vantage]
+    providers = [t.provider for t in checks_of_one_vantage]
+    hits: list[Interval] = []
+    for start, end, covering in segments(extent, lists):
+        fresh: set[str] = set()
+        failing: set[str] = set()
+        for provider, span in zip(providers, covering, strict=True):
+            if span is None or span.state is State.UNKNOWN:
+                continue
+            fresh.add(provider)
+            if span.state is State.DOWN:
+                failing.add(provider)
+        if len(failing) >= min_providers and len(failing) >= ratio * len(fresh):
+            hits.append((start, end))
+    return _fault_spans(normalize(hits))
+
+
+def canary_fault_spans(
+    canary_timelines: Sequence[CheckTimeline], *, period: Period | None = None
+) -> list[Span]:
+    """Where the vantage's canary checks say the monitor itself is failing.
+
+    A canary is a check of something that is always up (a well-known public site, the
+    monitor's own gateway). For each canary, a fault is every instant where it is
+    DOWN, and every instant where it is UNKNOWN *after its first data* (from the start
+    of its first non-UNKNOWN span on; before that the canary did not exist yet). A
+    DEGRADED or MAINTENANCE canary is not a fault. "UNKNOWN" includes time no span
+    covers; the trailing stretch after the last span counts up to ``period.end`` when
+    ``period`` is given (without it, only up to the last span's end). Any canary's
+    fault is a fault of the vantage: the union is returned, clipped to ``period``
+    when given, as normalized ``Span(UNKNOWN, reason="monitor_fault")`` spans.
+
+    Pass the whole history you have, not spans already clipped to the period: the
+    "after its first data" rule needs to see the data before the period starts.
+    """
+    _one_vantage(canary_timelines)
+    faults: list[Interval] = []
+    for canary in canary_timelines:
+        spans = normalize_spans(canary.spans)
+        known = [s for s in spans if s.state is not State.UNKNOWN]
+        if not known:
+            continue
+        horizon = spans[-1].end
+        if period is not None:
+            horizon = max(horizon, to_utc(period.end))
+        seen = [(known[0].start, horizon)]
+        faults.extend(subtract(seen, [(s.start, s.end) for s in known]))
+        faults.extend((s.start, s.end) for s in spans if s.state is State.DOWN)
+    merged = union(faults)
+    if period is not None:
+        merged = [
+            (max(s, to_utc(period.start)), min(e, to_utc(period.end)))
+            for s, e in merged
+            if s < to_utc(period.end) and e > to_utc(period.start)
+        ]
+    return _fault_spans(merged)
+
+
+def monitor_fault_spans(*groups: Sequence[Span]) -> list[Span]:
+    """The union of several fault span lists (e.g. canary and mass failure) as one."""
+    return _fault_spans(union((s.start, s.end) for g in groups for s in g))
