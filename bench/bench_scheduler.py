@@ -284,6 +284,7 @@ class RunConfig:
     tls: bool
     max_concurrency: int | None
     scrape_every: float
+    settle: float
     keep: bool
     profile: Path | None = None
 
@@ -327,6 +328,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         "tls": cfg.tls,
         "max_concurrency": cfg.max_concurrency,
         "warmup_s": cfg.warmup,
+        "settle_s": cfg.settle,
         "measure_s": cfg.measure,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg_before": loadavg(),
@@ -358,6 +360,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
     sim: subprocess.Popen[bytes] | None = None
     daemon: subprocess.Popen[bytes] | None = None
     files: list[IO[bytes]] = []
+    finished = False
     try:
         sim_err = sim_log.open("wb")
         daemon_err = daemon_log.open("wb")
@@ -387,7 +390,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         sleep_watching(daemon, sim, cfg.warmup)
 
         window = measure(cfg, daemon, sim, port)
-        result.update(window_results(cfg, window, daemon.pid, sim.pid))
+        result.update(window_results(window))
 
         # End-of-window state: a scrape (its cost measured apart) and peak memory.
         cpu_before = proc_cpu(daemon.pid)
@@ -400,7 +403,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         }
         metrics_end = parse_metrics(body.decode())
         result["metrics_end"] = {k: metrics_end.get(k) for k in METRIC_NAMES}
-        result["metrics_window_delta"] = metric_deltas(window, metrics_end)
+        result["metrics_delta_scrape_to_scrape"] = metric_deltas(window, metrics_end)
         daemon_status = proc_status(daemon.pid)
         sim_status = proc_status(sim.pid)
         result["daemon_peak_rss_bytes"] = daemon_status.get("VmHWM")
@@ -425,14 +428,16 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         result.update(parse_daemon_log(daemon_log, window.wall0, window.wall1))
         if cfg.profile is not None:
             result["profile"] = profile_summary(cfg.profile)
+        finished = True
     finally:
         for proc in (daemon, sim):
             if proc is not None and proc.poll() is None:
                 stop_process(proc, 10.0)
         for f in files:
             f.close()
-        if cfg.keep:
+        if cfg.keep or not finished:
             result["workdir"] = str(workdir)
+            log(f"  logs kept in {workdir}")
         else:
             for path in sorted(workdir.rglob("*"), reverse=True):
                 if path.is_dir():
@@ -449,6 +454,8 @@ def measure(
     """Scrape, read the counters, sample every second for ``cfg.measure`` seconds, read again."""
     _status, body, _ = http_get(port, "/metrics")
     w = Window(metrics0=parse_metrics(body.decode()))
+    # A scrape costs the daemon CPU (its backlog drains after the response): let it settle.
+    sleep_watching(daemon, sim, cfg.settle)
     w.sys0 = system_cpu()
     w.self0 = self_cpu()
     w.daemon_cpu0 = proc_cpu(daemon.pid)
@@ -507,7 +514,7 @@ def metric_deltas(w: Window, end: dict[str, float]) -> dict[str, float | None]:
     }
 
 
-def window_results(cfg: RunConfig, w: Window, daemon_pid: int, sim_pid: int) -> dict[str, Any]:
+def window_results(w: Window) -> dict[str, Any]:
     span = w.wall1 - w.wall0
     busy = w.sys1[0] - w.sys0[0]
     total = w.sys1[1] - w.sys0[1]
@@ -552,16 +559,23 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
-    """Everything the figures need from the daemon's JSON log lines."""
-    done_in_window = 0
+    """Everything the figures need from the daemon's JSON log lines.
+
+    A probe *ended* at its line's timestamp and *started* ``duration_s`` earlier. Rates
+    and CPU use the probes that ended in the window; lag uses those that started in it.
+    """
+    ended = 0
+    started = 0
     failed_in_window = 0
     kinds: Counter[str] = Counter()
-    lags: list[float] = []
-    durations: list[float] = []
+    lags: list[tuple[float, float, float]] = []  # (lag, offset of start, duration)
+    durations: list[tuple[float, float, float]] = []  # (duration, offset of start, lag)
     total = 0
     failed_total = 0
     kinds_total: Counter[str] = Counter()
     events: Counter[str] = Counter()
+    in_window: Counter[str] = Counter()
+    notable: list[dict[str, Any]] = []
     unparsed = 0
     stopped: dict[str, Any] | None = None
     with path.open("rb") as f:
@@ -571,14 +585,22 @@ def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
             except ValueError:
                 unparsed += 1
                 continue
-            event = rec.get("event")
+            event = str(rec.get("event"))
+            ts = datetime.fromisoformat(rec["timestamp"]).timestamp() if "timestamp" in rec else 0
             if event != "probe.finished":
                 level = rec.get("level")
-                if level in ("warning", "error", "critical") or event in (
-                    "daemon.stopped",
-                    "scheduler.draining",
-                ):
-                    events[f"{level}:{event}"] += 1
+                if level in ("warning", "error", "critical"):
+                    key = f"{level}:{event[:60]}"
+                    events[key] += 1
+                    if wall0 <= ts < wall1:
+                        in_window[key] += 1
+                    if len(notable) < 20:
+                        notable.append(
+                            {
+                                "offset_s": round(ts - wall0, 3),
+                                **{k: str(v)[:1500] for k, v in rec.items() if k != "timestamp"},
+                            }
+                        )
                 if event == "daemon.stopped":
                     stopped = {k: rec.get(k) for k in ("cancelled_probes", "flushed", "written")}
                 continue
@@ -587,36 +609,54 @@ def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
             if not ok:
                 failed_total += 1
                 kinds_total[str(rec.get("error_kind"))] += 1
-            end = datetime.fromisoformat(rec["timestamp"]).timestamp()
             duration = float(rec.get("duration_s") or 0.0)
-            start = end - duration
-            if wall0 <= end < wall1:
-                done_in_window += 1
-                durations.append(duration)
+            begin = ts - duration
+            lag = rec.get("lag_s")
+            if wall0 <= ts < wall1:
+                ended += 1
+                durations.append((duration, begin - wall0, float(lag or 0.0)))
                 if not ok:
                     failed_in_window += 1
                     kinds[str(rec.get("error_kind"))] += 1
-            lag = rec.get("lag_s")
-            if wall0 <= start < wall1 and lag is not None:
-                lags.append(float(lag))
+            if wall0 <= begin < wall1:
+                started += 1
+                if lag is not None:
+                    lags.append((float(lag), begin - wall0, duration))
     lags.sort()
     durations.sort()
+    lag_values = [x[0] for x in lags]
+    duration_values = [x[0] for x in durations]
     span = wall1 - wall0
+
+    def worst(rows: list[tuple[float, float, float]], a: str, b: str) -> list[dict[str, float]]:
+        return [
+            {a: round(x * 1000, 1), "start_offset_s": round(o, 2), b: round(y * 1000, 1)}
+            for x, o, y in reversed(rows[-10:])
+        ]
+
     return {
-        "probes_in_window": done_in_window,
-        "probes_per_s": round(done_in_window / span, 2) if span else None,
+        "probes_in_window": ended,
+        "probes_per_s": round(ended / span, 2) if span else None,
+        "probes_started_in_window": started,
+        "probes_started_per_s": round(started / span, 2) if span else None,
         "failures_in_window": failed_in_window,
         "error_kinds_in_window": dict(kinds),
         "probes_total": total,
         "failures_total": failed_total,
         "error_kinds_total": dict(kinds_total),
         "lag_samples": len(lags),
-        "lag_p50_ms": _ms(percentile(lags, 50)),
-        "lag_p99_ms": _ms(percentile(lags, 99)),
-        "lag_max_ms": _ms(lags[-1] if lags else None),
-        "duration_p50_ms": _ms(percentile(durations, 50)),
-        "duration_p99_ms": _ms(percentile(durations, 99)),
-        "log_events": dict(events),
+        "lag_p50_ms": _ms(percentile(lag_values, 50)),
+        "lag_p90_ms": _ms(percentile(lag_values, 90)),
+        "lag_p99_ms": _ms(percentile(lag_values, 99)),
+        "lag_max_ms": _ms(lag_values[-1] if lags else None),
+        "duration_p50_ms": _ms(percentile(duration_values, 50)),
+        "duration_p99_ms": _ms(percentile(duration_values, 99)),
+        "duration_max_ms": _ms(duration_values[-1] if durations else None),
+        "largest_lags": worst(lags, "lag_ms", "duration_ms"),
+        "slowest_probes": worst(durations, "duration_ms", "lag_ms"),
+        "log_warnings_errors": dict(events),
+        "log_warnings_errors_in_window": dict(in_window),
+        "log_notable": notable,
         "log_unparsed_lines": unparsed,
         "daemon_stopped": stopped,
     }
@@ -670,6 +710,10 @@ def derive(r: dict[str, Any]) -> None:
     expected = r["n"] / r["interval_s"]
     r["expected_probes_per_s"] = round(expected, 2)
     r["rate_ratio"] = round(r["probes_per_s"] / expected, 4) if r.get("probes_per_s") else None
+    scrape = r.get("scrape_end") or {}
+    r["scrape_end_s"] = scrape.get("seconds")
+    r["scrape_end_daemon_cpu_s"] = scrape.get("daemon_cpu_s")
+    r["scrape_end_mib"] = round(scrape["bytes"] / 2**20, 2) if "bytes" in scrape else None
     if probes:
         r["daemon_cpu_s_per_1000"] = round(r["daemon_cpu_s"] / probes * 1000, 3)
         r["simulator_cpu_s_per_1000"] = round(r["simulator_cpu_s"] / probes * 1000, 3)
@@ -684,8 +728,10 @@ def derive(r: dict[str, Any]) -> None:
 
 SUMMARY_KEYS = (
     "probes_per_s",
+    "probes_started_per_s",
     "rate_ratio",
     "lag_p50_ms",
+    "lag_p90_ms",
     "lag_p99_ms",
     "lag_max_ms",
     "failures_in_window",
@@ -697,6 +743,10 @@ SUMMARY_KEYS = (
     "daemon_peak_rss_bytes",
     "duration_p50_ms",
     "duration_p99_ms",
+    "duration_max_ms",
+    "scrape_end_s",
+    "scrape_end_daemon_cpu_s",
+    "scrape_end_mib",
     "healthz_max_ms",
     "other_busy_cores",
     "daemon_start_s",
@@ -714,10 +764,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "max": max(values) if values else None,
         }
     out["misfires"] = sum(
-        int(r["metrics_window_delta"].get("scd_scheduler_misfires_total") or 0) for r in runs
+        int(r["metrics_delta_scrape_to_scrape"].get("scd_scheduler_misfires_total") or 0)
+        for r in runs
     )
     out["skipped"] = sum(
-        int(r["metrics_window_delta"].get("scd_scheduler_skipped_runs_total") or 0) for r in runs
+        int(r["metrics_delta_scrape_to_scrape"].get("scd_scheduler_skipped_runs_total") or 0)
+        for r in runs
     )
     out["error_kinds"] = dict(
         sum((Counter(r.get("error_kinds_in_window", {})) for r in runs), Counter())
@@ -763,7 +815,7 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
     )
     rows = []
     for r in runs:
-        d = r["metrics_window_delta"]
+        d = r["metrics_delta_scrape_to_scrape"]
         m = r["metrics_end"]
         rows.append(
             (
@@ -839,6 +891,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.0,
         help="also scrape /metrics every S seconds in the window (default: only at its edges)",
     )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="seconds between the opening /metrics scrape and the window (default 5)",
+    )
     p.add_argument("--out", type=Path, help="JSON results (default: bench/results/<time>.json)")
     p.add_argument("--keep", action="store_true", help="keep each run's directory (logs, db)")
     p.add_argument(
@@ -891,6 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tls=args.tls,
                 max_concurrency=args.max_concurrency,
                 scrape_every=args.scrape_every,
+                settle=args.settle,
                 keep=args.keep,
                 profile=(
                     out.with_name(f"{out.stem}-n{n}-r{i + 1}.pstats") if args.profile else None

@@ -282,14 +282,21 @@ class SlaReporter:
     def _latency(
         self, checks: Iterable[ResolvedCheck], start: datetime, end: datetime
     ) -> dict[tuple[str, str], LatencyStats]:
-        """Latency per service from the hourly rollups of the hours starting in the period."""
+        """Latency per service from the hourly rollups of the hours that meet the period.
+
+        Rollups are hourly, so a period that starts or ends mid-hour counts the whole
+        first and last hours: latency figures have hour granularity (downtime does not).
+        """
         service_of = {c.id: (c.provider, c.service) for c in checks}
         acc: dict[tuple[str, str], tuple[int, int, LatencyHistogram]] = {}
         try:
             with self._store.engine.connect() as conn:
                 rows = conn.execute(
                     select(latency_hourly).where(
-                        and_(latency_hourly.c.hour >= start, latency_hourly.c.hour < end)
+                        and_(
+                            latency_hourly.c.hour > start - timedelta(hours=1),
+                            latency_hourly.c.hour < end,
+                        )
                     )
                 )
                 for r in rows:

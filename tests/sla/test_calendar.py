@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,8 +18,10 @@ MADRID = ZoneInfo("Europe/Madrid")
 SANTIAGO = ZoneInfo("America/Santiago")  # DST changes at local midnight
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_bogota_november_2026() -> None:
@@ -76,7 +79,7 @@ def test_months_tile_time_and_days_tile_months(year: int, month: int, tz: ZoneIn
     assert (local.year, local.month, local.day) == (year, month, 1)
     days = day_periods(period, tz)
     assert days[0].start == period.start and days[-1].end == period.end
-    assert all(a.end == b.start for a, b in zip(days, days[1:], strict=False))
+    assert all(a.end == b.start for a, b in pairwise(days))
     assert 28 <= len(days) <= 31
     assert month_of(period.start, tz) == period
     assert month_of(period.end - timedelta(microseconds=1), tz) == period

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scd_monitor.sla.calendar import month_period
-from scd_monitor.sla.engine import outages, provider_figures, sla_figures
+from scd_monitor.sla.engine import SlaFigures, outages, provider_figures, sla_figures
 from scd_monitor.sla.latency import LatencyStats
 from scd_monitor.sla.model import Period, Span, State
 from scd_monitor.sla.timeline import CheckTimeline, ServiceTimeline, service_timeline
@@ -23,8 +24,10 @@ NOV = month_period(2026, 11, BOGOTA)  # 2026-11-01T05:00Z .. 2026-12-01T05:00Z, 
 U, D, G, M, X = State.UP, State.DOWN, State.DEGRADED, State.MAINTENANCE, State.UNKNOWN
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def mins(n: float) -> timedelta:
@@ -134,20 +137,28 @@ def test_full_month_by_hand() -> None:
 def test_exactly_on_target_is_met() -> None:
     # 30 days, 216 min down, nothing excluded: (43 200 − 216) / 43 200 = 0.995 exactly.
     spans = up_with(NOV, (utc(2026, 11, 3), utc(2026, 11, 3, 3, 36), D))
-    f = sla_figures(one_check(spans, NOV), period=NOV, now=utc(2027, 1, 1), target=0.995,
-                    latency=None)  # fmt: skip
+    f = sla_figures(
+        one_check(spans, NOV), period=NOV, now=utc(2027, 1, 1), target=0.995, latency=None
+    )
     assert f.charged_downtime == mins(216)
     assert f.met is True
     one_more_second = up_with(NOV, (utc(2026, 11, 3), utc(2026, 11, 3, 3, 36, 1), D))
-    f = sla_figures(one_check(one_more_second, NOV), period=NOV, now=utc(2027, 1, 1),
-                    target=0.995, latency=None)  # fmt: skip
+    f = sla_figures(
+        one_check(one_more_second, NOV), period=NOV, now=utc(2027, 1, 1), target=0.995, latency=None
+    )
     assert f.met is False
 
 
 def test_error_budget_for_a_30_day_month_is_216_minutes() -> None:
     # (1 − 0.995) × 30 d = 0.005 × 43 200 min = 216 min.
-    f = sla_figures(one_check(up_with(NOV), NOV), period=NOV, now=NOV.end, target=0.995,
-                    latency=None, month_period=NOV)  # fmt: skip
+    f = sla_figures(
+        one_check(up_with(NOV), NOV),
+        period=NOV,
+        now=NOV.end,
+        target=0.995,
+        latency=None,
+        month_period=NOV,
+    )
     assert f.error_budget is not None
     assert f.error_budget.budget == mins(216)
     assert f.error_budget.remaining_ratio == 1.0
@@ -159,8 +170,9 @@ def test_month_to_date_counts_the_rest_of_the_month_as_eligible() -> None:
     now = utc(2026, 11, 16, 5)
     elapsed = Period(NOV.start, now)
     spans = up_with(elapsed, (utc(2026, 11, 5), utc(2026, 11, 5, 0, 54), D))
-    f = sla_figures(one_check(spans, NOV), period=NOV, now=now, target=0.995, latency=None,
-                    month_period=NOV)  # fmt: skip
+    f = sla_figures(
+        one_check(spans, NOV), period=NOV, now=now, target=0.995, latency=None, month_period=NOV
+    )
     assert f.partial
     assert f.period == elapsed and f.requested_end == NOV.end
     assert f.unknown == timedelta(0)  # time after now is not evaluated, not UNKNOWN
@@ -196,13 +208,19 @@ def test_burn_rate_windows_without_eligible_time_are_none() -> None:
     now = utc(2026, 11, 16, 5)
     spans = up_with(Period(NOV.start, now))
     window = Span(utc(2026, 11, 16, 4), now, M, "night")
-    f = sla_figures(one_check(spans, NOV, maintenance=[window]), period=NOV, now=now,
-                    target=0.99, latency=None)  # fmt: skip
+    f = sla_figures(
+        one_check(spans, NOV, maintenance=[window]), period=NOV, now=now, target=0.99, latency=None
+    )
     assert f.burn_rates[0].rate is None
     assert f.burn_rates[1].rate == 0.0 and f.burn_rates[1].eligible == timedelta(hours=5)
     early = utc(2026, 11, 1, 6)  # one hour into the month; the 3 d window reaches October
-    f = sla_figures(one_check(up_with(Period(NOV.start, early)), NOV), period=NOV, now=early,
-                    target=0.99, latency=None)  # fmt: skip
+    f = sla_figures(
+        one_check(up_with(Period(NOV.start, early)), NOV),
+        period=NOV,
+        now=early,
+        target=0.99,
+        latency=None,
+    )
     assert f.burn_rates[3].eligible == timedelta(hours=1)
 
 
@@ -215,10 +233,18 @@ def test_outages_separated_by_unknown_or_maintenance_are_one() -> None:
     def s(a: int, b: int, state: State) -> Span:
         return Span(t0 + mins(a), t0 + mins(b), state)
 
-    spans = [s(0, 10, D), s(20, 30, D), s(30, 35, M), s(35, 40, D), s(40, 50, U), s(50, 55, D),
-             s(55, 60, U)]  # fmt: skip
-    f = sla_figures(one_check(spans, period), period=period, now=NOV.end, target=0.995,
-                    latency=None)  # fmt: skip
+    spans = [
+        s(0, 10, D),
+        s(20, 30, D),
+        s(30, 35, M),
+        s(35, 40, D),
+        s(40, 50, U),
+        s(50, 55, D),
+        s(55, 60, U),
+    ]
+    f = sla_figures(
+        one_check(spans, period), period=period, now=NOV.end, target=0.995, latency=None
+    )
     first, second = f.outages
     assert (first.start, first.end, first.duration) == (t0, t0 + mins(40), mins(40))
     assert first.charged == mins(25)
@@ -236,8 +262,11 @@ def test_an_outage_entirely_inside_a_window_is_reported_but_not_counted() -> Non
     spans = up_with(period, (t0 + mins(10), t0 + mins(20), D))
     f = sla_figures(
         one_check(spans, period, maintenance=[Span(t0, t0 + mins(30), M, "planned")]),
-        period=period, now=NOV.end, target=0.995, latency=None,
-    )  # fmt: skip
+        period=period,
+        now=NOV.end,
+        target=0.995,
+        latency=None,
+    )
     assert f.outages_total == 1 and f.outage_count == 0
     assert f.outages[0].excluded == {"planned": mins(10)}
     assert f.mttr is None and f.mtbf is None
@@ -246,8 +275,9 @@ def test_an_outage_entirely_inside_a_window_is_reported_but_not_counted() -> Non
 
 def test_latency_figures_pass_through() -> None:
     stats = LatencyStats.of([0.1] * 19 + [3.0], timedelta(seconds=2))
-    f = sla_figures(one_check(up_with(NOV), NOV), period=NOV, now=NOV.end, target=0.995,
-                    latency=stats)  # fmt: skip
+    f = sla_figures(
+        one_check(up_with(NOV), NOV), period=NOV, now=NOV.end, target=0.995, latency=stats
+    )
     assert f.latency_compliance == 0.95
     assert f.latency_p95 == 0.105838
     assert f.latency_samples == 20
@@ -257,8 +287,9 @@ def test_nothing_eligible_gives_no_availability() -> None:
     f = sla_figures(one_check([], NOV), period=NOV, now=NOV.end, target=0.995, latency=None)
     assert f.availability is None and f.met is None
     assert f.unknown == timedelta(days=30) and f.coverage == 0.0
-    before = sla_figures(one_check([], NOV), period=NOV, now=utc(2026, 10, 1), target=0.995,
-                         latency=None)  # fmt: skip
+    before = sla_figures(
+        one_check([], NOV), period=NOV, now=utc(2026, 10, 1), target=0.995, latency=None
+    )
     assert before.period.duration == timedelta(0) and before.coverage is None
     with pytest.raises(ValueError, match="target"):
         sla_figures(one_check([], NOV), period=NOV, now=NOV.end, target=0.0, latency=None)
@@ -266,18 +297,37 @@ def test_nothing_eligible_gives_no_availability() -> None:
 
 def test_json_is_stable_and_in_seconds() -> None:
     def figures() -> dict[str, object]:
-        return sla_figures(november_example(), period=NOV, now=utc(2026, 12, 2), target=0.995,
-                           latency=LatencyStats.of([0.2, 0.3], timedelta(seconds=2)),
-                           month_period=NOV).to_json()  # fmt: skip
+        return sla_figures(
+            november_example(),
+            period=NOV,
+            now=utc(2026, 12, 2),
+            target=0.995,
+            latency=LatencyStats.of([0.2, 0.3], timedelta(seconds=2)),
+            month_period=NOV,
+        ).to_json()
 
     a, b = figures(), figures()
     assert json.dumps(a) == json.dumps(b)
     assert list(a) == [
-        "period", "now", "target", "availability", "met", "eligible_seconds",
-        "charged_downtime_seconds", "excluded_maintenance_seconds", "unknown_seconds",
-        "coverage", "outage_count", "outages_total", "mttr_seconds", "mtbf_seconds",
-        "latency", "error_budget", "burn_rates", "outages",
-    ]  # fmt: skip
+        "period",
+        "now",
+        "target",
+        "availability",
+        "met",
+        "eligible_seconds",
+        "charged_downtime_seconds",
+        "excluded_maintenance_seconds",
+        "unknown_seconds",
+        "coverage",
+        "outage_count",
+        "outages_total",
+        "mttr_seconds",
+        "mtbf_seconds",
+        "latency",
+        "error_budget",
+        "burn_rates",
+        "outages",
+    ]
     assert a["period"] == {
         "start": "2026-11-01T05:00:00Z",
         "end": "2026-12-01T05:00:00Z",
@@ -295,16 +345,14 @@ def test_provider_figures_weight_by_eligible_time() -> None:
     # UNKNOWN, 21 600 eligible, 0 down (1.0). Provider: (64 800 − 216) / 64 800.
     a_spans = up_with(NOV, (utc(2026, 11, 3), utc(2026, 11, 3, 3, 36), D))
     b_spans = up_with(NOV, (utc(2026, 11, 16, 5), NOV.end, None))
-    fa = sla_figures(one_check(a_spans, NOV), period=NOV, now=NOV.end, target=0.995,
-                     latency=None)  # fmt: skip
-    fb = sla_figures(one_check(b_spans, NOV), period=NOV, now=NOV.end, target=0.999,
-                     latency=None)  # fmt: skip
+    fa = sla_figures(one_check(a_spans, NOV), period=NOV, now=NOV.end, target=0.995, latency=None)
+    fb = sla_figures(one_check(b_spans, NOV), period=NOV, now=NOV.end, target=0.999, latency=None)
     p = provider_figures([fa, fb])
     assert p.eligible == mins(64_800) and p.charged_downtime == mins(216)
     assert p.availability == float(Fraction(64_800 - 216, 64_800))
     assert p.coverage == 0.75
     assert (p.met, p.missed, p.undetermined) == (2, 0, 0)
-    assert list(p.to_json())[0] == "services"
+    assert next(iter(p.to_json())) == "services"
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -322,7 +370,7 @@ def at(minute: int) -> datetime:
 def check_spans(draw: st.DrawFn) -> list[Span]:
     cuts = sorted(draw(st.sets(st.integers(0, H), max_size=9)))
     out = []
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
+    for lo, hi in pairwise(cuts):
         state = draw(st.sampled_from([U, U, D, D, G, M, X, None]))
         if state is not None:
             out.append(Span(at(lo), at(hi), state))
@@ -351,12 +399,20 @@ def timeline_of(
     faults: dict[str, list[Span]] | None = None,
     period: Period = WINDOW,
 ) -> ServiceTimeline:
-    return service_timeline(checks, rule="any", vantage_quorum=1, period=period,
-                            maintenance=windows, monitor_faults=faults or {})  # fmt: skip
+    return service_timeline(
+        checks,
+        rule="any",
+        vantage_quorum=1,
+        period=period,
+        maintenance=windows,
+        monitor_faults=faults or {},
+    )
 
 
-def figures(timeline: ServiceTimeline, period: Period = WINDOW, now: datetime = NOV.end):
-    return sla_figures(timeline, period=period, now=now, target=0.99, latency=None)  # type: ignore[no-untyped-def]
+def figures(
+    timeline: ServiceTimeline, period: Period = WINDOW, now: datetime = NOV.end
+) -> SlaFigures:
+    return sla_figures(timeline, period=period, now=now, target=0.99, latency=None)
 
 
 @settings(max_examples=120, deadline=None)

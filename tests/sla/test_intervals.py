@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -58,7 +59,7 @@ def span_lists(draw: st.DrawFn, horizon: int = 120) -> list[Span]:
     """Sorted, non-overlapping spans on whole minutes within [0, horizon)."""
     cuts = sorted(draw(st.sets(st.integers(0, horizon), max_size=10)))
     spans = []
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
+    for lo, hi in pairwise(cuts):
         if draw(st.booleans()):
             state = draw(st.sampled_from(STATES))
             reason = draw(st.sampled_from([None, "a", "b"]))
@@ -74,9 +75,7 @@ def state_at(spans: list[Span], minute: int) -> tuple[State, str | None] | None:
 
 
 def is_normalized(intervals: list[Interval]) -> bool:
-    return all(s < e for s, e in intervals) and all(
-        a[1] < b[0] for a, b in zip(intervals, intervals[1:], strict=False)
-    )
+    return all(s < e for s, e in intervals) and all(a[1] < b[0] for a, b in pairwise(intervals))
 
 
 @given(intervals_st)
@@ -148,7 +147,7 @@ def test_fill_gaps_covers_the_period_exactly(spans: list[Span], lo: int, hi: int
     assert sum((s.duration for s in filled), timedelta(0)) == period.duration
     if filled:
         assert filled[0].start == period.start and filled[-1].end == period.end
-    for a, b in zip(filled, filled[1:], strict=False):
+    for a, b in pairwise(filled):
         assert a.end == b.start
     for minute in range(lo, hi):
         expected = state_at(spans, minute) or (State.UNKNOWN, None)
@@ -165,7 +164,7 @@ def test_merge_adjacent_keeps_states_and_joins_equal_neighbours(spans: list[Span
     merged = merge_adjacent(spans)
     for minute in range(120):
         assert state_at(merged, minute) == state_at(spans, minute)
-    for a, b in zip(merged, merged[1:], strict=False):
+    for a, b in pairwise(merged):
         assert not (a.end == b.start and (a.state, a.reason) == (b.state, b.reason))
 
 
@@ -204,7 +203,7 @@ def test_segments_are_elementary_and_exact(a: list[Span], b: list[Span]) -> None
     period = Period(t(0), t(120))
     pieces = list(segments(period, [a, b]))
     assert pieces[0][0] == period.start and pieces[-1][1] == period.end
-    for (_, end, _), (start, _, _) in zip(pieces, pieces[1:], strict=False):
+    for (_, end, _), (start, _, _) in pairwise(pieces):
         assert end == start
     for start, end, (sa, sb) in pieces:
         for minute in range(_m(start), _m(end)):

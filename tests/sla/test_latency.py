@@ -6,6 +6,7 @@ import json
 import math
 from datetime import timedelta
 from fractions import Fraction
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -26,7 +27,7 @@ def test_the_layout_is_the_documented_one() -> None:
     assert len(BOUNDS_US) == 60 and N_BUCKETS == 61
     assert BOUNDS_US[0] == 1_000 and BOUNDS_US[-1] == 60_000_000
     assert list(BOUNDS_US) == [round(1000 * 60000 ** (i / 59)) for i in range(60)]
-    assert all(a < b for a, b in zip(BOUNDS_US, BOUNDS_US[1:], strict=False))
+    assert all(a < b for a, b in pairwise(BOUNDS_US))
     assert BOUNDS_SECONDS[0] == 0.001 and BOUNDS_SECONDS[-1] == 60.0
 
 

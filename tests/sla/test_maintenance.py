@@ -20,8 +20,10 @@ MADRID = ZoneInfo("Europe/Madrid")
 NOVEMBER = month_period(2026, 11, BOGOTA)  # 2026-11-01T05:00Z .. 2026-12-01T05:00Z
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def service(maintenance: list[dict[str, Any]], **extra: Any) -> Service:
@@ -37,8 +39,15 @@ def service(maintenance: list[dict[str, Any]], **extra: Any) -> Service:
 
 
 def test_one_off_window_without_notice_rule_is_allowed() -> None:
-    svc = service([{"start": "2026-11-10T02:00:00-05:00", "end": "2026-11-10T04:00:00-05:00",
-                    "reason": "upgrade"}])  # fmt: skip
+    svc = service(
+        [
+            {
+                "start": "2026-11-10T02:00:00-05:00",
+                "end": "2026-11-10T04:00:00-05:00",
+                "reason": "upgrade",
+            }
+        ]
+    )
     plan = maintenance_spans(svc, NOVEMBER, BOGOTA)
     assert plan.allowed == [
         Span(utc(2026, 11, 10, 7), utc(2026, 11, 10, 9), State.MAINTENANCE, "upgrade")
@@ -51,17 +60,28 @@ def test_minimum_notice_rejects_late_and_unannounced_windows() -> None:
     svc = service(
         [
             # announced exactly 48 h ahead: allowed
-            {"start": "2026-11-10T02:00:00-05:00", "end": "2026-11-10T03:00:00-05:00",
-             "reason": "on time", "announced_at": "2026-11-08T02:00:00-05:00"},
+            {
+                "start": "2026-11-10T02:00:00-05:00",
+                "end": "2026-11-10T03:00:00-05:00",
+                "reason": "on time",
+                "announced_at": "2026-11-08T02:00:00-05:00",
+            },
             # announced 47 h ahead: rejected
-            {"start": "2026-11-12T02:00:00-05:00", "end": "2026-11-12T03:00:00-05:00",
-             "reason": "late", "announced_at": "2026-11-10T03:00:00-05:00"},
+            {
+                "start": "2026-11-12T02:00:00-05:00",
+                "end": "2026-11-12T03:00:00-05:00",
+                "reason": "late",
+                "announced_at": "2026-11-10T03:00:00-05:00",
+            },
             # never announced: rejected
-            {"start": "2026-11-14T02:00:00-05:00", "end": "2026-11-14T03:00:00-05:00",
-             "reason": "silent"},
+            {
+                "start": "2026-11-14T02:00:00-05:00",
+                "end": "2026-11-14T03:00:00-05:00",
+                "reason": "silent",
+            },
         ],
         maintenance_notice="48h",
-    )  # fmt: skip
+    )
     plan = maintenance_spans(svc, NOVEMBER, BOGOTA)
     assert [s.reason for s in plan.allowed] == ["on time"]
     rejected = {w.reason: w.rejected for w in plan.rejected}
@@ -77,12 +97,18 @@ def test_minimum_notice_rejects_late_and_unannounced_windows() -> None:
 def test_windows_outside_the_period_are_left_out_and_crossing_ones_clipped() -> None:
     svc = service(
         [
-            {"start": "2026-10-31T23:00:00-05:00", "end": "2026-11-01T01:00:00-05:00",
-             "reason": "crosses"},
-            {"start": "2026-10-20T23:00:00-05:00", "end": "2026-10-21T01:00:00-05:00",
-             "reason": "october"},
+            {
+                "start": "2026-10-31T23:00:00-05:00",
+                "end": "2026-11-01T01:00:00-05:00",
+                "reason": "crosses",
+            },
+            {
+                "start": "2026-10-20T23:00:00-05:00",
+                "end": "2026-10-21T01:00:00-05:00",
+                "reason": "october",
+            },
         ]
-    )  # fmt: skip
+    )
     plan = maintenance_spans(svc, NOVEMBER, BOGOTA)
     assert plan.allowed == [
         Span(utc(2026, 11, 1, 5), utc(2026, 11, 1, 6), State.MAINTENANCE, "crosses")
@@ -106,8 +132,9 @@ def test_recurring_window_that_began_before_the_period_is_included() -> None:
         [{"cron": "0 23 * * *", "duration": "3h", "reason": "nightly"}], maintenance_notice="7d"
     )  # notice does not apply to recurring windows
     plan = maintenance_spans(svc, NOVEMBER, BOGOTA)
-    assert plan.allowed[0] == Span(utc(2026, 11, 1, 5), utc(2026, 11, 1, 7), State.MAINTENANCE,
-                                   "nightly")  # fmt: skip
+    assert plan.allowed[0] == Span(
+        utc(2026, 11, 1, 5), utc(2026, 11, 1, 7), State.MAINTENANCE, "nightly"
+    )
     assert len(plan.windows) == 31
     # 2 h (Oct 31 tail) + 29 × 3 h + 1 h (Nov 30, 23:00 → month end at 24:00) = 90 h
     assert plan.excluded == timedelta(hours=90)
@@ -117,12 +144,18 @@ def test_recurring_window_that_began_before_the_period_is_included() -> None:
 def test_overlapping_windows_are_unioned_with_both_reasons() -> None:
     svc = service(
         [
-            {"start": "2026-11-10T02:00:00-05:00", "end": "2026-11-10T04:00:00-05:00",
-             "reason": "db"},
-            {"start": "2026-11-10T03:00:00-05:00", "end": "2026-11-10T05:00:00-05:00",
-             "reason": "network"},
+            {
+                "start": "2026-11-10T02:00:00-05:00",
+                "end": "2026-11-10T04:00:00-05:00",
+                "reason": "db",
+            },
+            {
+                "start": "2026-11-10T03:00:00-05:00",
+                "end": "2026-11-10T05:00:00-05:00",
+                "reason": "network",
+            },
         ]
-    )  # fmt: skip
+    )
     plan = maintenance_spans(svc, NOVEMBER, BOGOTA)
     assert [(s.start.hour, s.end.hour, s.reason) for s in plan.allowed] == [
         (7, 8, "db"),

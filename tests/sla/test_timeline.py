@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -242,7 +243,7 @@ def test_inconsistent_inputs_are_refused() -> None:
 def timelines(draw: st.DrawFn) -> list[Span]:
     cuts = sorted(draw(st.sets(st.integers(0, H), max_size=7)))
     out = []
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
+    for lo, hi in pairwise(cuts):
         state = draw(st.sampled_from([U, U, D, D, G, M, X, None]))
         if state is not None:
             out.append(sp(lo, hi, state))
@@ -261,10 +262,9 @@ def scenarios(draw: st.DrawFn) -> tuple[list[CheckTimeline], ServiceRule, int]:
         for i in range(n_checks)
     ]
     n_critical = sum(critical)
-    rule: ServiceRule = draw(
-        st.sampled_from(["any", "all"])
-        | st.integers(1, n_critical).map(lambda n: QuorumRule(quorum=n))
-    )
+    rules: list[ServiceRule] = ["any", "all"]
+    rules += [QuorumRule(quorum=n) for n in range(1, n_critical + 1)]
+    rule = draw(st.sampled_from(rules))
     return checks, rule, draw(st.integers(1, 3))
 
 
@@ -279,7 +279,7 @@ def oracle(checks: Sequence[CheckTimeline], rule: ServiceRule, quorum: int, minu
     ids = sorted({c.check_id for c in checks})
     critical = {c.check_id: c.critical for c in checks}
     crit = [i for i in ids if critical[i]]
-    k = 1 if rule == "any" else len(crit) if rule == "all" else rule.quorum  # type: ignore[union-attr]
+    k = rule.quorum if isinstance(rule, QuorumRule) else 1 if rule == "any" else len(crit)
     views = []
     for vantage in sorted({c.vantage for c in checks}):
         st_ = {c.check_id: at(c.spans, minute) for c in checks if c.vantage == vantage}
@@ -318,7 +318,7 @@ def test_the_sweep_agrees_with_the_definition_minute_by_minute(
     timeline = build(checks, rule, vantage_quorum=quorum)
     for spans in (timeline.raw, timeline.effective):
         assert spans[0].start == PERIOD.start and spans[-1].end == PERIOD.end
-        assert all(a.end == b.start for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a.end == b.start for a, b in pairwise(spans))
     for minute in range(H):
         assert at(timeline.raw, minute) == oracle(checks, rule, quorum, minute), minute
     assert timeline.raw == timeline.effective  # no faults, no windows
