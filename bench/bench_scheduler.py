@@ -845,6 +845,81 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
         print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
+MARKDOWN_ROWS = (
+    ("sustained probes/s (ended in window)", "probes_per_s", 1, 1),
+    ("ratio to N / interval", "rate_ratio", 3, 1),
+    ("scheduling lag p50, ms", "lag_p50_ms", 1, 1),
+    ("scheduling lag p90, ms", "lag_p90_ms", 1, 1),
+    ("scheduling lag p99, ms", "lag_p99_ms", 1, 1),
+    ("scheduling lag max, ms", "lag_max_ms", 0, 1),
+    ("failed probes in window", "failures_in_window", 0, 1),
+    ("daemon CPU s per 1,000 probes", "daemon_cpu_s_per_1000", 2, 1),
+    ("simulator CPU s per 1,000 probes", "simulator_cpu_s_per_1000", 2, 1),
+    ("daemon CPU, cores (mean)", "daemon_cores_mean", 2, 1),
+    ("daemon CPU, cores (peak 5 s)", "daemon_cores_peak_5s", 2, 1),
+    ("daemon main-thread share of its CPU", "daemon_main_thread_share", 2, 1),
+    ("daemon peak RSS, MiB", "daemon_peak_rss_bytes", 0, 2**-20),
+    ("probe duration p50, ms", "duration_p50_ms", 1, 1),
+    ("probe duration p99, ms", "duration_p99_ms", 1, 1),
+    ("/healthz max, ms", "healthz_max_ms", 0, 1),
+    ("one /metrics scrape: s / daemon CPU s", "scrape_end_s", 2, 1),
+    ("/metrics size, MiB", "scrape_end_mib", 1, 1),
+    ("daemon start (to daemon.started), s", "daemon_start_s", 1, 1),
+    ("other load on the machine, cores", "other_busy_cores", 2, 1),
+)
+
+
+def print_markdown(summary: list[dict[str, Any]]) -> None:
+    """The summary as a Markdown table: median (min-max) of the repeats, per N."""
+    print("| figure | " + " | ".join(f"N = {s['n']:,} ({s['runs']} runs)" for s in summary) + " |")
+    print("|---|" + "---:|" * len(summary))
+
+    def cell(s: dict[str, Any], key: str, digits: int, scale: float) -> str:
+        v = s.get(key) or {}
+        if v.get("median") is None:
+            return "-"
+        med, lo, hi = (v[x] * scale for x in ("median", "min", "max"))
+        if s["runs"] == 1 or lo == hi:
+            return f"{med:,.{digits}f}"
+        return f"{med:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})"
+
+    for label, key, digits, scale in MARKDOWN_ROWS:
+        print(f"| {label} | " + " | ".join(cell(s, key, digits, scale) for s in summary) + " |")
+    for label, key in (
+        ("misfires / skipped runs (all runs)", ("misfires", "skipped")),
+        (
+            "store pending / dropped at end (max)",
+            ("store_pending_end_max", "store_dropped_end_max"),
+        ),
+    ):
+        print(
+            f"| {label} | " + " | ".join(f"{s[key[0]]:g} / {s[key[1]]:g}" for s in summary) + " |"
+        )
+    print(
+        "| daemon exit code on SIGTERM (slowest exit) | "
+        + " | ".join(
+            f"{', '.join(str(c) for c in s['daemon_exit_codes'])} ({s['daemon_exit_s_max']:.1f} s)"
+            for s in summary
+        )
+        + " |"
+    )
+
+
+def resummarise(path: Path) -> int:
+    """``--resummarise``: recompute derived figures and summaries of a results file."""
+    report = json.loads(path.read_text(encoding="utf-8"))
+    ok_runs = [r for r in report["runs"] if "error" not in r]
+    for r in ok_runs:
+        derive(r)
+    sizes = list(dict.fromkeys(r["n"] for r in ok_runs))
+    report["summary"] = [summarise([r for r in ok_runs if r["n"] == n]) for n in sizes]
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print_runs(ok_runs)
+    print()
+    print_markdown(report["summary"])
+    return 0
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -905,12 +980,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run the daemon under cProfile (slower: its figures are not the benchmark's); "
         "the profile goes next to --out",
     )
+    p.add_argument(
+        "--resummarise",
+        type=Path,
+        metavar="RESULTS",
+        help="recompute the summary of a results file and print it (Markdown too); no run",
+    )
     p.add_argument("--serve-fleet", type=int, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--fleet-tls", default="valid", help=argparse.SUPPRESS)
     p.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--catalog-out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.serve_fleet is None:
+    if args.serve_fleet is None and args.resummarise is None:
         if not 0 < args.timeout < args.interval:
             p.error("--timeout must be positive and shorter than --interval")
         if args.repeat < 1 or any(n < 1 for n in args.n):
@@ -922,6 +1003,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_fleet is not None:
         return serve_fleet(args.serve_fleet, args.workdir, args.catalog_out, args.fleet_tls)
+    if args.resummarise is not None:
+        return resummarise(args.resummarise)
     warmup = args.warmup if args.warmup is not None else args.interval
     window = args.measure if args.measure is not None else 3 * args.interval
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -979,10 +1062,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok_runs = [r for r in runs if "error" not in r]
     if ok_runs:
         print_runs(ok_runs)
-    for s in report["summary"]:
-        if s["runs"] > 1:
-            med = {k: s[k]["median"] for k in SUMMARY_KEYS}
-            print(f"N={s['n']} median of {s['runs']}: " + json.dumps(med))
+        print()
+        print_markdown(report["summary"])
     print(f"results: {out}")
     return 1 if failed else 0
 

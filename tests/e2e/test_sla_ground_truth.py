@@ -137,25 +137,12 @@ async def test_charged_downtime_matches_the_scripted_truth(
                 "SCD_MONITOR_STATE_INTERVAL": "2s",
                 "SCD_MONITOR_SPOOL_DIR": str(tmp_path / f"spool-{vantage}"),
             }
+            command = [sys.executable, "-m", "scd_monitor", "run", "--catalog", str(catalog)]
+            command += ["--listen", f"127.0.0.1:{free_port()}"]
+            command += ["--database-url", postgres_schema_url]
             with log.open("wb") as out:
                 procs.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "scd_monitor",
-                            "run",
-                            "--catalog",
-                            str(catalog),
-                            "--listen",
-                            f"127.0.0.1:{free_port()}",
-                            "--database-url",
-                            postgres_schema_url,
-                        ],
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )  # fmt: skip
+                    subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
                 )
         try:
             await asyncio.sleep(RUN_FOR - (datetime.now(UTC) - started).total_seconds())
