@@ -174,6 +174,7 @@ class SlaReporter:
                     period=window,
                     maintenance=plan.allowed,
                     monitor_faults=faults,
+                    expected_checks={c.id: c.critical for c in checks},
                 )
                 figures = sla_figures(
                     timeline,

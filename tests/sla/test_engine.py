@@ -480,3 +480,27 @@ def test_outages_function_directly() -> None:
     assert outage.end is None
     assert outage.charged == mins(20) and outage.excluded == {"monitor_fault": mins(10)}
     assert outage.reason == "x"
+
+
+@given(
+    st.integers(0, 100),
+    st.integers(1, 60),
+    st.integers(0, 59),
+    st.integers(1, 60),
+)
+def test_an_outage_that_overruns_its_window_is_charged_from_the_window_end(
+    window_start: int, window_length: int, into_window: int, overrun: int
+) -> None:
+    # The check goes DOWN inside the window and stays down ``overrun`` minutes past its
+    # end: exactly ``overrun`` minutes are charged, as one outage.
+    into_window = min(into_window, window_length - 1)
+    w_lo, w_hi = at(window_start), at(window_start + window_length)
+    down_from, down_to = at(window_start + into_window), w_hi + mins(overrun)
+    spans = up_with(WINDOW, (down_from, down_to, D))
+    timeline = one_check(spans, WINDOW, maintenance=[Span(w_lo, w_hi, M, "w")])
+    f = figures(timeline)
+    assert f.charged_downtime == mins(overrun)
+    (outage,) = f.outages
+    assert (outage.start, outage.end) == (down_from, down_to)
+    assert outage.charged == mins(overrun)
+    assert outage.excluded == {"w": w_hi - down_from}

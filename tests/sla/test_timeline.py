@@ -58,6 +58,7 @@ def build(
     maintenance: Sequence[Span] = (),
     faults: Mapping[str, Sequence[Span]] | None = None,
     period: Period = PERIOD,
+    expected: Mapping[str, bool] | None = None,
 ) -> ServiceTimeline:
     return service_timeline(
         checks,
@@ -66,6 +67,7 @@ def build(
         period=period,
         maintenance=maintenance,
         monitor_faults=faults or {},
+        expected_checks=expected,
     )
 
 
@@ -155,9 +157,26 @@ def test_no_data_at_all_is_unknown_even_without_critical_checks() -> None:
     assert states(build([check("a")], "any").raw) == [(0, 120, X)]
 
 
-def test_a_quorum_larger_than_the_critical_checks_is_refused() -> None:
+def test_expected_checks_without_any_data_are_unknown() -> None:
+    a = check("a", sp(0, 120, U))
+    both = {"a": True, "b": True}
+    # any: b never reported, it could be down → UNKNOWN
+    assert states(build([a], "any", expected=both).raw) == [(0, 120, X)]
+    # all: a is up, so b cannot make it down → UP
+    assert states(build([a], "all", expected=both).raw) == [(0, 120, U)]
+    # a missing non-critical check changes nothing
+    assert states(build([a], "any", expected={"a": True, "opt": False}).raw) == [(0, 120, U)]
+    with pytest.raises(ValueError, match="not one of the expected"):
+        build([a], expected={"b": True})
     with pytest.raises(ValueError, match="quorum 3 exceeds"):
-        build([check("a"), check("b")], QuorumRule(quorum=3))
+        build([a], QuorumRule(quorum=3), expected=both)
+
+
+def test_without_expected_checks_a_quorum_shortfall_counts_as_unknown() -> None:
+    # quorum 2 but only check a has data: the missing critical check is UNKNOWN, so
+    # a DOWN is undecided (UNKNOWN) and a UP stays UP.
+    a = check("a", sp(0, 60, D), sp(60, 120, U))
+    assert states(build([a], QuorumRule(quorum=2)).raw) == [(0, 60, X), (60, 120, U)]
 
 
 # --- vantages ------------------------------------------------------------------------------

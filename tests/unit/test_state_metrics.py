@@ -123,9 +123,10 @@ def test_check_and_service_states_follow_the_rules() -> None:
     up_a = key(provider="p", service="any", check="a", vantage="v", state="up")
     assert m["scd_check_state"][up_a] == 0.0
     since = m["scd_check_down_since_timestamp_seconds"]
-    assert since[key(provider="p", service="any", check="a", vantage="v")] == (
-        NOW - timedelta(minutes=5)
-    ).timestamp()
+    assert (
+        since[key(provider="p", service="any", check="a", vantage="v")]
+        == (NOW - timedelta(minutes=5)).timestamp()
+    )
     up = m["scd_service_up"]
     assert up[key(provider="p", service="any", vantage="v")] == 0.0, "rule any: one down"
     assert up[key(provider="p", service="all", vantage="v")] == 1.0, "rule all: not all down"

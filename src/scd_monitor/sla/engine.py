@@ -295,8 +295,8 @@ def outages(
 ) -> list[Outage]:
     """The outages of ``period``: maximal DOWN runs, with their charged part.
 
-    An instant is *down* when ``raw`` or ``effective`` is DOWN there (they differ
-    only where a monitor fault shrinks the vantage quorum; see
+    An instant is *down* when ``raw`` or ``effective`` is DOWN there (effective is
+    DOWN where raw is not only where a monitor fault shrinks the vantage quorum; see
     :mod:`scd_monitor.sla.timeline`), so every charged instant lies in an outage and
     the outages' charged times add up to the charged downtime. An outage runs from
     the first down instant to the last one of a stretch in which the instants that

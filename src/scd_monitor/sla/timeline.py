@@ -20,8 +20,9 @@ the number of critical checks the rule needs down: ``any`` → 1, ``all`` → ``
 6. DEGRADED if any check is DEGRADED or any non-critical check is DOWN;
 7. UP.
 
-With no critical check at all, steps 2 to 5 never apply. A check that a vantage has no
-timeline for, but another vantage has, is UNKNOWN at that vantage.
+With no critical check at all (and an ``any`` or ``all`` rule), steps 2 to 5 never
+apply. A check that a vantage has no timeline for, but another vantage has (or that
+``expected_checks`` names), is UNKNOWN at that vantage.
 
 **Across vantages.** A vantage is *fresh* where its view is not UNKNOWN. With ``f``
 fresh vantages and ``required = min(vantage_quorum, f)``: no fresh vantage → UNKNOWN;
@@ -120,6 +121,7 @@ def service_timeline(
     period: Period,
     maintenance: Sequence[Span],
     monitor_faults: Mapping[str, Sequence[Span]],
+    expected_checks: Mapping[str, bool] | None = None,
 ) -> ServiceTimeline:
     """Combine the checks of one service into its raw and effective timelines.
 
@@ -127,18 +129,26 @@ def service_timeline(
     the allowed windows (any state; possibly overlapping); ``monitor_faults`` per
     vantage the spans where that vantage's data is not to be trusted. See the module
     docstring for the exact rules.
+
+    ``expected_checks`` (check id → critical), normally the service's enabled checks
+    from the catalog, makes a check with no timeline at all count as UNKNOWN at every
+    vantage; a timeline of a check not in it is a ``ValueError``. Without it the
+    service's checks are those that have a timeline, and a ``quorum`` rule larger than
+    their critical count counts the missing ones as UNKNOWN critical checks.
     """
     if vantage_quorum < 1:
         raise ValueError("vantage_quorum must be at least 1")
     span_period = Period(to_utc(period.start), to_utc(period.end))
 
-    critical: dict[str, bool] = {}
+    critical: dict[str, bool] = dict(expected_checks or {})
     for check in checks:
+        if expected_checks is not None and check.check_id not in expected_checks:
+            raise ValueError(f"check {check.check_id!r} is not one of the expected checks")
         if critical.setdefault(check.check_id, check.critical) != check.critical:
             raise ValueError(f"check {check.check_id!r} is critical at one vantage only")
     check_ids = sorted(critical)
     n_critical = sum(1 for c in check_ids if critical[c])
-    needed = _needed(rule, n_critical)
+    needed, missing = _needed(rule, n_critical, strict=expected_checks is not None)
 
     per_vantage: dict[str, dict[str, list[Span]]] = {}
     for check in checks:
@@ -165,7 +175,7 @@ def service_timeline(
         eff_views: list[_View] = []
         for index, vantage in enumerate(vantages):
             cells = covering[index * width : (index + 1) * width]
-            view = _vantage_view(check_ids, critical, cells, needed)
+            view = _vantage_view(check_ids, critical, cells, needed, missing)
             raw_views.append(view)
             eff = _FAULT_VIEW if covering[fault_base + index] is not None else view
             eff_views.append(eff)
@@ -182,19 +192,20 @@ def service_timeline(
     )
 
 
-def _needed(rule: ServiceRule, n_critical: int) -> int | None:
-    """Critical checks that must be down for DOWN; ``None`` when it cannot happen."""
-    if n_critical == 0:
-        return None
+def _needed(rule: ServiceRule, n_critical: int, *, strict: bool) -> tuple[int | None, int]:
+    """Critical checks that must be down for DOWN (``None``: it cannot happen), and how
+    many critical checks are missing altogether (counted as UNKNOWN)."""
     if isinstance(rule, QuorumRule):
-        if rule.quorum > n_critical:
+        if rule.quorum <= n_critical:
+            return rule.quorum, 0
+        if strict:
             raise ValueError(f"rule quorum {rule.quorum} exceeds the {n_critical} critical checks")
-        return rule.quorum
-    if rule == "any":
-        return 1
-    if rule == "all":
-        return n_critical
-    raise ValueError(f"unknown service rule {rule!r}")
+        return rule.quorum, rule.quorum - n_critical
+    if rule not in ("any", "all"):
+        raise ValueError(f"unknown service rule {rule!r}")
+    if n_critical == 0:
+        return None, 0
+    return (1 if rule == "any" else n_critical), 0
 
 
 def _label(check_id: str, span: Span) -> str:
@@ -206,11 +217,12 @@ def _vantage_view(
     critical: Mapping[str, bool],
     row: Sequence[Span | None],
     needed: int | None,
+    missing: int,
 ) -> _View:
     down: list[str] = []
     maintenance: list[str] = []
     degraded: list[str] = []
-    unknown = 0
+    unknown = missing
     known = 0
     for check_id, span in zip(check_ids, row, strict=True):
         if span is None or span.state is State.UNKNOWN:
