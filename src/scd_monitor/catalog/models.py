@@ -126,6 +126,9 @@ class HttpCheck(_CheckBase):
     expect_status: Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)] = [
         200
     ]
+    maintenance_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list)
+    """Statuses that mean "in maintenance" (e.g. ``[503]`` for an X-Road health check):
+    such a probe fails, but the time is maintenance, not downtime."""
     body_regex: str | None = None
     body_not_regex: str | None = None
     json_assertions: list[JsonAssertion] = Field(default_factory=list, alias="json")
@@ -143,6 +146,13 @@ class HttpCheck(_CheckBase):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _maintenance_not_expected(self) -> HttpCheck:
+        both = set(self.maintenance_status) & set(self.expect_status)
+        if both:
+            raise ValueError(f"status {sorted(both)} both expected and meaning maintenance")
+        return self
 
     @field_validator("body_regex", "body_not_regex")
     @classmethod

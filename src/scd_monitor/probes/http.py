@@ -256,6 +256,13 @@ class _Attempt:
         spec = self.spec
         self.status_code = response.status_code
         self.details["http_version"] = response.http_version
+        if response.status_code in spec.maintenance_status:
+            # The target says it is in maintenance (e.g. an X-Road security server's
+            # health check answering 503): a failure the state tracker excludes.
+            self.details["maintenance"] = True
+            return self._fail(
+                ErrorKind.STATUS, f"status {response.status_code}: target in maintenance"
+            )
         if response.status_code not in spec.expect_status:
             expected = ", ".join(str(code) for code in spec.expect_status)
             return self._fail(
