@@ -13,9 +13,9 @@ from scd_monitor.errors import ConfigError
 from scd_monitor.probes import build_probes
 from scd_monitor.probes.base import ErrorKind
 from scd_monitor.scheduling import run_probe
+from scd_monitor.simulator.fleet import Simulator
 from scd_monitor.sla.derive import DerivePolicy, derive_spans
 from scd_monitor.sla.model import State
-from scd_monitor.simulator.fleet import Simulator
 
 
 async def test_a_maintenance_status_is_marked_and_derived_as_maintenance(tmp_path: Path) -> None:
