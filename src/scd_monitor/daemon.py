@@ -135,6 +135,7 @@ class Daemon:
         every = self.settings.state_interval.total_seconds()
         sla_every = self.settings.sla_interval.total_seconds()
         next_sla = 0.0
+        next_prune = time.monotonic() + 60.0
         failing = False
         while True:
             await asyncio.sleep(every)
@@ -145,6 +146,9 @@ class Daemon:
                 if time.monotonic() >= next_sla:
                     self.sla_report = await asyncio.to_thread(self._month_to_date)
                     next_sla = time.monotonic() + sla_every
+                if time.monotonic() >= next_prune:
+                    await asyncio.to_thread(self._prune)
+                    next_prune = time.monotonic() + 3600.0
                 if failing:
                     log.info("state.recovered")
                 failing = False
@@ -152,6 +156,12 @@ class Daemon:
                 if not failing:
                     log.error("state.tracking_failed", error=str(exc))
                 failing = True
+
+    def _prune(self) -> None:
+        cutoff = self.clock.now() - self.settings.results_retention
+        deleted = self.store.prune_results(vantage=self.settings.vantage, older_than=cutoff)
+        if deleted:
+            log.info("store.pruned", results=deleted, older_than=cutoff.isoformat())
 
     def _month_to_date(self) -> SlaReport:
         now = self.clock.now()

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     """How often stored results are turned into state spans."""
     sla_interval: Duration = timedelta(seconds=60)
     """How often the month-to-date SLA metrics are recomputed from the store."""
+    results_retention: Duration = timedelta(days=40)
+    """Raw probe results older than this are deleted once turned into spans (spans and
+    latency rollups, which the SLA uses, are kept)."""
     spool_dir: Path = Path("data/spool")
     """Where results the database could not take before a shutdown wait for the next start."""
 

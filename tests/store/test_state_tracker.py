@@ -141,3 +141,16 @@ def test_out_of_order_results_are_skipped_and_counted(store: Store) -> None:
     store.write_results(HISTORY_A[:5])  # e.g. replayed from the spool
     assert t.run_until_idle() == 5
     assert t.out_of_order_total == 5
+
+
+def test_pruning_keeps_what_the_tracker_has_not_processed_and_the_spans(store: Store) -> None:
+    store.write_results(HISTORY_A[:20])
+    t = tracker(store, T0 + timedelta(minutes=30))
+    t.run_until_idle()
+    store.write_results(HISTORY_A[20:])  # not processed yet
+    spans_before = stored_spans(store, A)
+    deleted = store.prune_results(vantage="v1", older_than=T0 + timedelta(hours=1))
+    assert deleted == 20
+    assert [r.started_at for r in store.results()] == [r.started_at for r in HISTORY_A[20:]]
+    assert stored_spans(store, A) == spans_before
+    assert store.prune_results(vantage="other", older_than=T0 + timedelta(hours=1)) == 0

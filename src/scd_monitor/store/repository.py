@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -21,7 +21,14 @@ from sqlalchemy.pool import NullPool
 from scd_monitor.catalog.models import ResolvedCheck
 from scd_monitor.errors import StoreError
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
-from scd_monitor.store.tables import SCHEMA_VERSION, checks, metadata, probe_results, schema_info
+from scd_monitor.store.tables import (
+    SCHEMA_VERSION,
+    checks,
+    metadata,
+    probe_results,
+    schema_info,
+    tracker_cursors,
+)
 
 MESSAGE_MAX = 1000
 
@@ -180,6 +187,39 @@ class Store:
             query = query.limit(limit)
         with self._begin("reading probe results") as conn:
             return [from_row(row._mapping) for row in conn.execute(query)]
+
+    def prune_results(self, *, vantage: str, older_than: datetime, batch: int = 10_000) -> int:
+        """Delete this vantage's raw results older than ``older_than`` that the state
+        tracker has already turned into spans; return how many were deleted.
+
+        Spans, machine snapshots and latency rollups are kept: the SLA of any past month
+        stays computable; only re-deriving it from raw results needs them.
+        """
+        deleted = 0
+        while True:
+            with self._begin("pruning probe results") as conn:
+                cursor = conn.execute(
+                    select(tracker_cursors.c.last_result_id).where(
+                        tracker_cursors.c.vantage == vantage
+                    )
+                ).scalar()
+                if cursor is None:
+                    return deleted
+                ids = (
+                    select(probe_results.c.id)
+                    .where(
+                        probe_results.c.vantage == vantage,
+                        probe_results.c.started_at < older_than,
+                        probe_results.c.id <= cursor,
+                    )
+                    .limit(batch)
+                )
+                n = conn.execute(
+                    delete(probe_results).where(probe_results.c.id.in_(ids.scalar_subquery()))
+                ).rowcount
+            deleted += n
+            if n < batch:
+                return deleted
 
     def dispose(self) -> None:
         self.engine.dispose()
