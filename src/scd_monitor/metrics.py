@@ -321,6 +321,7 @@ class StateCollector(Collector):
                 service_up.add_metric([provider, service_id, vantage], 0.0)
         yield service_state
         yield service_up
+        yield _service_info(catalog)
         yield from self._sla_metrics()
 
     def _sla_metrics(self) -> Iterable[Metric]:
@@ -380,6 +381,34 @@ class StateCollector(Collector):
                 downtime.add_metric(key, f.charged_downtime.total_seconds())
                 outages.add_metric(key, float(f.outage_count))
         yield from (availability, target, budget, burn, coverage, downtime, outages, computed)
+
+
+def _service_info(catalog: Catalog) -> InfoMetricFamily:
+    info = InfoMetricFamily(
+        "scd_service",
+        "Descriptive attributes of each service in the catalog (names, type, SLA terms).",
+        labels=["provider", "service"],
+    )
+    for provider in catalog.providers:
+        for service in provider.services:
+            rule = (
+                service.rule if isinstance(service.rule, str) else f"quorum:{service.rule.quorum}"
+            )
+            info.add_metric(
+                [provider.id, service.id],
+                {
+                    "provider_name": provider.name,
+                    "service_name": service.name or service.id,
+                    "service_type": service.type,
+                    "availability_target": f"{service.sla.availability_target:g}",
+                    "latency_threshold_seconds": (
+                        f"{service.sla.latency_threshold.total_seconds():g}"
+                    ),
+                    "rule": rule,
+                    "vantage_quorum": str(service.vantage_quorum),
+                },
+            )
+    return info
 
 
 def current_service_state(
