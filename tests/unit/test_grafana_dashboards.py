@@ -1,0 +1,284 @@
+"""The Grafana boards: files Grafana loads, stable UIDs, ${datasource} everywhere, Spanish.
+
+Every PromQL expression is also checked by promtool (syntax) and, in
+tests/e2e/test_prometheus_e2e.py, against a real Prometheus fed by a real daemon.
+The helpers here (``load_dashboards``, ``panels``, ``substitute`` …) are shared with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAFANA = ROOT / "grafana"
+DASHBOARDS = GRAFANA / "dashboards"
+RECORDING_RULES = ROOT / "config" / "prometheus" / "rules" / "recording.yml"
+
+# The UIDs are part of the public surface: links and bookmarks use them. Never change one.
+EXPECTED = {
+    "tablero-control-scd.json": ("scd-tablero-control", "Tablero de control SCD"),
+    "prestador-servicio.json": ("scd-prestador-servicio", "Prestador / servicio"),
+    "operacion-monitor.json": ("scd-operacion-monitor", "Operación del monitor"),
+}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+# Grafana's own variables, and what the end-to-end test puts in their place.
+BUILTINS = {
+    "__rate_interval": "1m",
+    "__interval": "2s",
+    "__range": "5m",
+    "__range_s": "300",
+}
+VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+
+# Words that give away an English title or description (the boards are for a Spanish-
+# speaking operations team; metric names and PromQL inside descriptions are fine).
+ENGLISH = re.compile(
+    r"\b(the|and|of|per|by|with|availability|latency|budget|burn|coverage|outage|outages|"
+    r"state|status|service|services|provider|providers|errors|probes?|rate|"
+    r"certificates?|expiry|days|now|month|scheduling|lag|store|write|pending)\b",
+    re.IGNORECASE,
+)
+SPANISH = re.compile(r"\b(de|del|la|el|los|las|en|por|que|un|una|y)\b", re.IGNORECASE)
+
+# Metrics that arrive with later issues (X-Road: issue 4; incidents and the outbox:
+# issue 6). No board may query them before they exist.
+FUTURE = re.compile(r"xroad|globalconf|incident|outbox", re.IGNORECASE)
+
+
+# -- helpers shared with the end-to-end test ----------------------------------------------
+
+
+def load_dashboards() -> dict[str, dict[str, Any]]:
+    """{file name: dashboard JSON} for every board under grafana/dashboards/."""
+    return {
+        path.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(DASHBOARDS.glob("*.json"))
+    }
+
+
+def panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those nested in rows."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def query_panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel that queries data (rows excluded)."""
+    return (p for p in panels(dashboard) if p.get("type") != "row")
+
+
+def variables(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(dashboard.get("templating", {}).get("list", []))
+
+
+def variable_query(variable: Mapping[str, Any]) -> str:
+    query = variable.get("query")
+    return str(query.get("query") if isinstance(query, Mapping) else query)
+
+
+def expressions(dashboard: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(panel title, refId, expr) for every query of every panel."""
+    for panel in query_panels(dashboard):
+        for target in panel.get("targets", []):
+            yield panel["title"], target.get("refId", "?"), target.get("expr", "")
+
+
+def substitute(expr: str, values: Mapping[str, str]) -> str:
+    """``expr`` with Grafana's variables replaced by ``values`` (then BUILTINS)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name in values:
+            return values[name]
+        if name in BUILTINS:
+            return BUILTINS[name]
+        raise KeyError(f"unknown variable ${name} in {expr!r}")
+
+    return VARIABLE.sub(replace, expr)
+
+
+def recording_rule_names() -> set[str]:
+    data = yaml.safe_load(RECORDING_RULES.read_text(encoding="utf-8"))
+    return {rule["record"] for group in data["groups"] for rule in group["rules"]}
+
+
+def promtool() -> str | None:
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("SCD_MONITOR_REQUIRE_PROMTOOL") == "1":
+            pytest.fail("promtool is required (Debian package 'prometheus')")
+        pytest.skip("promtool not installed")
+    return found
+
+
+# -- the provisioning layout --------------------------------------------------------------
+
+
+def test_provisioning_layout_points_grafana_at_the_boards() -> None:
+    datasources = list((GRAFANA / "provisioning" / "datasources").glob("*.yml"))
+    providers = list((GRAFANA / "provisioning" / "dashboards").glob("*.yml"))
+    assert datasources and providers
+    sources = [
+        ds
+        for path in datasources
+        for ds in yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]
+    ]
+    assert [ds["type"] for ds in sources] == ["prometheus"]
+    assert sources[0]["uid"] and sources[0]["url"].startswith("http")
+    (provider,) = [p for path in providers for p in yaml.safe_load(path.read_text())["providers"]]
+    assert provider["type"] == "file"
+    assert provider["folder"] == "SCD"
+    board_path = provider["options"]["path"]
+
+    # docker-compose.yml mounts exactly these directories where Grafana looks for them.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    mounts = compose["services"]["grafana"]["volumes"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert f"./grafana/dashboards:{board_path}:ro" in mounts
+    environment = compose["services"]["grafana"]["environment"]
+    home = environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{board_path}/tablero-control-scd.json"
+
+
+def test_the_three_boards_with_stable_unique_uids_and_spanish_titles() -> None:
+    boards = load_dashboards()
+    assert set(boards) == set(EXPECTED)
+    uids = [board["uid"] for board in boards.values()]
+    assert len(set(uids)) == len(uids)
+    for name, board in boards.items():
+        uid, title = EXPECTED[name]
+        assert board["uid"] == uid
+        assert re.fullmatch(r"[a-z0-9-]{1,40}", uid)
+        assert board["title"] == title
+        assert board["id"] is None, "provisioned boards carry no database id"
+        assert board["description"] and SPANISH.search(board["description"])
+        assert "scd" in board["tags"]
+        assert board["timezone"] == "America/Bogota", "SLA months are Bogotá months"
+
+
+def test_datasource_is_the_variable_everywhere() -> None:
+    for name, board in load_dashboards().items():
+        (ds_var,) = [v for v in variables(board) if v["type"] == "datasource"]
+        assert ds_var["name"] == "datasource", name
+        assert ds_var["query"] == "prometheus", name
+        for variable in variables(board):
+            if variable["type"] == "query":
+                assert variable["datasource"] == DATASOURCE, (name, variable["name"])
+        for panel in query_panels(board):
+            assert panel["datasource"] == DATASOURCE, (name, panel["title"])
+            for target in panel["targets"]:
+                assert target["datasource"] == DATASOURCE, (name, panel["title"])
+        # No data source UID typed anywhere else in the file either.
+        text = json.dumps(board)
+        for uid in re.findall(r'"uid": "([^"]*)"', text):
+            assert uid in ("${datasource}", board["uid"]), (name, uid)
+
+
+def test_every_panel_has_spanish_title_description_and_queries() -> None:
+    for name, board in load_dashboards().items():
+        ids = [p["id"] for p in panels(board)]
+        assert len(set(ids)) == len(ids), name
+        for panel in query_panels(board):
+            title, description = panel["title"], panel.get("description", "")
+            assert title and not ENGLISH.search(title), (name, title)
+            assert description and SPANISH.search(description), (name, title)
+            targets = panel.get("targets", [])
+            assert targets, (name, title)
+            ref_ids = [t["refId"] for t in targets]
+            assert len(set(ref_ids)) == len(ref_ids), (name, title)
+            for target in targets:
+                assert target["expr"].strip(), (name, title)
+                assert not FUTURE.search(target["expr"]), (name, title, target["expr"])
+
+
+def test_panels_fit_the_grid_without_overlapping() -> None:
+    for name, board in load_dashboards().items():
+        taken: dict[tuple[int, int], str] = {}
+        for panel in panels(board):
+            pos = panel["gridPos"]
+            assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, (name, panel["title"])
+            for x in range(pos["x"], pos["x"] + pos["w"]):
+                for y in range(pos["y"], pos["y"] + pos["h"]):
+                    assert (x, y) not in taken, (name, panel["title"], taken.get((x, y)))
+                    taken[(x, y)] = panel["title"]
+
+
+def test_expressions_use_only_defined_variables_and_existing_rules() -> None:
+    records = recording_rule_names()
+    for name, board in load_dashboards().items():
+        defined = {v["name"]: ".*" for v in variables(board)}
+        queries = list(expressions(board))
+        queries += [
+            (v["name"], "var", variable_query(v)) for v in variables(board) if v["type"] == "query"
+        ]
+        for title, ref, expr in queries:
+            substitute(expr, defined)  # raises on an unknown variable
+            for used in re.findall(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", expr):
+                assert used in records, (name, title, ref, used)
+
+
+def test_rangos_de_medicion_are_coloured_by_the_band_series_not_typed_numbers() -> None:
+    """Band and state panels colour by value mappings of the recorded codes."""
+    band = {"0": ("Incumple", "red"), "1": ("En riesgo", "orange"), "2": ("Cumple", "green")}
+    seen_band = 0
+    for board in load_dashboards().values():
+        for panel in query_panels(board):
+            exprs = " ".join(t["expr"] for t in panel["targets"])
+            if "scd_sla_band:code" not in exprs:
+                continue
+            mapping_sets = [panel["fieldConfig"]["defaults"].get("mappings", [])]
+            mapping_sets += [
+                prop["value"]
+                for override in panel["fieldConfig"].get("overrides", [])
+                for prop in override["properties"]
+                if prop["id"] == "mappings"
+            ]
+            found = [
+                {key: (v["text"], v["color"]) for key, v in mapping["options"].items()}
+                for mappings in mapping_sets
+                for mapping in mappings
+            ]
+            assert band in found, panel["title"]
+            seen_band += 1
+    assert seen_band >= 3  # the main board's tiles and table, and the service board
+
+
+def test_detail_link_points_at_the_service_board() -> None:
+    boards = load_dashboards()
+    uids = {board["uid"] for board in boards.values()}
+    text = json.dumps(boards["tablero-control-scd.json"])
+    linked = set(re.findall(r"/d/([a-z0-9-]+)/", text))
+    assert linked and linked <= uids
+
+
+def test_every_expression_parses(tmp_path: Path) -> None:
+    """promtool parses each query (as a recording rule) with variables substituted."""
+    tool = promtool()
+    rules = []
+    for name, board in load_dashboards().items():
+        defined = {v["name"]: "x" for v in variables(board)}
+        for i, (_, _, expr) in enumerate(expressions(board)):
+            rules.append(
+                {
+                    "record": f"check:{name.split('.')[0].replace('-', '_')}:{i}",
+                    "expr": substitute(expr, defined),
+                }
+            )
+    path = tmp_path / "board-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "boards", "rules": rules}]}))
+    out = subprocess.run(
+        [str(tool), "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
