@@ -1,7 +1,7 @@
 """The command line: parse, call, print. No logic of its own.
 
-``scd-monitor run | validate | check | simulate``; exit codes: 0 fine, 1 a check failed
-(``check``), 2 bad configuration or usage.
+``scd-monitor run | validate | check | sla | states | directory | simulate``; exit codes:
+0 fine, 1 a check failed (``check``), 2 bad configuration or usage.
 """
 
 from __future__ import annotations
@@ -79,6 +79,22 @@ def _parser() -> argparse.ArgumentParser:
     states.add_argument("--vantage", help="vantage whose spans to rebuild (default: setting)")
     states.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
 
+    directory = sub.add_parser(
+        "directory",
+        parents=[common],
+        help="the discovered X-Road directories (last good, per source) or their changes",
+    )
+    directory.add_argument(
+        "--changes", action="store_true", help="list the stored directory events instead"
+    )
+    directory.add_argument(
+        "--since", help="with --changes: from this time (ISO-8601, local if no offset) or ago (1h)"
+    )
+    directory.add_argument("--until", help="with --changes: up to this time (exclusive)")
+    directory.add_argument("--source", help="only this xroad source")
+    directory.add_argument("--format", choices=["table", "json"], default="table")
+    directory.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
+
     sim = sub.add_parser("simulate", parents=[common], help="serve fake SCD providers on 127.0.0.1")
     sim.add_argument("scenario", nargs="?", type=Path, help="scenario YAML")
     sim.add_argument("--workdir", type=Path, default=Path("data/simulator"))
@@ -86,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="port of the plain-HTTP listener")
     sim.add_argument("--fleet", type=int, default=0, help="add N healthy synthetic endpoints")
+    sim.add_argument(
+        "--xroad",
+        metavar="N×M",
+        help="also serve a fake X-Road (security server, health check, configuration source) "
+        "with N subsystems of M services each, e.g. 20x5",
+    )
     return parser
 
 
@@ -122,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sla(settings, args)
         if command == "states":
             return _states(settings)
+        if command == "directory":
+            return _directory(settings, args)
         return _run(settings)
     except ConfigError as exc:
         _error(exc.problems)
@@ -142,9 +166,13 @@ def _validate(path: Path) -> int:
     catalog = load_catalog(path)
     checks = catalog.resolved_checks(include_disabled=True)
     services = sum(len(p.services) for p in catalog.providers)
+    sources = ""
+    if catalog.xroad:
+        enabled = sum(1 for x in catalog.xroad if x.enabled)
+        sources = f", {len(catalog.xroad)} xroad sources ({enabled} enabled)"
     print(
         f"{path}: OK: {len(catalog.providers)} providers, {services} services, "
-        f"{len(checks)} checks (time zone {catalog.timezone})"
+        f"{len(checks)} checks{sources} (time zone {catalog.timezone})"
     )
     return EXIT_OK
 
@@ -168,11 +196,24 @@ def select_checks(catalog: Catalog, ids: Sequence[str]) -> list[ResolvedCheck]:
     return chosen
 
 
+def effective_catalog(catalog: Catalog, store: Any | None) -> Catalog:
+    """The catalog plus what its X-Road sources discovered (the last good directories in
+    ``store``; with no store, only the sources' platform checks)."""
+    from scd_monitor.catalog.discovered import expand
+
+    if not catalog.xroad:
+        return catalog
+    directories = {}
+    if store is not None:
+        directories = {k: v.directory for k, v in store.directories().items()}
+    return expand(catalog, directories).catalog
+
+
 def _check(settings: Settings, ids: Sequence[str], fmt: str) -> int:
     from scd_monitor.probes import build_probes
     from scd_monitor.scheduling import run_probe
 
-    catalog = load_catalog(settings.catalog)
+    catalog = effective_catalog(load_catalog(settings.catalog), None)
     checks = select_checks(catalog, ids)
     probes = build_probes()
     clock = SystemClock()
@@ -261,10 +302,11 @@ def _sla(settings: Settings, args: argparse.Namespace) -> int:
     clock = SystemClock()
     now = clock.now()
     period = _period(args, catalog, now)
-    if args.provider and not any(p.id == args.provider for p in catalog.providers):
-        raise ConfigError([f"--provider: no provider {args.provider!r} in the catalog"])
     store = Store(settings.database_url.get_secret_value())
     try:
+        catalog = effective_catalog(catalog, store)
+        if args.provider and not any(p.id == args.provider for p in catalog.providers):
+            raise ConfigError([f"--provider: no provider {args.provider!r} in the catalog"])
         report = SlaReporter(store, catalog, clock).report(
             period, provider=args.provider, service=args.service, now=now
         )
@@ -358,6 +400,7 @@ def _states(settings: Settings) -> int:
     store = Store(settings.database_url.get_secret_value())
     try:
         store.create_schema()
+        catalog = effective_catalog(catalog, store)
         tracker = StateTracker(store, vantage=settings.vantage, clock=SystemClock())
         tracker.set_catalog(catalog)
         n = tracker.rebuild()
@@ -365,6 +408,175 @@ def _states(settings: Settings) -> int:
         store.dispose()
     print(f"rebuilt the state spans of vantage {settings.vantage!r} from {n} probe results")
     return EXIT_OK
+
+
+def _since(text: str, tz: Any, now: datetime, flag: str) -> datetime:
+    """An ISO-8601 instant (in ``tz`` without an offset) or a duration ago (``1h``, ``7d``)."""
+    from scd_monitor.catalog.durations import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            [f"{flag}: expected an ISO-8601 time or a duration such as '1h', got {text!r}"]
+        ) from None
+    return (value.replace(tzinfo=tz) if value.tzinfo is None else value).astimezone(UTC)
+
+
+def _directory(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from scd_monitor.store import Store
+
+    if not args.changes and (args.since or args.until):
+        raise ConfigError(["--since and --until go with --changes"])
+    store = Store(settings.database_url.get_secret_value())
+    try:
+        store.create_schema()
+        if args.changes:
+            catalog = load_catalog(settings.catalog)
+            now = datetime.now(UTC)
+            since = _since(args.since, catalog.tz, now, "--since") if args.since else None
+            until = _since(args.until, catalog.tz, now, "--until") if args.until else None
+            events = store.directory_events(source=args.source, since=since, until=until)
+        else:
+            stored = store.directories()
+    finally:
+        store.dispose()
+    if args.changes:
+        if args.format == "json":
+            print(json.dumps([e.to_json() for e in events], indent=2, ensure_ascii=False))
+            return EXIT_OK
+        rows = [
+            (
+                e.at.isoformat(timespec="seconds"),
+                e.source,
+                e.kind,
+                e.change,
+                e.subject,
+                _event_summary(e.details),
+            )
+            for e in events
+        ]
+        lines = _table(("AT (UTC)", "SOURCE", "KIND", "CHANGE", "SUBJECT", "DETAILS"), rows)
+        print("\n".join(lines) if rows else "no directory events")
+        return EXIT_OK
+    chosen = {k: v for k, v in sorted(stored.items()) if args.source in (None, k)}
+    if args.format == "json":
+        print(
+            json.dumps(
+                [directory_json(v.directory, v.last_success_at) for v in chosen.values()],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    if not chosen:
+        print("no directory stored yet (the daemon stores one per xroad source once read)")
+        return EXIT_OK
+    for ident, item in chosen.items():
+        print("\n".join(render_directory(ident, item.directory, item.last_success_at)))
+    return EXIT_OK
+
+
+def _event_summary(details: Any) -> str:
+    """A short line for the table: the error, what changed, or the plain values."""
+    if not details:
+        return ""
+    if "error" in details:
+        return str(details["error"])[:80]
+    before, after = details.get("before"), details.get("after")
+    if isinstance(before, dict) and isinstance(after, dict):
+        changed = [
+            f"{k}: {_short(before.get(k))} → {_short(after.get(k))}"
+            for k in sorted(set(before) | set(after))
+            if before.get(k) != after.get(k)
+        ]
+        return "; ".join(changed)[:80]
+    shown = before if isinstance(before, dict) else after if isinstance(after, dict) else details
+    return " ".join(f"{k}={_short(v)}" for k, v in shown.items())[:80]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return f"[{len(value)}]"
+    return str(value)
+
+
+def directory_json(directory: Any, last_success_at: datetime) -> dict[str, Any]:
+    """A stored directory as ``scd-monitor directory --format json`` shows it."""
+    from scd_monitor.xroad.directory import service_provider
+
+    services_of: dict[str, list[dict[str, Any]]] = {}
+    for key, attrs in directory.services.items():
+        services_of.setdefault(service_provider(key), []).append({"id": key, **attrs})
+    subsystems_of: dict[str, list[dict[str, Any]]] = {}
+    for key, attrs in directory.subsystems.items():
+        subsystems_of.setdefault(key.rsplit("/", 1)[0], []).append(
+            {"id": key, **attrs, "services": services_of.get(key, [])}
+        )
+    expires = directory.globalconf_expires_at
+    return {
+        "source": directory.source,
+        "instance": directory.instance,
+        "fetched_at": directory.fetched_at.isoformat(),
+        "last_success_at": last_success_at.isoformat(),
+        "globalconf_expires_at": expires.isoformat() if expires else None,
+        "counts": directory.counts(),
+        "partial": list(directory.partial),
+        "members": [
+            {"id": key, **attrs, "subsystems": subsystems_of.get(key, [])}
+            for key, attrs in directory.members.items()
+        ],
+        "security_servers": [
+            {"id": key, **attrs} for key, attrs in directory.security_servers.items()
+        ],
+    }
+
+
+def render_directory(ident: str, directory: Any, last_success_at: datetime) -> list[str]:
+    """The human listing of one source's directory."""
+    counts = directory.counts()
+    expires = directory.globalconf_expires_at
+    lines = [
+        f"source {ident}: instance {directory.instance}, read {directory.fetched_at.isoformat()} "
+        f"(last success {last_success_at.isoformat()})",
+        "  "
+        + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items())
+        + (f"; global configuration expires {expires.isoformat()}" if expires else ""),
+        "",
+    ]
+    data = directory_json(directory, last_success_at)
+    rows: list[tuple[str, str, str]] = []
+    for member in data["members"]:
+        rows.append(("member", member["id"], member.get("name") or ""))
+        for sub in member["subsystems"]:
+            rows.append(("  subsystem", sub["id"], sub.get("name") or ""))
+            for service in sub["services"]:
+                what = f"{service.get('protocol')} {service.get('type') or ''}".strip()
+                rows.append(("    service", service["id"], what))
+    for server in data["security_servers"]:
+        rows.append(("security server", server["id"], server.get("address") or ""))
+    lines += _table(("KIND", "ID", "NAME / TYPE"), rows)
+    lines.append("")
+    return lines
+
+
+def _parse_xroad(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        n, m = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError([f"--xroad: expected N×M (e.g. 20x5), got {text!r}"]) from None
+    if n < 0 or m < 0:
+        raise ConfigError([f"--xroad: counts must be 0 or more, got {text!r}"])
+    return n, m
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -378,6 +590,7 @@ def _simulate(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             fleet=args.fleet,
+            xroad=_parse_xroad(args.xroad),
         )
     )
     return EXIT_OK

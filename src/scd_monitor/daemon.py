@@ -2,6 +2,13 @@
 
 Nothing else in the package creates long-lived objects or reads the environment; tests
 build the same graph with :func:`build` and their own clock, catalog or probes.
+
+Two catalogs: :attr:`Daemon.catalog` is the file's; :attr:`Daemon.effective` is that one
+plus what the X-Road directory sources discovered
+(:func:`~scd_monitor.catalog.discovered.expand` over the
+:class:`~scd_monitor.discovery.DirectoryWatcher`'s last good directories). Everything that
+runs, stores, tracks or reports checks uses the effective one; it is rebuilt when the
+file is reloaded and when a directory changes.
 """
 
 from __future__ import annotations
@@ -9,17 +16,25 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from scd_monitor import __version__
-from scd_monitor.catalog import Catalog, load_catalog
+from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
+from scd_monitor.catalog.discovered import expand
 from scd_monitor.clock import Clock, SystemClock
+from scd_monitor.discovery import DirectoryWatcher
 from scd_monitor.errors import ConfigError, StoreError
-from scd_monitor.metrics import DaemonMetrics, DaemonStatus, SnapshotCollector, StateCollector
+from scd_monitor.metrics import (
+    DaemonMetrics,
+    DaemonStatus,
+    DirectoryCollector,
+    SnapshotCollector,
+    StateCollector,
+)
 from scd_monitor.probes import build_probes
 from scd_monitor.probes.base import Probe
 from scd_monitor.reporting import SlaReport, SlaReporter
@@ -53,11 +68,22 @@ class Daemon:
     metrics: DaemonMetrics
     web: WebEndpoints
     tracker: StateTracker
+    watcher: DirectoryWatcher
+    effective: Catalog
+    """The catalog in force: the file's plus what the X-Road sources discovered."""
     catalog_loaded_at: float = field(default_factory=time.time)
     schema_ready: bool = False
     _published: Snapshot | None = None
     sla_report: SlaReport | None = None
-    _store_task: asyncio.Task[None] | None = None
+    _started: bool = False
+    _sync_wanted: Sequence[ResolvedCheck] | None = None
+    _sync_task: asyncio.Task[None] | None = None
+    _rebuild_wanted: bool = False
+    _rebuild_task: asyncio.Task[None] | None = None
+
+    def resolved_checks(self) -> list[ResolvedCheck]:
+        """The checks in force: the catalog file's and the discovered ones."""
+        return self.effective.resolved_checks()
 
     # -- state for metrics and readiness ---------------------------------------------
 
@@ -94,10 +120,11 @@ class Daemon:
     # -- life cycle ------------------------------------------------------------------
 
     async def _prepare_store(self) -> None:
-        """Create the schema and record the catalog; retried until the database answers."""
-        checks = self.catalog.resolved_checks(include_disabled=False)
+        """Create the schema and record the catalog; retried until the database answers.
+        Then start directory discovery, which needs the stored last good directories."""
         delay = _SCHEMA_RETRY_SECONDS
         while True:
+            checks = self.resolved_checks()
             try:
                 await asyncio.to_thread(self.store.create_schema)
                 await asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())
@@ -108,7 +135,63 @@ class Daemon:
                 continue
             self.schema_ready = True
             log.info("store.ready", database=self.store.url_for_humans, checks=len(checks))
-            return
+            break
+        await self.watcher.load()
+        if self.watcher.directories():
+            self.discovery_changed()
+        self.watcher.start()
+
+    def _use(self, effective: Catalog, why: str) -> None:
+        """Put ``effective`` in force: state tracker, pipeline, scheduler, store."""
+        checks = effective.resolved_checks()
+        self.effective = effective
+        self.tracker.set_catalog(effective)
+        self.pipeline.set_checks(checks)
+        if self._started:
+            self.scheduler.set_checks(checks)
+        self._sync_checks(checks)
+        log.info(
+            "catalog.in_force",
+            why=why,
+            checks=len(checks),
+            discovered_providers=len(effective.providers) - len(self.catalog.providers),
+        )
+
+    def _sync_checks(self, checks: Sequence[ResolvedCheck]) -> None:
+        """Record the checks in the store, one sync at a time, the newest list winning."""
+        self._sync_wanted = checks
+        if not self.schema_ready:
+            return  # _prepare_store records the checks in force once the store answers
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+
+    async def _sync_loop(self) -> None:
+        while self._sync_wanted is not None:
+            checks, self._sync_wanted = self._sync_wanted, None
+            try:
+                await asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())
+            except StoreError as exc:
+                log.error("store.sync_failed", error=str(exc), retry_in_s=_SCHEMA_RETRY_SECONDS)
+                if self._sync_wanted is None:
+                    self._sync_wanted = checks
+                await asyncio.sleep(_SCHEMA_RETRY_SECONDS)
+
+    def discovery_changed(self) -> None:
+        """A directory changed: rebuild the effective catalog (off the event loop)."""
+        self._rebuild_wanted = True
+        if self._rebuild_task is None or self._rebuild_task.done():
+            self._rebuild_task = asyncio.get_running_loop().create_task(self._rebuild())
+
+    async def _rebuild(self) -> None:
+        while self._rebuild_wanted:
+            self._rebuild_wanted = False
+            catalog = self.catalog
+            expansion = await asyncio.to_thread(expand, catalog, self.watcher.directories())
+            if catalog is not self.catalog:
+                continue  # reloaded meanwhile: reload_catalog expanded the new one
+            for problem in expansion.problems:
+                log.warning("catalog.discovery_problem", problem=problem)
+            self._use(expansion.catalog, "directory changed")
 
     def reload_catalog(self) -> bool:
         """Load the catalog file again; on any error keep the old one and say why."""
@@ -117,17 +200,18 @@ class Daemon:
         except ConfigError as exc:
             log.error("catalog.reload_failed", path=str(self.catalog_path), problems=exc.problems)
             return False
-        checks = catalog.resolved_checks()
         self.catalog = catalog
         self.catalog_loaded_at = time.time()
-        self.tracker.set_catalog(catalog)
-        self.pipeline.set_checks(checks)
-        self.scheduler.set_checks(checks)
-        if self.schema_ready:
-            self._store_task = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())
-            )
-        log.info("catalog.reloaded", path=str(self.catalog_path), checks=len(checks))
+        self.watcher.set_sources(catalog.xroad)
+        expansion = expand(catalog, self.watcher.directories())
+        for problem in expansion.problems:
+            log.warning("catalog.discovery_problem", problem=problem)
+        self._use(expansion.catalog, "catalog reloaded")
+        log.info(
+            "catalog.reloaded",
+            path=str(self.catalog_path),
+            checks=len(self.effective.resolved_checks()),
+        )
         return True
 
     async def _track_states(self) -> None:
@@ -165,8 +249,9 @@ class Daemon:
 
     def _month_to_date(self) -> SlaReport:
         now = self.clock.now()
-        return SlaReporter(self.store, self.catalog, self.clock).report(
-            month_of(now, self.catalog.tz), now=now
+        catalog = self.effective
+        return SlaReporter(self.store, catalog, self.clock).report(
+            month_of(now, catalog.tz), now=now
         )
 
     def _replay_spool(self) -> None:
@@ -219,11 +304,13 @@ class Daemon:
             return 2
         self._replay_spool()
         self.writer.start()
+        self.watcher.set_sources(self.catalog.xroad)
         store_task = loop.create_task(self._prepare_store())
         track_task = loop.create_task(self._track_states())
-        checks = self.catalog.resolved_checks()
+        checks = self.resolved_checks()
         self.pipeline.set_checks(checks)
         self.scheduler.start(checks)
+        self._started = True
         log.info(
             "daemon.started",
             version=__version__,
@@ -240,7 +327,12 @@ class Daemon:
             cancelled = await self.scheduler.stop(self.settings.shutdown_grace.total_seconds())
             store_task.cancel()
             track_task.cancel()
-            await asyncio.gather(store_task, track_task, return_exceptions=True)
+            tasks = [store_task, track_task, self._rebuild_task, self._sync_task]
+            for task in tasks[2:]:
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
+            await self.watcher.close()
             flushed = await asyncio.to_thread(
                 self.writer.close, self.settings.shutdown_grace.total_seconds()
             )
@@ -300,7 +392,9 @@ def build(
         ),
     )
     tracker = StateTracker(store, vantage=settings.vantage, clock=clock)
-    tracker.set_catalog(catalog)
+    effective = expand(catalog, {}).catalog  # the platform checks; directories come later
+    tracker.set_catalog(effective)
+    watcher = DirectoryWatcher(store=store, clock=clock)
     daemon = Daemon(
         settings=settings,
         catalog_path=catalog_path,
@@ -313,7 +407,10 @@ def build(
         metrics=metrics,
         web=None,  # type: ignore[arg-type]  # set just below: it needs the daemon's methods
         tracker=tracker,
+        watcher=watcher,
+        effective=effective,
     )
+    watcher.on_change = daemon.discovery_changed
     daemon.web = WebEndpoints(
         render_metrics=metrics.render,
         before_render=daemon.publish_snapshot,
@@ -323,11 +420,12 @@ def build(
     metrics.add_collector(
         StateCollector(
             checks=lambda: daemon.published_snapshot().checks,
-            catalog=lambda: daemon.catalog,
+            catalog=lambda: daemon.effective,
             states=tracker.current,
             sla=lambda: daemon.sla_report,
             vantage=settings.vantage,
             clock=clock,
         )
     )
+    metrics.add_collector(DirectoryCollector(watcher.statuses))
     return daemon

@@ -34,6 +34,7 @@ from scd_monitor.sla.timeline import CheckTimeline, service_timeline
 from scd_monitor.store.writer import WriterStats
 
 if TYPE_CHECKING:
+    from scd_monitor.discovery import SourceStatus
     from scd_monitor.reporting import SlaReport
     from scd_monitor.state import CheckStatus
 
@@ -435,3 +436,73 @@ def current_service_state(
         monitor_faults={},
     )
     return timeline.effective[-1].state if timeline.effective else State.UNKNOWN
+
+
+class DirectoryCollector(Collector):
+    """X-Road directory discovery: what each source's last good directory holds, and how
+    reading it goes. Built from the watcher's immutable statuses at scrape time, so a
+    source removed from the catalog leaves ``/metrics`` with it."""
+
+    def __init__(self, statuses: Callable[[], Mapping[str, SourceStatus]]) -> None:
+        self._statuses = statuses
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["source", "instance", "member_class"]
+        counts = {
+            kind: GaugeMetricFamily(
+                f"scd_xroad_directory_{kind}s",
+                f"{doc} in the source's last good X-Road directory, by member class.",
+                labels=labels,
+            )
+            for kind, doc in (
+                ("member", "Members"),
+                ("subsystem", "Subsystems"),
+                ("service", "Services (REST and SOAP) of the subsystems"),
+                ("security_server", "Security servers (by their owner's class)"),
+            )
+        }
+        expiry = GaugeMetricFamily(
+            "scd_xroad_globalconf_expiry_timestamp_seconds",
+            "When the global configuration of the last good directory expires.",
+            labels=["source", "instance"],
+        )
+        changes = CounterMetricFamily(
+            "scd_xroad_directory_changes",
+            "Directory events recorded since the daemon started (appeared, disappeared, "
+            "changed, baseline, fetch_failed, expiring …).",
+            labels=["source", "kind", "change"],
+        )
+        last_success = GaugeMetricFamily(
+            "scd_xroad_directory_last_success_timestamp_seconds",
+            "When the source's directory was last read successfully.",
+            labels=["source"],
+        )
+        failures = CounterMetricFamily(
+            "scd_xroad_directory_fetch_failures",
+            "Failed reads of the source's directory since the daemon started.",
+            labels=["source"],
+        )
+        duration = GaugeMetricFamily(
+            "scd_xroad_directory_fetch_duration_seconds",
+            "How long the source's last directory read took.",
+            labels=["source"],
+        )
+        for ident, status in sorted(self._statuses().items()):
+            directory = status.directory
+            failures.add_metric([ident], float(status.failures_total))
+            for (kind, change), n in sorted(status.changes_total.items()):
+                changes.add_metric([ident, kind, change], float(n))
+            if status.last_success is not None:
+                last_success.add_metric([ident], status.last_success.timestamp())
+            if status.last_duration_seconds is not None:
+                duration.add_metric([ident], status.last_duration_seconds)
+            if directory is None:
+                continue
+            for (kind, member_class), n in sorted(directory.counts_by_class().items()):
+                counts[kind].add_metric([ident, directory.instance, member_class], float(n))
+            if directory.globalconf_expires_at is not None:
+                expiry.add_metric(
+                    [ident, directory.instance], directory.globalconf_expires_at.timestamp()
+                )
+        yield from counts.values()
+        yield from (expiry, changes, last_success, failures, duration)

@@ -157,13 +157,16 @@ class SlaReporter:
 
         services: list[ServiceReport] = []
         by_provider: dict[str, list[SlaFigures]] = defaultdict(list)
+        by_service: dict[tuple[str, str], list[ResolvedCheck]] = defaultdict(list)
+        for c in selected:  # grouped once: a discovered catalog has ~10^4 services
+            by_service[(c.provider, c.service)].append(c)
         for p in catalog.providers:
             if provider is not None and p.id != provider:
                 continue
             for s in p.services:
                 if service is not None and s.id != service:
                     continue
-                checks = [c for c in selected if c.provider == p.id and c.service == s.id]
+                checks = by_service.get((p.id, s.id), [])
                 if not checks:
                     continue
                 plan = maintenance_spans(s, window, tz)

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from scd_monitor.catalog.models import HttpCheck, ResolvedCheck, Sla, TlsCheck
+from scd_monitor.catalog.models import CheckSpec, HttpCheck, ResolvedCheck, Sla, TlsCheck
 from scd_monitor.simulator.certs import CertificateAuthority, KeyPair
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -279,7 +279,7 @@ def server_context(
 # --- checks -----------------------------------------------------------------------------
 
 
-def resolved(spec: HttpCheck | TlsCheck, *, timeout: float = 0.5) -> ResolvedCheck:
+def resolved(spec: CheckSpec, *, timeout: float = 0.5) -> ResolvedCheck:
     return ResolvedCheck(
         provider="prov",
         service="svc",

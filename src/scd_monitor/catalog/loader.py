@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,17 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from scd_monitor.catalog.models import (
+    CHECK_KINDS,
     Catalog,
+    CheckSpec,
     HttpCheck,
     ResolvedCheck,
     SecretRef,
-    TlsCheck,
     TlsOptions,
+    XRoadGlobalconfCheck,
+    XRoadGlobalconfSource,
+    XRoadMetaserviceCheck,
+    XRoadSource,
 )
 from scd_monitor.errors import ConfigError
 
@@ -151,6 +157,9 @@ def parse_catalog(
     return _resolve_files(catalog, base_dir or Path())
 
 
+_KINDS = ", ".join(repr(kind) for kind in CHECK_KINDS)
+
+
 def _pydantic_problems(exc: ValidationError, data: Any, marks: _Marks, filename: str) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False):
@@ -163,10 +172,10 @@ def _pydantic_problems(exc: ValidationError, data: Any, marks: _Marks, filename:
             path = (*path, loc[-1]) if path[-1:] != (loc[-1],) else path
             msg = f"missing required key {loc[-1]!r}"
         elif err["type"] == "union_tag_invalid":
-            msg = "unknown check kind; expected one of 'http', 'tls'"
+            msg = f"unknown check kind; expected one of {_KINDS}"
             path = (*path, "kind") if "kind" in _at(data, path) else path
         elif err["type"] == "union_tag_not_found":
-            msg = "missing required key 'kind' (one of 'http', 'tls')"
+            msg = f"missing required key 'kind' (one of {_KINDS})"
         msg = msg.removeprefix("Value error, ")
         line = marks.line_of(path) or line
         where = f"{filename}:{line}" if line is not None else filename
@@ -214,10 +223,9 @@ def _semantic_problems(
             report((*here, "interval"), "interval must be at least 1s")
         if check.timeout.total_seconds() <= 0:
             report((*here, "timeout"), "timeout must be positive")
-        for field in ("ca_file", "client_cert", "client_key"):
-            value = getattr(spec.tls, field)
-            if value is not None and not (base_dir / value).is_file():
-                report((*here, "tls", field), f"file not found: {base_dir / value}")
+        for where, path in _files_of(spec):
+            if not (base_dir / path).is_file():
+                report((*here, *where), f"file not found: {base_dir / path}")
         if isinstance(spec, HttpCheck):
             for name, ref in spec.secret_headers.items():
                 err = _secret_problem(ref, base_dir)
@@ -229,7 +237,76 @@ def _semantic_problems(
                     (*here, "secret_headers"),
                     f"header(s) {sorted(overlap)} also set in 'headers'",
                 )
+    static = {p.id: i for i, p in enumerate(catalog.providers)}
+    for i, source in enumerate(catalog.xroad):
+        if source.provider.id in static:
+            report(
+                ("providers", static[source.provider.id], "id"),
+                f"provider id {source.provider.id!r} is also the provider of xroad source "
+                f"{source.id!r}; give the discovered platform a provider of its own",
+            )
+        if source.timeout >= source.interval:
+            report(
+                ("xroad", i, "timeout"),
+                f"timeout ({source.timeout.total_seconds():g}s) must be shorter "
+                f"than interval ({source.interval.total_seconds():g}s)",
+            )
+        for where, path in _source_files(source):
+            if not (base_dir / path).is_file():
+                report(("xroad", i, *where), f"file not found: {base_dir / path}")
+        template = source.template
+        here = ("xroad", i, "template")
+        templated: list[tuple[Loc, timedelta | None, timedelta | None]] = [
+            (here, None, None)  # the platform checks take the template's own terms
+        ]
+        for group in ("subsystem_checks", "service_checks"):
+            for j, item in enumerate(getattr(template, group)):
+                templated.append(((*here, group, j), item.interval, item.timeout))
+        for loc, own_interval, own_timeout in templated:
+            interval = own_interval or template.interval or catalog.defaults.interval
+            timeout = own_timeout or template.timeout or catalog.defaults.timeout
+            if timeout >= interval:
+                key = "timeout" if (own_timeout or template.timeout) else "interval"
+                report(
+                    (*loc, key),
+                    f"timeout ({timeout.total_seconds():g}s) must be shorter "
+                    f"than interval ({interval.total_seconds():g}s)",
+                )
+            elif interval.total_seconds() < 1:
+                report((*loc, "interval"), "interval must be at least 1s")
     return problems
+
+
+def _tls_files(tls: TlsOptions, where: Loc) -> list[tuple[Loc, Path]]:
+    return [
+        ((*where, field), value)
+        for field in ("ca_file", "client_cert", "client_key")
+        if (value := getattr(tls, field)) is not None
+    ]
+
+
+def _files_of(spec: CheckSpec) -> list[tuple[Loc, Path]]:
+    """Every file a check names, with where it is named (relative to the check)."""
+    if isinstance(spec, XRoadMetaserviceCheck):
+        return _tls_files(spec.security_server.tls, ("security_server", "tls"))
+    files = _tls_files(spec.tls, ("tls",))
+    if isinstance(spec, XRoadGlobalconfCheck):
+        files += [((f,), v) for f in ("verification_cert", "anchor") if (v := getattr(spec, f))]
+    return files
+
+
+def _source_files(source: XRoadSource) -> list[tuple[Loc, Path]]:
+    files: list[tuple[Loc, Path]] = []
+    if source.globalconf is not None:
+        conf = source.globalconf
+        files += _tls_files(conf.tls, ("globalconf", "tls"))
+        for field in ("verification_cert", "anchor"):
+            value = getattr(conf, field)
+            if value is not None:
+                files.append((("globalconf", field), value))
+    if source.security_server is not None:
+        files += _tls_files(source.security_server.tls, ("security_server", "tls"))
+    return files
 
 
 def _secret_problem(ref: SecretRef, base_dir: Path) -> str | None:
@@ -259,11 +336,40 @@ def _resolve_files(catalog: Catalog, base_dir: Path) -> Catalog:
             raw = (base_dir / ref.file).read_text(encoding="utf-8").strip()
         return ref.model_copy(update={"value": SecretStr(raw)})
 
-    def check(spec: HttpCheck | TlsCheck) -> HttpCheck | TlsCheck:
-        update: dict[str, Any] = {"tls": tls(spec.tls)}
+    def path(value: Path | None) -> Path | None:
+        return None if value is None else (base_dir / value).resolve()
+
+    def check(spec: CheckSpec) -> CheckSpec:
+        update: dict[str, Any] = {}
+        if isinstance(spec, XRoadMetaserviceCheck):
+            ss = spec.security_server
+            update["security_server"] = ss.model_copy(update={"tls": tls(ss.tls)})
+        else:
+            update["tls"] = tls(spec.tls)
         if isinstance(spec, HttpCheck) and spec.secret_headers:
             update["secret_headers"] = {k: secret(v) for k, v in spec.secret_headers.items()}
+        if isinstance(spec, XRoadGlobalconfCheck):
+            update["verification_cert"] = path(spec.verification_cert)
+            update["anchor"] = path(spec.anchor)
         return spec.model_copy(update=update)
+
+    def conf(source: XRoadGlobalconfSource) -> XRoadGlobalconfSource:
+        return source.model_copy(
+            update={
+                "tls": tls(source.tls),
+                "verification_cert": path(source.verification_cert),
+                "anchor": path(source.anchor),
+            }
+        )
+
+    def xroad(source: XRoadSource) -> XRoadSource:
+        update: dict[str, Any] = {}
+        if source.globalconf is not None:
+            update["globalconf"] = conf(source.globalconf)
+        if source.security_server is not None:
+            ss = source.security_server
+            update["security_server"] = ss.model_copy(update={"tls": tls(ss.tls)})
+        return source.model_copy(update=update)
 
     providers = [
         p.model_copy(
@@ -279,4 +385,5 @@ def _resolve_files(catalog: Catalog, base_dir: Path) -> Catalog:
     monitor = catalog.monitor.model_copy(
         update={"canaries": [check(c) for c in catalog.monitor.canaries]}
     )
-    return catalog.model_copy(update={"providers": providers, "monitor": monitor})
+    sources = [xroad(s) for s in catalog.xroad]
+    return catalog.model_copy(update={"providers": providers, "monitor": monitor, "xroad": sources})

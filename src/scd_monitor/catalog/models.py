@@ -5,6 +5,13 @@ setting. ``interval`` and ``timeout`` are inherited downwards: catalog ``default
 provider → service → check; the nearest one wins. :meth:`Catalog.resolved_checks`
 flattens the tree into :class:`ResolvedCheck` values, the form the rest of the
 daemon works with.
+
+X-Road (the Interoperabilidad platform) has three check kinds of its own
+(``xroad_health``, ``xroad_metaservice``, ``xroad_globalconf``) and a catalog section
+``xroad:`` of directory sources (:class:`XRoadSource`) whose discovered members,
+subsystems and services become providers, services and checks at run time
+(:mod:`scd_monitor.catalog.discovered`). Identifier fields are checked with
+:mod:`scd_monitor.xroad.identifiers` (imported lazily: that package imports this module).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     SecretStr,
     Tag,
     field_validator,
@@ -180,9 +188,200 @@ class TlsCheck(_CheckBase):
     min_days_valid: Annotated[int, Field(ge=0)] = 0
 
 
-Check = Annotated[HttpCheck | TlsCheck, Field(discriminator="kind")]
+# -- X-Road -------------------------------------------------------------------------
 
-CHECK_KINDS: tuple[str, ...] = ("http", "tls")
+
+def _xroad_part(value: str) -> str:
+    from scd_monitor.xroad.identifiers import validate_part
+
+    return validate_part(value, "X-Road instance")
+
+
+def _xroad_client(value: str) -> str:
+    from scd_monitor.xroad.identifiers import ClientId
+
+    ClientId.parse(value)
+    return value
+
+
+def _xroad_service(value: str) -> str:
+    from scd_monitor.xroad.identifiers import ServiceId
+
+    ServiceId.parse(value)
+    return value
+
+
+def _xroad_service_ref(value: str) -> str:
+    """A service code (any version) or a whole service identifier."""
+    from scd_monitor.xroad.identifiers import ServiceId, validate_part
+
+    if "/" in value:
+        ServiceId.parse(value)
+        return value
+    return validate_part(value, "service code")
+
+
+def _xroad_server(value: str) -> str:
+    from scd_monitor.xroad.identifiers import ClientId, validate_part
+
+    parts = value.split("/")
+    if len(parts) != 4:
+        raise ValueError(
+            f"security server identifier {value!r} has {len(parts)} parts, "
+            "expected 4 (INSTANCE/CLASS/MEMBER/SERVERCODE)"
+        )
+    ClientId(*parts[:3])
+    validate_part(parts[3], "server code")
+    return value
+
+
+XRoadInstance = Annotated[str, AfterValidator(_xroad_part)]
+XRoadClientId = Annotated[str, AfterValidator(_xroad_client)]
+"""``INSTANCE/CLASS/MEMBER[/SUBSYSTEM]``, checked by :meth:`ClientId.parse`."""
+XRoadServiceId = Annotated[str, AfterValidator(_xroad_service)]
+"""``INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]``, checked by :meth:`ServiceId.parse`."""
+XRoadServiceRef = Annotated[str, AfterValidator(_xroad_service_ref)]
+XRoadServerId = Annotated[str, AfterValidator(_xroad_server)]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    return value
+
+
+HttpUrlText = Annotated[str, AfterValidator(_http_url)]
+
+
+class SecurityServerRef(StrictModel):
+    """A security server the monitor calls as one of its information systems.
+
+    ``url`` is its address for information systems; ``client`` the monitor's own X-Road
+    client (``CO/GOB/8999999999/MONITOR``); ``tls`` the CA and, for mutual TLS (the
+    security server's "HTTPS with authentication" mode), the client certificate and key
+    registered for that information system.
+    """
+
+    url: HttpUrlText
+    client: XRoadClientId
+    tls: TlsOptions = TlsOptions()
+
+
+XRoadMetaservice = Literal[
+    "list_clients",
+    "list_central_services",
+    "rest_list_methods",
+    "rest_allowed_methods",
+    "rest_get_openapi",
+    "soap_list_methods",
+    "soap_allowed_methods",
+    "soap_get_wsdl",
+]
+METHOD_LISTS: frozenset[str] = frozenset(
+    {"rest_list_methods", "rest_allowed_methods", "soap_list_methods", "soap_allowed_methods"}
+)
+"""Metaservices asked of one provider (``provider``) that list its services."""
+DESCRIPTIONS: frozenset[str] = frozenset({"rest_get_openapi", "soap_get_wsdl"})
+"""Metaservices that describe one service (``service``)."""
+
+
+class XRoadHealthCheck(_CheckBase):
+    """A security server's health check: 200 healthy, 500 unhealthy, 503 maintenance
+    (a failure counted as maintenance, not downtime)."""
+
+    kind: Literal["xroad_health"]
+    url: HttpUrlText
+    tls: TlsOptions = TlsOptions()
+
+
+class XRoadMetaserviceCheck(_CheckBase):
+    """One metaservice call through a security server, with assertions on the answer.
+
+    ``list_clients`` / ``list_central_services`` list an instance (default: the client's);
+    the method lists (``rest_list_methods`` …) need ``provider`` (a subsystem);
+    ``rest_get_openapi`` / ``soap_get_wsdl`` need ``service``. Assertions:
+    ``expect_clients`` (listed by ``list_clients``), ``expect_services`` (service codes
+    or whole service ids listed by a method list; central service codes by
+    ``list_central_services``), ``min_entries``.
+    """
+
+    kind: Literal["xroad_metaservice"]
+    security_server: SecurityServerRef
+    metaservice: XRoadMetaservice
+    instance: XRoadInstance | None = None
+    provider: XRoadClientId | None = None
+    service: XRoadServiceId | None = None
+    expect_clients: list[XRoadClientId] = Field(default_factory=list)
+    expect_services: list[XRoadServiceRef] = Field(default_factory=list)
+    min_entries: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_metaservice(self) -> XRoadMetaserviceCheck:
+        ms = self.metaservice
+        if ms in METHOD_LISTS:
+            if self.provider is None:
+                raise ValueError(f"metaservice {ms} needs 'provider' (a subsystem id)")
+            if self.provider.count("/") != 3:
+                raise ValueError(f"metaservice {ms}: 'provider' must be a subsystem id")
+        elif self.provider is not None:
+            raise ValueError(f"'provider' is not used by metaservice {ms}")
+        if ms in DESCRIPTIONS:
+            if self.service is None:
+                raise ValueError(f"metaservice {ms} needs 'service' (a service id)")
+        elif self.service is not None:
+            raise ValueError(f"'service' is not used by metaservice {ms}")
+        if self.instance is not None and ms not in ("list_clients", "list_central_services"):
+            raise ValueError(f"'instance' is not used by metaservice {ms}")
+        if self.expect_clients and ms != "list_clients":
+            raise ValueError("'expect_clients' needs metaservice list_clients")
+        if self.expect_services and ms not in METHOD_LISTS | {"list_central_services"}:
+            raise ValueError(
+                "'expect_services' needs a method list (rest_/soap_list_methods, "
+                "…_allowed_methods) or list_central_services"
+            )
+        if ms == "list_central_services" and any("/" in s for s in self.expect_services):
+            raise ValueError("list_central_services: 'expect_services' takes central service codes")
+        if self.min_entries is not None and ms in DESCRIPTIONS:
+            raise ValueError(f"'min_entries' is not used by metaservice {ms}")
+        return self
+
+
+class XRoadGlobalconfCheck(_CheckBase):
+    """Download a global configuration (directory + shared parameters) and judge it.
+
+    Fails (``assertion``) when the directory has expired or expires within
+    ``min_validity``, or when an expected member, subsystem or security server is not
+    listed. The directory's signature is checked with ``verification_cert`` and/or the
+    certificates of a configuration ``anchor`` file, when given.
+    """
+
+    kind: Literal["xroad_globalconf"]
+    url: HttpUrlText
+    instance: XRoadInstance | None = None
+    verification_cert: Path | None = None
+    anchor: Path | None = None
+    min_validity: Duration = timedelta(minutes=1)
+    tls: TlsOptions = TlsOptions()
+    expect_members: list[XRoadClientId] = Field(default_factory=list)
+    """Members or subsystems that must be listed."""
+    expect_security_servers: list[XRoadServerId] = Field(default_factory=list)
+    """``INSTANCE/CLASS/MEMBER/SERVERCODE`` of servers that must be registered."""
+    min_members: Annotated[int, Field(ge=0)] | None = None
+
+
+CheckSpec = HttpCheck | TlsCheck | XRoadHealthCheck | XRoadMetaserviceCheck | XRoadGlobalconfCheck
+"""Every check model (the members of :data:`Check`)."""
+
+Check = Annotated[CheckSpec, Field(discriminator="kind")]
+
+CHECK_KINDS: tuple[str, ...] = (
+    "http",
+    "tls",
+    "xroad_health",
+    "xroad_metaservice",
+    "xroad_globalconf",
+)
 """The catalog's ``kind`` literals; the probe registry must have exactly these keys."""
 
 
@@ -308,7 +507,7 @@ class Service(StrictModel):
 
     @field_validator("checks")
     @classmethod
-    def _unique_checks(cls, value: list[HttpCheck | TlsCheck]) -> list[HttpCheck | TlsCheck]:
+    def _unique_checks(cls, value: list[CheckSpec]) -> list[CheckSpec]:
         _reject_duplicates("check", [c.id for c in value])
         return value
 
@@ -347,7 +546,7 @@ class ResolvedCheck:
     interval: timedelta
     timeout: timedelta
     critical: bool
-    spec: HttpCheck | TlsCheck
+    spec: CheckSpec
     service_type: ServiceType
     provider_name: str
     sla: Sla
@@ -363,12 +562,23 @@ class ResolvedCheck:
     def target(self) -> str:
         """What the check points at, for logs and ``_info`` metrics (no credentials)."""
         spec = self.spec
-        if isinstance(spec, HttpCheck):
-            parts = urlsplit(spec.url)
-            host = parts.hostname or ""
-            port = f":{parts.port}" if parts.port else ""
-            return f"{parts.scheme}://{host}{port}{parts.path}"
+        if isinstance(spec, HttpCheck | XRoadHealthCheck | XRoadGlobalconfCheck):
+            return _bare_url(spec.url)
+        if isinstance(spec, XRoadMetaserviceCheck):
+            subject = spec.provider or spec.service or spec.instance or ""
+            what = f"{spec.metaservice} {subject}".rstrip()
+            return f"{_bare_url(spec.security_server.url)} {what}"
         return f"{spec.host}:{spec.port}"
+
+
+def _bare_url(url: str) -> str:
+    """A URL without credentials, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class MassFailure(StrictModel):
@@ -388,9 +598,124 @@ class MonitorSelf(StrictModel):
 
     @field_validator("canaries")
     @classmethod
-    def _unique_canaries(cls, value: list[HttpCheck | TlsCheck]) -> list[HttpCheck | TlsCheck]:
+    def _unique_canaries(cls, value: list[CheckSpec]) -> list[CheckSpec]:
         _reject_duplicates("canary", [c.id for c in value])
         return value
+
+
+# -- X-Road directory discovery ---------------------------------------------------------
+
+
+class XRoadGlobalconfSource(StrictModel):
+    """Where a directory source downloads the global configuration from."""
+
+    url: HttpUrlText
+    """The configuration source's download URL, e.g. ``http://CENTRAL/internalconf``."""
+    verification_cert: Path | None = None
+    anchor: Path | None = None
+    min_validity: Duration = timedelta(minutes=1)
+    """A directory expiring sooner than this is announced as ``expiring``."""
+    tls: TlsOptions = TlsOptions()
+
+
+class DiscoveryProvider(StrictModel):
+    """How discovered entries become providers.
+
+    This provider holds one service per source (id = the source's id) with the checks of
+    the platform itself: the security server's health check, the global configuration,
+    ``listClients``. With ``members_as_providers`` (the default) every discovered member is
+    a provider of its own (id = :meth:`ClientId.slug` of the member, name = the member's
+    name) holding its subsystems and services; without it they all go to this provider.
+    """
+
+    id: Slug
+    name: Annotated[str, Field(min_length=1)]
+    contact: str | None = None
+    members_as_providers: bool = True
+
+
+class _TemplateCheck(StrictModel):
+    id: Slug
+    name: str | None = None
+    critical: bool = True
+    enabled: bool = True
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    kind: Literal["xroad_metaservice"]
+
+
+class SubsystemCheckTemplate(_TemplateCheck):
+    """A check made for every discovered subsystem, asked of that subsystem."""
+
+    metaservice: Literal[
+        "rest_list_methods", "rest_allowed_methods", "soap_list_methods", "soap_allowed_methods"
+    ]
+    min_entries: Annotated[int, Field(ge=0)] | None = None
+
+
+class ServiceCheckTemplate(_TemplateCheck):
+    """A check made for every discovered service.
+
+    ``list_methods`` / ``allowed_methods``: the service's subsystem lists it (REST or SOAP
+    by the service's protocol); ``description``: its OpenAPI description (OPENAPI
+    services) or WSDL (SOAP services) is served; REST services without a description get
+    no check of this kind.
+    """
+
+    metaservice: Literal["list_methods", "allowed_methods", "description"] = "list_methods"
+
+
+class DiscoveryTemplate(StrictModel):
+    """What every discovered subsystem and service is given."""
+
+    sla: Sla = Sla()
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    subsystem_checks: list[SubsystemCheckTemplate] = Field(default_factory=list)
+    service_checks: list[ServiceCheckTemplate] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> DiscoveryTemplate:
+        _reject_duplicates("subsystem check", [c.id for c in self.subsystem_checks])
+        _reject_duplicates("service check", [c.id for c in self.service_checks])
+        return self
+
+
+class XRoadSource(StrictModel):
+    """An X-Road directory to discover: members, subsystems, their services.
+
+    Read from the global configuration (``globalconf``) and/or ``listClients`` of a
+    ``security_server``; each subsystem's services from REST and SOAP ``listMethods``
+    (which need the security server), every ``interval``, at most ``concurrency``
+    requests at a time, each bounded by ``timeout``.
+    """
+
+    id: Slug
+    name: str | None = None
+    instance: XRoadInstance
+    enabled: bool = True
+    globalconf: XRoadGlobalconfSource | None = None
+    security_server: SecurityServerRef | None = None
+    health_url: HttpUrlText | None = None
+    """The security server's health check, probed as the platform's ``health`` check."""
+    interval: Duration = timedelta(minutes=10)
+    timeout: Duration = timedelta(seconds=30)
+    concurrency: Annotated[int, Field(ge=1, le=512)] = 16
+    provider: DiscoveryProvider
+    template: DiscoveryTemplate = DiscoveryTemplate()
+
+    @model_validator(mode="after")
+    def _has_a_directory(self) -> XRoadSource:
+        if self.globalconf is None and self.security_server is None:
+            raise ValueError("give 'globalconf', 'security_server' or both to read the directory")
+        if self.security_server is None and (
+            self.template.subsystem_checks or self.template.service_checks
+        ):
+            raise ValueError(
+                "template checks call metaservices: they need 'security_server' "
+                "(services are listed through it too)"
+            )
+        return self
 
 
 CANARY_PROVIDER = "scd-monitor"
@@ -400,11 +725,37 @@ CANARY_SERVICE = "canaries"
 class Catalog(StrictModel):
     """The whole catalog file."""
 
+    _index: tuple[list[Provider], dict[tuple[str, str], Service]] | None = PrivateAttr(default=None)
+    """(the providers list it was built from, (provider, service) → service)."""
+
     version: str | None = None
     timezone: str = "America/Bogota"
     defaults: Defaults = Defaults()
     monitor: MonitorSelf = MonitorSelf()
-    providers: Annotated[list[Provider], Field(min_length=1)]
+    providers: list[Provider]
+    xroad: list[XRoadSource] = Field(default_factory=list)
+    """X-Road directory sources; what they discover is added at run time."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _providers_optional_with_xroad(cls, data: object) -> object:
+        if isinstance(data, dict) and "providers" not in data and data.get("xroad"):
+            return {**data, "providers": []}
+        return data
+
+    @model_validator(mode="after")
+    def _something_to_watch(self) -> Catalog:
+        if not self.providers and not self.xroad:
+            raise ValueError("the catalog needs at least one provider or an 'xroad' source")
+        return self
+
+    @field_validator("xroad")
+    @classmethod
+    def _unique_sources(cls, value: list[XRoadSource]) -> list[XRoadSource]:
+        _reject_duplicates("xroad source", [s.id for s in value])
+        if any(s.provider.id == CANARY_PROVIDER for s in value):
+            raise ValueError(f"provider id {CANARY_PROVIDER!r} is reserved for the canaries")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -428,10 +779,15 @@ class Catalog(StrictModel):
         return ZoneInfo(self.timezone)
 
     def service(self, provider: str, service: str) -> Service | None:
-        for p in self.providers:
-            if p.id == provider:
-                return next((s for s in p.services if s.id == service), None)
-        return None
+        index = self._index
+        if index is None or index[0] is not self.providers:
+            services = {(p.id, s.id): s for p in reversed(self.providers) for s in p.services}
+            index = (self.providers, services)
+            self._index = index
+        return index[1].get((provider, service))
+
+    def provider(self, provider: str) -> Provider | None:
+        return next((p for p in self.providers if p.id == provider), None)
 
     def resolved_checks(self, *, include_disabled: bool = False) -> list[ResolvedCheck]:
         """Every check with inherited ``interval`` and ``timeout`` filled in.

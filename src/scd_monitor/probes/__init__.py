@@ -6,6 +6,9 @@ from scd_monitor.probes.base import PHASES, ErrorKind, Outcome, Probe, ProbeResu
 from scd_monitor.probes.http import HttpProbe
 from scd_monitor.probes.tls import TlsProbe
 from scd_monitor.probes.tlsinfo import ContextCache
+from scd_monitor.probes.xroad_globalconf import XRoadGlobalconfProbe
+from scd_monitor.probes.xroad_health import XRoadHealthProbe
+from scd_monitor.probes.xroad_metaservice import XRoadMetaserviceProbe
 
 __all__ = [
     "PHASES",
@@ -16,6 +19,9 @@ __all__ = [
     "Probe",
     "ProbeResult",
     "TlsProbe",
+    "XRoadGlobalconfProbe",
+    "XRoadHealthProbe",
+    "XRoadMetaserviceProbe",
     "build_probes",
 ]
 
@@ -24,7 +30,13 @@ def build_probes() -> dict[str, Probe]:
     """One probe per catalog ``kind`` (the keys equal ``CHECK_KINDS``).
 
     The probes share one :class:`ContextCache`, so a check's TLS options are loaded
-    once for the ``http`` and ``tls`` probes alike.
+    once for every probe kind alike.
     """
     contexts = ContextCache()
-    return {"http": HttpProbe(contexts=contexts), "tls": TlsProbe(contexts=contexts)}
+    return {
+        "http": HttpProbe(contexts=contexts),
+        "tls": TlsProbe(contexts=contexts),
+        "xroad_health": XRoadHealthProbe(contexts=contexts),
+        "xroad_metaservice": XRoadMetaserviceProbe(contexts=contexts),
+        "xroad_globalconf": XRoadGlobalconfProbe(contexts=contexts),
+    }

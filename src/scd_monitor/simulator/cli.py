@@ -5,7 +5,11 @@ prints::
 
     {"event": "simulator.ready", "listeners": {"none": "http://127.0.0.1:40123", ...},
      "control": "http://127.0.0.1:40123/_sim/", "ca_file": "/…/ca.crt",
-     "catalog": "/…/catalog.yaml", "endpoints": 12}
+     "catalog": "/…/catalog.yaml", "endpoints": 12, "xroad": null}
+
+With ``xroad=(N, M)`` (``--xroad N×M``) it also serves a fake X-Road over a synthetic
+directory of N subsystems of M services (``XRoadDirectory.synthetic``); ``"xroad"`` in
+the ready line then gives its URLs and counts (see ``Simulator.describe_xroad``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ async def run_simulator(
     fleet: int = 0,
     stop: asyncio.Event | None = None,
     fleet_tls: TlsMode = "none",
+    xroad: tuple[int, int] | None = None,
 ) -> None:
     """Serve the scenario (plus ``fleet`` synthetic healthy endpoints) until stopped.
 
@@ -46,14 +51,19 @@ async def run_simulator(
     if fleet < 0:
         raise ConfigError([f"--fleet must be 0 or more, got {fleet}"])
     scenario = load_scenario(scenario_path) if scenario_path is not None else Scenario()
-    sim = Simulator.from_scenario(scenario, workdir=workdir, host=host, port=port)
+    directory = None
+    if xroad is not None:
+        from scd_monitor.simulator.xroad import XRoadDirectory
+
+        directory = XRoadDirectory.synthetic(*xroad)
+    sim = Simulator.from_scenario(scenario, workdir=workdir, host=host, port=port, xroad=directory)
     if fleet:
         try:
             sim.add_fleet(fleet, tls=fleet_tls)
         except ValueError as exc:
             raise ConfigError([f"--fleet: {exc}"]) from None
-    if catalog_out is not None and not sim.endpoint_ids:
-        raise ConfigError(["no endpoints: give a scenario or --fleet to write a catalog"])
+    if catalog_out is not None and not sim.endpoint_ids and xroad is None:
+        raise ConfigError(["no endpoints: give a scenario, --fleet or --xroad to write a catalog"])
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -72,6 +82,7 @@ async def run_simulator(
                 "ca_file": str(sim.ca_file.resolve()),
                 "catalog": str(catalog.resolve()) if catalog is not None else None,
                 "endpoints": len(sim.endpoint_ids),
+                "xroad": sim.describe_xroad() if directory is not None else None,
             }
             print(json.dumps(ready), flush=True)  # the ready line is the interface
             await stop.wait()

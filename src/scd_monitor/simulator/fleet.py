@@ -14,6 +14,23 @@
 One listening socket per TLS mode in use (``none`` always, for the control API under
 ``/_sim/``); endpoints share it and are told apart by path. Everything runs on the
 caller's event loop.
+
+With ``xroad=`` (an :class:`~scd_monitor.simulator.xroad.XRoadDirectory`) the simulator
+also runs a fake X-Road over that directory (:class:`~scd_monitor.simulator.xroad.XRoadSimulator`:
+a security server with its health check, a configuration source), started and stopped
+with it; :meth:`Simulator.write_catalog` then adds an ``xroad:`` discovery source pointing
+at it, and the control API steers it (another process can change the directory)::
+
+    GET    /_sim/xroad                                  URLs, counts, health status
+    PUT    /_sim/xroad/health        {"status": 503}    the health check's answer
+    PUT    /_sim/xroad/fault         {"code": "Server.ServerProxy.X", "only": [...]} | null
+    PUT    /_sim/xroad/delay         {"seconds": 0.02, "only": [...]}   answer later (0: now)
+    PUT    /_sim/xroad/conf-status   {"status": 500} | null   the configuration source
+    PUT    /_sim/xroad/expiry        {"at": "2026-01-01T00:00:00Z"} | null
+    POST   /_sim/xroad/services      {"subsystem": "CO/GOB/…/SIS01", "code": "x",
+                                      "version": null, "kind": "REST"}
+    DELETE /_sim/xroad/services?subsystem=CO/GOB/…/SIS01&code=x[&version=v1]
+    DELETE /_sim/xroad/subsystems?id=CO/GOB/…/SIS01
 """
 
 from __future__ import annotations
@@ -28,8 +45,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, get_args
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, get_args
+from urllib.parse import parse_qs, unquote
 
 import structlog
 import yaml
@@ -51,7 +68,11 @@ from scd_monitor.simulator.scenario import (
     parse_behaviour,
 )
 
-__all__ = ["LOOPBACK_HOSTS", "Simulator", "check_loopback"]
+if TYPE_CHECKING:
+    # Imported lazily at run time: simulator.xroad imports check_loopback from here.
+    from scd_monitor.simulator.xroad import XRoadDirectory, XRoadSimulator
+
+__all__ = ["LOOPBACK_HOSTS", "MONITOR_MEMBER_CODE", "Simulator", "check_loopback"]
 
 log = structlog.get_logger()
 
@@ -70,6 +91,8 @@ _SERVICE_TYPES: dict[str, str] = {
 _KINDS: tuple[EndpointKind, ...] = get_args(EndpointKind)
 _JSON = "application/json"
 _PLACEHOLDER = Response(500, b"endpoint not prepared\n")
+MONITOR_MEMBER_CODE = "8999999999"
+"""Member code of the monitor's own X-Road client in a simulated directory."""
 
 BehaviourLike = Behaviour | str | Mapping[str, Any]
 """A :class:`Behaviour` or its YAML/JSON form (``"hang"``, ``{"status": 503}``)."""
@@ -110,12 +133,33 @@ class Simulator:
         host: str = "127.0.0.1",
         ports: Mapping[TlsMode, int] | None = None,
         clock: Clock | None = None,
+        xroad: XRoadDirectory | None = None,
+        xroad_client: str | None = None,
     ) -> None:
+        """``xroad``: also serve a fake X-Road over this directory. ``xroad_client`` is the
+        monitor's own client id in it (default ``INSTANCE/CLASS/8999999999/MONITOR``, with the
+        directory's first member class); it is added to the directory when missing, since
+        the security server answers only known clients."""
         check_loopback(host)
         self.workdir = workdir
         self.host = host
         self._ports: dict[TlsMode, int] = dict(ports or {})
         self._clock = clock or SystemClock()
+        self.xroad = xroad
+        self.xroad_client: str | None = None
+        self._xroad_sim: XRoadSimulator | None = None
+        self._xroad_health = 200
+        if xroad is not None:
+            member_class = next(iter(xroad.member_classes), "GOB")
+            default = f"{xroad.instance}/{member_class}/{MONITOR_MEMBER_CODE}/MONITOR"
+            self.xroad_client = xroad_client or default
+            parts = self.xroad_client.split("/")
+            if len(parts) != 4 or parts[0] != xroad.instance:
+                raise ValueError(
+                    f"xroad_client {self.xroad_client!r} must be a subsystem of {xroad.instance}"
+                )
+            if xroad.find_client(tuple(parts)) is None:
+                xroad.add_subsystem(parts[1], parts[2], parts[3], name="scd-monitor")
         self._ca = CertificateAuthority("scd-monitor simulator CA")
         self.ca_file = self._ca.write_cert(workdir / "ca.crt")
         self._endpoints: dict[str, _Endpoint] = {}
@@ -135,12 +179,13 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Clock | None = None,
+        xroad: XRoadDirectory | None = None,
     ) -> Simulator:
         """A simulator with the scenario's endpoints; ``port`` (if not 0) fixes the plain one."""
         ports: dict[TlsMode, int] = {mode: s.port for mode, s in scenario.listeners.items()}
         if port:
             ports["none"] = port
-        sim = cls(workdir, host=host, ports=ports, clock=clock)
+        sim = cls(workdir, host=host, ports=ports, clock=clock, xroad=xroad)
         for spec in scenario.endpoints:
             sim.add(spec)
         return sim
@@ -266,6 +311,13 @@ class Simulator:
                 )
                 await server.start()
                 self._servers[mode] = server
+            if self.xroad is not None:
+                from scd_monitor.simulator.xroad import XRoadSimulator
+
+                xroad_sim = XRoadSimulator(self.xroad, host=self.host, workdir=self.workdir)
+                await xroad_sim.start()
+                self._xroad_sim = xroad_sim
+                xroad_sim.configuration_source.write_anchor(self.xroad_anchor)
         except BaseException:
             await self.stop()
             raise
@@ -275,6 +327,9 @@ class Simulator:
     async def stop(self) -> None:
         """Stop listening, drop open connections, cancel hanging requests."""
         servers, self._servers = list(self._servers.values()), {}
+        xroad_sim, self._xroad_sim = self._xroad_sim, None
+        if xroad_sim is not None:
+            await xroad_sim.stop()
         for server in servers:
             await server.stop()
 
@@ -335,6 +390,36 @@ class Simulator:
     @property
     def endpoint_ids(self) -> list[str]:
         return list(self._endpoints)
+
+    @property
+    def xroad_simulator(self) -> XRoadSimulator:
+        """The running fake X-Road (``xroad=`` given, simulator started)."""
+        if self._xroad_sim is None:
+            raise RuntimeError("no X-Road is running (give xroad= and start the simulator)")
+        return self._xroad_sim
+
+    @property
+    def xroad_anchor(self) -> Path:
+        """The configuration anchor of the fake X-Road's configuration source."""
+        return self.workdir / "xroad-configuration-anchor.xml"
+
+    def set_xroad_health(self, status: int) -> None:
+        """What the fake security server's health check answers (503: maintenance)."""
+        self.xroad_simulator.security_server.set_health(status)
+        self._xroad_health = status
+
+    def describe_xroad(self) -> dict[str, Any]:
+        """The fake X-Road as the control API and the ready line show it."""
+        sim = self.xroad_simulator
+        directory = sim.directory
+        return {
+            **sim.describe(),
+            "services": sum(len(s.services) for s in directory.subsystems),
+            "security_servers": len(directory.security_servers),
+            "client": self.xroad_client,
+            "anchor": str(self.xroad_anchor.resolve()),
+            "health_status": self._xroad_health,
+        }
 
     def url(self, endpoint_id: str) -> str:
         """The endpoint's full URL, port included (the simulator must be started)."""
@@ -403,16 +488,23 @@ class Simulator:
         *,
         interval: str | timedelta = "30s",
         timeout: str | timedelta = "10s",
+        xroad_interval: str | timedelta = "10m",
+        xroad_provider: str = "interoperabilidad",
     ) -> Path:
         """Write an scd-monitor catalog with one ``http`` check per endpoint; return ``path``.
 
         Ids ``provider/service/check`` become the tree; TLS checks trust the
         simulator's CA (so ``expired`` and ``self_signed`` endpoints fail as they should).
+        With a fake X-Road running, an ``xroad:`` source ``sim`` reads its directory every
+        ``xroad_interval`` (global configuration checked against the anchor, listClients,
+        REST and SOAP listMethods), with the platform under provider ``xroad_provider``, a
+        ``metadatos`` check (REST listMethods) per subsystem and a ``listado`` check
+        (listed by listMethods) per service.
         """
         every, within = parse_duration(interval), parse_duration(timeout)
         if not timedelta(0) < within < every:
             raise ValueError("timeout must be positive and shorter than interval")
-        if not self._endpoints:
+        if not self._endpoints and self._xroad_sim is None:
             raise ValueError("the simulator has no endpoints to put in a catalog")
         providers: dict[str, dict[str, list[_Endpoint]]] = {}
         for endpoint in self._endpoints.values():
@@ -436,6 +528,14 @@ class Simulator:
                 for provider, services in providers.items()
             ],
         }
+        if self._xroad_sim is not None:
+            if xroad_provider in providers:
+                raise ValueError(f"xroad_provider {xroad_provider!r} is an endpoint's provider")
+            catalog["xroad"] = [
+                self._xroad_source(
+                    parse_duration(xroad_interval), within, every, provider=xroad_provider
+                )
+            ]
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         text = yaml.dump(catalog, Dumper=dumper, sort_keys=False, allow_unicode=True)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -444,6 +544,40 @@ class Simulator:
             encoding="utf-8",
         )
         return path
+
+    def _xroad_source(
+        self, every: timedelta, within: timedelta, checks_every: timedelta, *, provider: str
+    ) -> dict[str, Any]:
+        sim = self.xroad_simulator
+        if not within < every:
+            raise ValueError("timeout must be shorter than xroad_interval")
+        return {
+            "id": "sim",
+            "name": f"X-Road {sim.directory.instance} (simulated)",
+            "instance": sim.directory.instance,
+            "globalconf": {
+                "url": sim.configuration_source.internal_url,
+                "anchor": str(self.xroad_anchor.resolve()),
+            },
+            "security_server": {"url": sim.security_server.url, "client": self.xroad_client},
+            "health_url": sim.security_server.health_url,
+            "interval": format_duration(every),
+            "timeout": format_duration(within),
+            "provider": {"id": provider, "name": "Plataforma de Interoperabilidad (simulada)"},
+            "template": {
+                "interval": format_duration(checks_every),
+                "subsystem_checks": [
+                    {
+                        "id": "metadatos",
+                        "kind": "xroad_metaservice",
+                        "metaservice": "rest_list_methods",
+                    }
+                ],
+                "service_checks": [
+                    {"id": "listado", "kind": "xroad_metaservice", "metaservice": "list_methods"}
+                ],
+            },
+        }
 
     def _check(self, endpoint: _Endpoint) -> dict[str, Any]:
         spec = endpoint.spec
@@ -492,6 +626,8 @@ class Simulator:
 
     def _control(self, request: Request) -> Response:
         rest = request.path[len(CONTROL_PREFIX) :]
+        if rest == "xroad" or rest.startswith("xroad/"):
+            return self._control_xroad(request, rest.removeprefix("xroad").lstrip("/"))
         if rest == "endpoints":
             if request.method not in ("GET", "HEAD"):
                 return _json_response(405, {"error": "use GET"}, allow="GET, HEAD")
@@ -512,6 +648,70 @@ class Simulator:
             return _json_response(400, {"error": f"invalid behaviour: {exc}"})
         self.set_behaviour(endpoint_id, behaviour)
         return _json_response(200, self.describe(endpoint_id))
+
+    def _control_xroad(self, request: Request, what: str) -> Response:
+        if self._xroad_sim is None:
+            return _json_response(404, {"error": "no X-Road is simulated (start with xroad=)"})
+        sim = self._xroad_sim
+        method = request.method
+        try:
+            if what == "":
+                if method not in ("GET", "HEAD"):
+                    return _json_response(405, {"error": "use GET"}, allow="GET, HEAD")
+                return _json_response(200, self.describe_xroad())
+            if what in ("health", "fault", "delay", "conf-status", "expiry"):
+                if method != "PUT":
+                    return _json_response(405, {"error": "use PUT"}, allow="PUT")
+                body = json.loads(request.body or b"null")
+                if what == "health":
+                    self.set_xroad_health(int(body["status"]))
+                elif what == "fault":
+                    only = None if body is None else body.get("only")
+                    sim.security_server.set_fault(None if body is None else body["code"], only=only)
+                elif what == "delay":
+                    sim.security_server.set_delay(float(body["seconds"]), only=body.get("only"))
+                elif what == "conf-status":
+                    status = None if body is None else int(body["status"])
+                    sim.configuration_source.set_status(status)
+                else:
+                    at = None if body is None else datetime.fromisoformat(body["at"])
+                    self.xroad_simulator.directory.set_expiry(at)
+                return _json_response(200, self.describe_xroad())
+            if what == "services" and method == "POST":
+                from scd_monitor.simulator.xroad import FakeService
+
+                body = json.loads(request.body)
+                service = FakeService(
+                    body["code"], version=body.get("version"), kind=body.get("kind", "REST")
+                )
+                sim.directory.add_service(body["subsystem"], service)
+                log.info(
+                    "simulator.xroad_service_added", subsystem=body["subsystem"], code=service.code
+                )
+                return _json_response(201, self.describe_xroad())
+            if what in ("services", "subsystems") and method == "DELETE":
+                query = {k: v[-1] for k, v in parse_qs(request.query).items()}
+                if what == "services":
+                    sim.directory.remove_service(
+                        query["subsystem"], query["code"], query.get("version")
+                    )
+                    log.info(
+                        "simulator.xroad_service_removed",
+                        subsystem=query["subsystem"],
+                        code=query["code"],
+                    )
+                else:
+                    sim.directory.remove_subsystem(query["id"])
+                    log.info("simulator.xroad_subsystem_removed", subsystem=query["id"])
+                return _json_response(200, self.describe_xroad())
+        except KeyError as exc:
+            return _json_response(404, {"error": f"not found or missing field: {exc}"})
+        except (ValueError, TypeError) as exc:  # JSON errors are ValueErrors too
+            return _json_response(400, {"error": str(exc)})
+        if what in ("services", "subsystems"):
+            allow = "POST, DELETE" if what == "services" else "DELETE"
+            return _json_response(405, {"error": f"use {allow}"}, allow=allow)
+        return _json_response(404, {"error": "unknown X-Road control path"})
 
 
 def _service_type(endpoints: list[_Endpoint]) -> str:

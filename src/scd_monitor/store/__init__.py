@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scd_monitor.store.repository import CheckRow, Store, redacted_url
+from scd_monitor.store.repository import CheckRow, Store, StoredDirectory, redacted_url
 from scd_monitor.store.writer import ResultWriter, WriterStats
 
-__all__ = ["CheckRow", "ResultWriter", "Store", "WriterStats", "redacted_url"]
+__all__ = ["CheckRow", "ResultWriter", "Store", "StoredDirectory", "WriterStats", "redacted_url"]

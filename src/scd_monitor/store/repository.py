@@ -24,11 +24,14 @@ from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.store.tables import (
     SCHEMA_VERSION,
     checks,
+    directory_events,
+    directory_snapshots,
     metadata,
     probe_results,
     schema_info,
     tracker_cursors,
 )
+from scd_monitor.xroad.directory import Directory, DirectoryEvent
 
 MESSAGE_MAX = 1000
 
@@ -49,6 +52,14 @@ class CheckRow:
     first_seen: datetime
     last_seen: datetime
     retired_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDirectory:
+    """The last good directory of a source and when it was last read successfully."""
+
+    directory: Directory
+    last_success_at: datetime
 
 
 def redacted_url(url: str) -> str:
@@ -124,12 +135,17 @@ class Store:
             conn.execute(select(schema_info.c.version))
 
     def sync_checks(self, resolved: Sequence[ResolvedCheck], now: datetime) -> None:
-        """Record the catalog's checks: new ones added, changed ones updated, missing retired."""
+        """Record the catalog's checks: new ones added, changed ones updated, missing retired.
+
+        Only rows that differ are written; ``last_seen`` of every current check is set
+        in one statement (a discovered catalog has tens of thousands of checks).
+        """
         wanted = {c.id: c for c in resolved}
         with self._begin("syncing checks") as conn:
             existing = {row.id: row for row in conn.execute(select(checks))}
+            new_rows = []
             for ident, c in wanted.items():
-                values = {
+                values: dict[str, Any] = {
                     "provider": c.provider,
                     "service": c.service,
                     "check": c.check,
@@ -138,16 +154,19 @@ class Store:
                     "interval_seconds": c.interval.total_seconds(),
                     "timeout_seconds": c.timeout.total_seconds(),
                     "critical": c.critical,
-                    "last_seen": now,
                     "retired_at": None,
                 }
-                if ident in existing:
+                row = existing.get(ident)
+                if row is None:
+                    new_rows.append({"id": ident, "first_seen": now, "last_seen": now, **values})
+                elif any(getattr(row, k) != v for k, v in values.items()):
                     conn.execute(update(checks).where(checks.c.id == ident).values(**values))
-                else:
-                    conn.execute(insert(checks).values(id=ident, first_seen=now, **values))
+            if new_rows:
+                conn.execute(insert(checks), new_rows)
             for ident, row in existing.items():
                 if ident not in wanted and row.retired_at is None:
                     conn.execute(update(checks).where(checks.c.id == ident).values(retired_at=now))
+            conn.execute(update(checks).where(checks.c.retired_at.is_(None)).values(last_seen=now))
 
     def checks(self, *, include_retired: bool = True) -> list[CheckRow]:
         query = select(checks).order_by(checks.c.id)
@@ -220,6 +239,104 @@ class Store:
             deleted += n
             if n < batch:
                 return deleted
+
+    # -- X-Road directories -----------------------------------------------------------
+
+    def directories(self) -> dict[str, StoredDirectory]:
+        """The last good directory of every source that ever had one."""
+        with self._begin("reading directory snapshots") as conn:
+            rows = conn.execute(select(directory_snapshots)).all()
+        out = {}
+        for row in rows:
+            try:
+                directory = Directory.from_json(row.snapshot)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(
+                    f"directory snapshot of {row.source!r} is unreadable: {exc}"
+                ) from exc
+            out[row.source] = StoredDirectory(directory, row.last_success_at)
+        return out
+
+    def save_directory(
+        self,
+        source: str,
+        *,
+        directory: Directory | None = None,
+        last_success_at: datetime | None = None,
+        events: Sequence[DirectoryEvent] = (),
+    ) -> None:
+        """In one transaction: the source's new last good ``directory`` (when given), the
+        time of its last successful read (when given) and ``events``."""
+        with self._begin(f"saving the directory of {source!r}") as conn:
+            if directory is not None:
+                success = last_success_at or directory.fetched_at
+                values = {
+                    "instance": directory.instance,
+                    "fetched_at": directory.fetched_at,
+                    "last_success_at": success,
+                    "snapshot": directory.to_json(),
+                }
+                updated = conn.execute(
+                    update(directory_snapshots)
+                    .where(directory_snapshots.c.source == source)
+                    .values(**values)
+                ).rowcount
+                if not updated:
+                    conn.execute(insert(directory_snapshots).values(source=source, **values))
+            elif last_success_at is not None:
+                conn.execute(
+                    update(directory_snapshots)
+                    .where(directory_snapshots.c.source == source)
+                    .values(last_success_at=last_success_at)
+                )
+            if events:
+                conn.execute(
+                    insert(directory_events),
+                    [
+                        {
+                            "at": e.at,
+                            "source": e.source,
+                            "kind": e.kind,
+                            "change": e.change,
+                            "subject": e.subject,
+                            "details": dict(e.details) or None,
+                        }
+                        for e in events
+                    ],
+                )
+
+    def directory_events(
+        self,
+        *,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[DirectoryEvent]:
+        """Stored directory events in time order, filtered; ``[since, until)``."""
+        t = directory_events
+        query = select(t).order_by(t.c.at, t.c.id)
+        if source is not None:
+            query = query.where(t.c.source == source)
+        if since is not None:
+            query = query.where(t.c.at >= since)
+        if until is not None:
+            query = query.where(t.c.at < until)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._begin("reading directory events") as conn:
+            return [
+                DirectoryEvent(
+                    at=row.at,
+                    source=row.source,
+                    kind=row.kind,
+                    change=row.change,
+                    subject=row.subject,
+                    details=dict(row.details or {}),
+                    id=int(row.id),
+                )
+                for row in conn.execute(query)
+            ]
 
     def dispose(self) -> None:
         self.engine.dispose()

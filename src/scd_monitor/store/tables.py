@@ -142,3 +142,36 @@ latency_hourly = Table(
     Column("under_threshold_count", Integer, nullable=False),
     Column("histogram", JSON, nullable=False),
 )
+
+# -- X-Road directory discovery --------------------------------------------------------
+
+directory_snapshots = Table(
+    "scd_directory_snapshots",
+    metadata,
+    Column("source", String(63), primary_key=True, comment="the catalog's xroad source id"),
+    Column("instance", String(63), nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False, comment="when this directory was read"),
+    Column(
+        "last_success_at",
+        UTCDateTime,
+        nullable=False,
+        comment="last successful read (it may have found nothing new)",
+    ),
+    Column("snapshot", JSON, nullable=False, comment="the last good directory (Directory JSON)"),
+    comment="the last good directory of each source: a restart diffs against it",
+)
+
+directory_events = Table(
+    "scd_directory_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(63), nullable=False),
+    Column("kind", String(32), nullable=False, comment="member, subsystem, service, …"),
+    Column("change", String(32), nullable=False, comment="appeared, disappeared, changed, …"),
+    Column("subject", Text, nullable=False, comment="the entity's X-Road identifier"),
+    Column("details", JSON, nullable=True),
+    Index("ix_scd_directory_events_time", "at"),
+    Index("ix_scd_directory_events_source", "source", "at"),
+    comment="what changed in the X-Road directory, and when",
+)

@@ -91,6 +91,7 @@ __all__ = [
 ]
 
 _USER_AGENT = f"scd-monitor/{__version__}"
+_PLAIN = TlsOptions(verify=False)
 _MAX_HEALTH_BODY = 64 * 1024
 _SHOWN = 300
 _KINDS: dict[str, FailureKind] = {
@@ -180,9 +181,14 @@ class _Fetcher:
         failing (for answers judged by their status)."""
         limit = self.max_bytes if max_bytes is None else max_bytes
         https = urlsplit(url).scheme == "https"
-        verify: ssl.SSLContext | bool = True
+        verify: ssl.SSLContext | bool
         extensions: dict[str, Any] = {}
-        if https:
+        if not https:
+            # Plain HTTP never speaks TLS here (redirects are not followed), but httpx
+            # builds a verifying context (loading the CA bundle, ~20 ms of CPU) for every
+            # client given none: give it the cached non-verifying one instead.
+            verify = self.contexts.get(_PLAIN, verify=False)
+        else:
             try:  # before any I/O: an unreadable file is the monitor's problem
                 verify = self.contexts.get(self.tls)
             except (OSError, ssl.SSLError) as exc:
