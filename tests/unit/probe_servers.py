@@ -295,13 +295,13 @@ def resolved(spec: CheckSpec, *, timeout: float = 0.5) -> ResolvedCheck:
     )
 
 
-def http_check(url: str, *, timeout: float = 0.5, **fields: Any) -> ResolvedCheck:
+def http_check(url: str, *, timeout: float = 2.0, **fields: Any) -> ResolvedCheck:
     spec = HttpCheck.model_validate({"id": "check", "kind": "http", "url": url, **fields})
     return resolved(spec, timeout=timeout)
 
 
 def tls_check(
-    port: int, *, host: str = "127.0.0.1", timeout: float = 0.5, **fields: Any
+    port: int, *, host: str = "127.0.0.1", timeout: float = 2.0, **fields: Any
 ) -> ResolvedCheck:
     spec = TlsCheck.model_validate(
         {"id": "check", "kind": "tls", "host": host, "port": port, **fields}

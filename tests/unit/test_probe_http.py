@@ -524,7 +524,9 @@ async def test_certificate_read_after_a_verify_failure_stays_within_the_timeout(
         await reader.read()
 
     async with serve_raw(first_tls_then_silence) as server:
-        outcome, duration = await timed(probe, http_check(server.url(scheme="https")))
+        outcome, duration = await timed(
+            probe, http_check(server.url(scheme="https"), timeout=TIMEOUT)
+        )
     assert outcome.error_kind is ErrorKind.TLS
     assert outcome.cert_not_after is None
     assert seen == 2
@@ -547,7 +549,9 @@ async def test_server_name_override(probe: HttpProbe, pki: Pki) -> None:
 
 async def test_silent_tls_server_is_a_timeout_in_the_handshake(probe: HttpProbe) -> None:
     async with serve_raw(wait_for_eof) as server:  # accepts TCP, never speaks TLS
-        outcome, duration = await timed(probe, http_check(server.url(scheme="https")))
+        outcome, duration = await timed(
+            probe, http_check(server.url(scheme="https"), timeout=TIMEOUT)
+        )
     assert outcome.error_kind is ErrorKind.TIMEOUT
     assert outcome.message == "timed out after 0.50 s in the TLS handshake"
     assert TIMEOUT * 0.9 <= duration < TIMEOUT + 0.3
