@@ -18,6 +18,7 @@ import structlog
 
 from scd_monitor import __version__
 from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
+from scd_monitor.catalog.discovered import effective_catalog
 from scd_monitor.clock import SystemClock
 from scd_monitor.errors import ConfigError, StoreError
 from scd_monitor.logs import configure_logging
@@ -69,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     sla.add_argument("--service")
     sla.add_argument("--format", choices=["table", "json"], default="table")
     sla.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
+
+    export = sub.add_parser(
+        "export", parents=[common], help="write the monthly ANS compliance export"
+    )
+    export.add_argument("what", choices=["sla"])
+    export.add_argument("--month", required=True, help="YYYY-MM in the catalog's time zone")
+    export.add_argument("--provider")
+    export.add_argument(
+        "--format",
+        action="append",
+        choices=["csv", "xlsx", "pdf", "json"],
+        help="repeatable; default: all four",
+    )
+    export.add_argument("--output", type=Path, help="directory (default: the export_dir setting)")
+    export.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
 
     states = sub.add_parser(
         "states",
@@ -142,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if command == "sla":
             return _sla(settings, args)
+        if command == "export":
+            return _export(settings, args)
         if command == "states":
             return _states(settings)
         if command == "directory":
@@ -194,19 +212,6 @@ def select_checks(catalog: Catalog, ids: Sequence[str]) -> list[ResolvedCheck]:
     if unknown:
         raise ConfigError([f"no check matches {i!r}" for i in unknown])
     return chosen
-
-
-def effective_catalog(catalog: Catalog, store: Any | None) -> Catalog:
-    """The catalog plus what its X-Road sources discovered (the last good directories in
-    ``store``; with no store, only the sources' platform checks)."""
-    from scd_monitor.catalog.discovered import expand
-
-    if not catalog.xroad:
-        return catalog
-    directories = {}
-    if store is not None:
-        directories = {k: v.directory for k, v in store.directories().items()}
-    return expand(catalog, directories).catalog
 
 
 def _check(settings: Settings, ids: Sequence[str], fmt: str) -> int:
@@ -390,6 +395,38 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
         for row in (header, *rows)
     ]
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from scd_monitor.exports import FORMATS, ExportError, ExportSource, export_month
+    from scd_monitor.reporting import SlaReporter
+    from scd_monitor.store import Store
+
+    output = args.output or settings.export_dir
+    if output is None or not str(output):
+        raise ConfigError(["--output: no export directory (set SCD_MONITOR_EXPORT_DIR)"])
+    clock = SystemClock()
+    store = Store(settings.database_url.get_secret_value())
+    try:
+        catalog = effective_catalog(load_catalog(settings.catalog), store)
+        result = export_month(
+            ExportSource(SlaReporter(store, catalog, clock), catalog),
+            month=args.month,
+            formats=args.format or FORMATS,
+            output_dir=output,
+            provider=args.provider,
+            now=clock.now(),
+        )
+    except ExportError as exc:
+        _error([f"export: {exc}"])
+        return EXIT_CONFIG
+    finally:
+        store.dispose()
+    status = "PROVISIONAL (the month has not closed)" if result.provisional else "final"
+    print(f"{result.directory}: {status}")
+    for f in result.files:
+        print(f"  {f.name}  {f.size} bytes  sha256 {f.sha256}")
+    return EXIT_OK
 
 
 def _states(settings: Settings) -> int:

@@ -14,9 +14,13 @@ file is reloaded and when a directory changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import signal
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +31,8 @@ from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
 from scd_monitor.catalog.discovered import expand
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.discovery import DirectoryWatcher
-from scd_monitor.errors import ConfigError, StoreError
+from scd_monitor.errors import ConfigError, ScdMonitorError, StoreError
+from scd_monitor.exports import ExportSource, MonthlyExportJob
 from scd_monitor.metrics import (
     DaemonMetrics,
     DaemonStatus,
@@ -42,6 +47,7 @@ from scd_monitor.results import ResultsPipeline, Snapshot
 from scd_monitor.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.settings import Settings
 from scd_monitor.sla.calendar import month_of
+from scd_monitor.slaworker import month_to_date
 from scd_monitor.state import StateTracker
 from scd_monitor.store import ResultWriter, Store
 from scd_monitor.store.spool import load_spool, spool_results
@@ -75,6 +81,8 @@ class Daemon:
     schema_ready: bool = False
     _published: Snapshot | None = None
     sla_report: SlaReport | None = None
+    export_job: MonthlyExportJob | None = None
+    _workers: ProcessPoolExecutor | None = None
     _started: bool = False
     _sync_wanted: Sequence[ResolvedCheck] | None = None
     _sync_task: asyncio.Task[None] | None = None
@@ -228,8 +236,9 @@ class Daemon:
             try:
                 await asyncio.to_thread(self.tracker.run_until_idle)
                 if time.monotonic() >= next_sla:
-                    self.sla_report = await asyncio.to_thread(self._month_to_date)
+                    self.sla_report = await self._month_to_date()
                     next_sla = time.monotonic() + sla_every
+                await self._monthly_export()
                 if time.monotonic() >= next_prune:
                     await asyncio.to_thread(self._prune)
                     next_prune = time.monotonic() + 3600.0
@@ -247,12 +256,37 @@ class Daemon:
         if deleted:
             log.info("store.pruned", results=deleted, older_than=cutoff.isoformat())
 
-    def _month_to_date(self) -> SlaReport:
+    async def _month_to_date(self) -> SlaReport:
+        """Month-to-date figures, computed in the worker process (see slaworker)."""
         now = self.clock.now()
-        catalog = self.effective
-        return SlaReporter(self.store, catalog, self.clock).report(
-            month_of(now, catalog.tz), now=now
-        )
+        if self._workers is None:
+            catalog = self.effective
+            return await asyncio.to_thread(
+                SlaReporter(self.store, catalog, self.clock).report,
+                month_of(now, catalog.tz),
+                now=now,
+            )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._workers,
+                month_to_date,
+                self.settings.database_url.get_secret_value(),
+                str(self.catalog_path),
+                now,
+            )
+        except (BrokenProcessPool, OSError) as exc:
+            raise StoreError(f"the SLA worker process failed: {exc}") from exc
+
+    async def _monthly_export(self) -> None:
+        """On the 1st of the month (catalog time zone), write last month's export once."""
+        job = self.export_job
+        if job is None:
+            return
+        now = self.clock.now()
+        if job.due(now) is None:
+            return
+        with contextlib.suppress(ScdMonitorError):  # the job logged it and retries later
+            await asyncio.to_thread(job.run, now)
 
     def _replay_spool(self) -> None:
         """Queue results spooled by an earlier stop; they are re-spooled if still unwritten."""
@@ -305,6 +339,10 @@ class Daemon:
         self._replay_spool()
         self.writer.start()
         self.watcher.set_sources(self.catalog.xroad)
+        if self.settings.sla_worker:
+            self._workers = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
         store_task = loop.create_task(self._prepare_store())
         track_task = loop.create_task(self._track_states())
         checks = self.resolved_checks()
@@ -344,6 +382,9 @@ class Daemon:
                 except StoreError as exc:
                     log.error("state.tracking_failed", error=str(exc))
             await server.stop()
+            if self._workers is not None:
+                self._workers.shutdown(wait=False, cancel_futures=True)
+                self._workers = None
             for sig in installed:
                 loop.remove_signal_handler(sig)
             self.store.dispose()
@@ -428,4 +469,11 @@ def build(
         )
     )
     metrics.add_collector(DirectoryCollector(watcher.statuses))
+    if settings.export_dir is not None and str(settings.export_dir):
+        daemon.export_job = MonthlyExportJob(
+            lambda: ExportSource(
+                SlaReporter(daemon.store, daemon.effective, daemon.clock), daemon.effective
+            ),
+            output_dir=settings.export_dir,
+        )
     return daemon

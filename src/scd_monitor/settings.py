@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     """How often stored results are turned into state spans."""
     sla_interval: Duration = timedelta(seconds=60)
     """How often the month-to-date SLA metrics are recomputed from the store."""
+    sla_worker: bool = True
+    """Compute month-to-date SLA figures in a worker process (keeps the event loop free)."""
+    export_dir: Path | None = Path("data/exports")
+    """Where the monthly ANS export is written on the 1st; unset (empty) to disable."""
     results_retention: Duration = timedelta(days=40)
     """Raw probe results older than this are deleted once turned into spans (spans and
     latency rollups, which the SLA uses, are kept)."""

@@ -309,3 +309,14 @@ def _service_check(
             expect_services=[str(service)],
         )
     return XRoadMetaserviceCheck.model_construct(**common)
+
+
+def effective_catalog(catalog: Catalog, store: Any | None) -> Catalog:
+    """The catalog plus what its X-Road sources discovered (the last good directories in
+    ``store``; with no store, only the sources' platform checks)."""
+    if not catalog.xroad:
+        return catalog
+    directories = {}
+    if store is not None:
+        directories = {k: v.directory for k, v in store.directories().items()}
+    return expand(catalog, directories).catalog

@@ -1,0 +1,58 @@
+"""Monthly ANS exports: CSV, XLSX, PDF and JSON from the SLA engine's figures.
+
+Public surface (wired into ``scd-monitor export sla`` and the daemon)::
+
+    export_month(source, *, month, formats, output_dir, provider, now, incidents)
+        -> ExportResult
+    MonthlyExportJob(source_factory, *, output_dir, ...).due(now) / .run(now)
+
+``source`` is an :class:`ExportSource` (an ``SlaReporter`` and the effective catalog).
+See ``docs/exports.md`` for the files, their columns and the guarantees.
+"""
+
+from __future__ import annotations
+
+from scd_monitor.exports.job import MonthlyExportJob, completed_export
+from scd_monitor.exports.model import (
+    Band,
+    ExportSource,
+    IncidentRef,
+    MonthExport,
+    Reporter,
+    build_month_export,
+)
+from scd_monitor.exports.writer import (
+    FORMATS,
+    RENDERERS,
+    ExportedFile,
+    ExportError,
+    ExportResult,
+    export_month,
+    export_name,
+    parse_formats,
+    read_manifest,
+    verify_export,
+    write_export,
+)
+
+__all__ = [
+    "FORMATS",
+    "RENDERERS",
+    "Band",
+    "ExportError",
+    "ExportResult",
+    "ExportSource",
+    "ExportedFile",
+    "IncidentRef",
+    "MonthExport",
+    "MonthlyExportJob",
+    "Reporter",
+    "build_month_export",
+    "completed_export",
+    "export_month",
+    "export_name",
+    "parse_formats",
+    "read_manifest",
+    "verify_export",
+    "write_export",
+]

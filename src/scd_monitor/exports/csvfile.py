@@ -1,0 +1,94 @@
+"""The CSV export: one row per provider and service (columns in ``docs/exports.md``).
+
+UTF-8 without a byte-order mark, RFC 4180 (comma separator, ``\\r\\n`` line ends, quotes
+where needed), a header row. Values are the JSON export's values: ratios as fractions
+(``0.9963727183075708``, decimal point), durations in seconds, times in UTC ISO-8601,
+empty for none; ``met`` is ``true``/``false``. Every row says whether the report is
+``FINAL`` or ``PROVISIONAL`` (the month has not closed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+from scd_monitor.exports.model import MonthExport, ServiceExport
+
+__all__ = ["COLUMNS", "render_csv"]
+
+_Getter = Callable[[MonthExport, ServiceExport, dict[str, Any]], Any]
+
+
+def _budget(key: str) -> _Getter:
+    def get(_e: MonthExport, _s: ServiceExport, j: dict[str, Any]) -> Any:
+        budget = j["error_budget"]
+        return None if budget is None else budget[key]
+
+    return get
+
+
+def _key(key: str) -> _Getter:
+    return lambda _e, _s, j: j[key]
+
+
+COLUMNS: tuple[tuple[str, _Getter], ...] = (
+    ("month", lambda e, _s, _j: e.month),
+    ("report_status", lambda e, _s, _j: "PROVISIONAL" if e.provisional else "FINAL"),
+    ("period_start", lambda _e, _s, j: j["period"]["start"]),
+    ("period_end", lambda _e, _s, j: j["period"]["end"]),
+    ("as_of", lambda _e, _s, j: j["now"]),
+    ("timezone", lambda e, _s, _j: e.timezone),
+    ("catalog_version", lambda e, _s, _j: e.catalog_version),
+    ("provider", _key("provider")),
+    ("provider_name", _key("provider_name")),
+    ("service", _key("service")),
+    ("service_name", _key("service_name")),
+    ("service_type", _key("service_type")),
+    ("target", _key("target")),
+    ("availability", _key("availability")),
+    ("compliance", _key("compliance")),
+    ("met", _key("met")),
+    ("band", _key("band")),
+    ("eligible_seconds", _key("eligible_seconds")),
+    ("charged_downtime_seconds", _key("charged_downtime_seconds")),
+    ("excluded_maintenance_seconds", _key("excluded_maintenance_seconds")),
+    ("unknown_seconds", _key("unknown_seconds")),
+    ("coverage", _key("coverage")),
+    ("outage_count", _key("outage_count")),
+    ("outages_total", _key("outages_total")),
+    ("mttr_seconds", _key("mttr_seconds")),
+    ("mtbf_seconds", _key("mtbf_seconds")),
+    ("latency_threshold_seconds", _key("latency_threshold_seconds")),
+    ("latency_samples", lambda _e, _s, j: j["latency"]["samples"]),
+    ("latency_compliance", lambda _e, _s, j: j["latency"]["compliance"]),
+    ("latency_p95_seconds", lambda _e, _s, j: j["latency"]["p95_seconds"]),
+    ("error_budget_seconds", _budget("budget_seconds")),
+    ("error_budget_consumed_seconds", _budget("consumed_seconds")),
+    ("error_budget_remaining_seconds", _budget("remaining_seconds")),
+    ("error_budget_used_ratio", _key("error_budget_used_ratio")),
+    ("incident_count", lambda _e, s, _j: len(s.incidents)),
+    ("incidents", lambda _e, s, _j: " ".join(i.id for i in s.incidents)),
+)
+"""Column name → how to read it from (export, service, the service's JSON entry)."""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def render_csv(export: MonthExport) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([name for name, _ in COLUMNS])
+    for service in export.services:
+        entry = service.to_json()
+        writer.writerow([_cell(get(export, service, entry)) for _, get in COLUMNS])
+    return out.getvalue().encode("utf-8")
