@@ -2,13 +2,16 @@
 
 The simulator serves a few providers on 127.0.0.1 (one service down over TLS, an expired
 certificate, an outage that starts mid-test; two providers of three with a check down, so
-the monitor sees no mass failure and charges them); the daemon probes them every second;
+the monitor sees no mass failure and charges them) and a small fake X-Road (3 subsystems ×
+2 services, its directory read every 2 s, so the X-Road board and alerts have data); the
+daemon probes them every second;
 ``/usr/bin/prometheus`` scrapes it every second with the shipped scrape settings and
 evaluates config/prometheus/rules/ every second. Then every PromQL expression of every
 panel of every board (template variables replaced by real values) and every recording
 rule must return data through ``/api/v1/query``, every rule must evaluate without error,
 the service-down and certificate alerts must be active, and docs/metrics.md must list
-exactly the metric families the daemon exposes.
+exactly the metric families the daemon exposes (only those of features not built yet,
+incidents and the outbox, are reported instead of failed).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import pytest
 import yaml
 
 from scd_monitor.simulator.fleet import Simulator
+from scd_monitor.simulator.xroad import FakeService, XRoadDirectory
 from tests.unit.test_grafana_dashboards import (
     load_dashboards,
     query_panels,
@@ -48,7 +52,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "config" / "prometheus"
 VANTAGE = "e2e"
 DEADLINE = 50.0  # seconds for everything to return data
-LATER = re.compile(r"^scd_(xroad|incident|outbox)")
+# Families of features not built yet (issue 6): reported, not failed, until documented.
+LATER = re.compile(r"^scd_(incident|outbox)")
 
 # The service the detail board is opened on: down over TLS, so that every panel has
 # something to show (outage, down-since, certificate, error kinds, phases).
@@ -59,6 +64,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def small_xroad() -> XRoadDirectory:
+    """3 subsystems × 2 services (REST and SOAP) in two member classes."""
+    d = XRoadDirectory(member_classes={"GOB": "Entidades públicas", "PRIV": "Privados"})
+    for member_class, code, subsystem in (
+        ("GOB", "899999001", "CARPETA"),
+        ("GOB", "899999002", "AUTENTICACION"),
+        ("PRIV", "900000001", "PAGOS"),
+    ):
+        d.add_subsystem(
+            member_class,
+            code,
+            subsystem,
+            name=subsystem.title(),
+            services=[FakeService("consultar"), FakeService("radicar", version="v1", kind="WSDL")],
+        )
+    d.add_security_server("CO/GOB/899999001", "ss1", clients=["CO/GOB/899999001/CARPETA"])
+    return d
 
 
 def prometheus_binary() -> str:
@@ -172,7 +196,7 @@ async def resolve_variables(client: httpx.AsyncClient) -> dict[str, dict[str, st
 
 async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
     prometheus = prometheus_binary()
-    sim = Simulator(tmp_path / "sim")
+    sim = Simulator(tmp_path / "sim", xroad=small_xroad())
     sim.add_endpoint("prestador-a/autenticacion/oidc", kind="oidc", tls="valid")
     sim.add_endpoint(
         "prestador-a/carpeta/health", kind="carpeta", tls="valid", behaviour={"status": 503}
@@ -190,7 +214,9 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
     }
     t0 = time.monotonic()
     async with sim:
-        catalog = sim.write_catalog(tmp_path / "catalog.yaml", interval="1s", timeout="600ms")
+        catalog = sim.write_catalog(
+            tmp_path / "catalog.yaml", interval="1s", timeout="600ms", xroad_interval="2s"
+        )
         daemon_args = [
             sys.executable,
             "-m",
@@ -240,9 +266,9 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
     # The alerts see what the daemon sees (pending: their `for` is longer than the test).
     assert active_alerts(alerts) >= EXPECTED_ALERTS, alerts
 
-    # docs/metrics.md documents exactly what the daemon exposes. Families of the issues
-    # being built alongside this one (X-Road, incidents, outbox) are reported, not failed:
-    # they are documented when their boards and rules are added (docs/tablero.md).
+    # docs/metrics.md documents exactly what the daemon exposes. Only families of features
+    # not built yet (incidents, outbox) are reported instead of failed: they are documented
+    # when their boards and rules are added (docs/tablero.md, "What comes later").
     families = {
         name
         for name in re.findall(r"^# TYPE (\S+) ", exposed, flags=re.MULTILINE)

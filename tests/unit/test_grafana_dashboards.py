@@ -29,6 +29,7 @@ EXPECTED = {
     "tablero-control-scd.json": ("scd-tablero-control", "Tablero de control SCD"),
     "prestador-servicio.json": ("scd-prestador-servicio", "Prestador / servicio"),
     "operacion-monitor.json": ("scd-operacion-monitor", "Operación del monitor"),
+    "interoperabilidad-xroad.json": ("scd-interoperabilidad-xroad", "Interoperabilidad (X-Road)"),
 }
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -51,9 +52,9 @@ ENGLISH = re.compile(
 )
 SPANISH = re.compile(r"\b(de|del|la|el|los|las|en|por|que|un|una|y)\b", re.IGNORECASE)
 
-# Metrics that arrive with later issues (X-Road: issue 4; incidents and the outbox:
-# issue 6). No board may query them before they exist.
-FUTURE = re.compile(r"xroad|globalconf|incident|outbox", re.IGNORECASE)
+# Metrics of features not built yet (incidents and the outbox: issue 6). No board may
+# query them before they exist.
+FUTURE = re.compile(r"incident|outbox", re.IGNORECASE)
 
 
 # -- helpers shared with the end-to-end test ----------------------------------------------
@@ -152,7 +153,7 @@ def test_provisioning_layout_points_grafana_at_the_boards() -> None:
     assert home == f"{board_path}/tablero-control-scd.json"
 
 
-def test_the_three_boards_with_stable_unique_uids_and_spanish_titles() -> None:
+def test_the_four_boards_with_stable_unique_uids_and_spanish_titles() -> None:
     boards = load_dashboards()
     assert set(boards) == set(EXPECTED)
     uids = [board["uid"] for board in boards.values()]
@@ -166,6 +167,30 @@ def test_the_three_boards_with_stable_unique_uids_and_spanish_titles() -> None:
         assert board["description"] and SPANISH.search(board["description"])
         assert "scd" in board["tags"]
         assert board["timezone"] == "America/Bogota", "SLA months are Bogotá months"
+
+
+def test_xroad_board_selects_xroad_checks_and_describes_them() -> None:
+    """Board 3 reads the X-Road checks by kind and names them with scd_check_info."""
+    board = load_dashboards()["interoperabilidad-xroad.json"]
+    assert {v["name"] for v in variables(board)} >= {"datasource", "instancia", "vantage"}
+    exprs = [expr for _, _, expr in expressions(board)]
+    joined = " ".join(exprs)
+    for metric in (
+        "scd_xroad_directory_members",
+        "scd_xroad_directory_subsystems",
+        "scd_xroad_directory_services",
+        "scd_xroad_directory_security_servers",
+        "scd_xroad_directory_changes_total",
+        "scd_xroad_globalconf_expiry_timestamp_seconds",
+        "scd_xroad_directory_fetch_failures_total",
+        "scd_xroad_directory_last_success_timestamp_seconds",
+        "scd_probe_success",
+        "scd_check_state",
+    ):
+        assert metric in joined, metric
+    for expr in exprs:
+        if "scd_probe_success" in expr or "scd_check_state" in expr:
+            assert 'kind=~"xroad_.*"' in expr and "scd_check_info" in expr, expr
 
 
 def test_datasource_is_the_variable_everywhere() -> None:

@@ -27,7 +27,8 @@ TABLERO = ROOT / "docs" / "tablero.md"
 METRICS_DOC = ROOT / "docs" / "metrics.md"
 
 SPANISH = re.compile(r"\b(de|del|la|el|los|las|en|por|que|un|una|y|no)\b", re.IGNORECASE)
-FUTURE = re.compile(r"xroad|globalconf|incident|outbox", re.IGNORECASE)
+# Metrics of features not built yet (incidents and the outbox: issue 6).
+FUTURE = re.compile(r"incident|outbox", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +103,9 @@ def test_every_alert_fires_and_resolves_in_the_unit_tests() -> None:
     for name, labels in fired.items():
         for exp in labels:
             assert {"severity", "provider", "service"} <= set(exp), (name, exp)
-    # Both severities of the certificate alert are exercised.
+    # Both severities of the certificate and global configuration alerts are exercised.
     assert severities["ScdCertificadoPorVencer"] == {"warning", "critical"}
+    assert severities["ScdXroadConfiguracionGlobalVencida"] == {"warning", "critical"}
 
 
 def _minutes(value: str) -> int:
