@@ -21,6 +21,7 @@ from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
 from scd_monitor.catalog.discovered import effective_catalog
 from scd_monitor.clock import SystemClock
 from scd_monitor.errors import ConfigError, StoreError
+from scd_monitor.incidents import commands as incident_commands
 from scd_monitor.logs import configure_logging
 from scd_monitor.settings import Settings, load_settings
 from scd_monitor.sla.model import Period
@@ -111,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     directory.add_argument("--format", choices=["table", "json"], default="table")
     directory.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
 
+    incident_commands.add_parsers(sub, common)
+
     sim = sub.add_parser("simulate", parents=[common], help="serve fake SCD providers on 127.0.0.1")
     sim.add_argument("scenario", nargs="?", type=Path, help="scenario YAML")
     sim.add_argument("--workdir", type=Path, default=Path("data/simulator"))
@@ -164,6 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _states(settings)
         if command == "directory":
             return _directory(settings, args)
+        if command in incident_commands.COMMANDS:
+            catalog = load_catalog(settings.catalog)
+            return incident_commands.run(
+                args,
+                database_url=settings.database_url.get_secret_value(),
+                config=catalog.incidents,
+                timezone=catalog.timezone,
+            )
         return _run(settings)
     except ConfigError as exc:
         _error(exc.problems)

@@ -33,6 +33,10 @@ from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.discovery import DirectoryWatcher
 from scd_monitor.errors import ConfigError, ScdMonitorError, StoreError
 from scd_monitor.exports import ExportSource, MonthlyExportJob
+from scd_monitor.incidents.metrics import IncidentCollector
+from scd_monitor.incidents.observe import Observations, observe
+from scd_monitor.incidents.runner import IncidentRunner, build_runner
+from scd_monitor.incidents.service import names_from_catalog
 from scd_monitor.metrics import (
     DaemonMetrics,
     DaemonStatus,
@@ -88,6 +92,8 @@ class Daemon:
     _sync_task: asyncio.Task[None] | None = None
     _rebuild_wanted: bool = False
     _rebuild_task: asyncio.Task[None] | None = None
+    incidents: IncidentRunner | None = None
+    _tracked: bool = False
 
     def resolved_checks(self) -> list[ResolvedCheck]:
         """The checks in force: the catalog file's and the discovered ones."""
@@ -210,6 +216,8 @@ class Daemon:
             return False
         self.catalog = catalog
         self.catalog_loaded_at = time.time()
+        if self.incidents is not None:
+            self.incidents.configure(catalog.incidents, timezone=catalog.timezone)
         self.watcher.set_sources(catalog.xroad)
         expansion = expand(catalog, self.watcher.directories())
         for problem in expansion.problems:
@@ -235,6 +243,7 @@ class Daemon:
                 continue
             try:
                 await asyncio.to_thread(self.tracker.run_until_idle)
+                self._tracked = True
                 if time.monotonic() >= next_sla:
                     self.sla_report = await self._month_to_date()
                     next_sla = time.monotonic() + sla_every
@@ -249,6 +258,20 @@ class Daemon:
                 if not failing:
                     log.error("state.tracking_failed", error=str(exc))
                 failing = True
+
+    def incident_observations(self) -> Observations | None:
+        """What incident detection looks at now; None until the states are known."""
+        if not self.schema_ready or not self._tracked:
+            return None
+        return observe(
+            self.effective,
+            self.tracker.current(),
+            now=self.clock.now(),
+            vantage=self.settings.vantage,
+            latest=self.published_snapshot().latest,
+            sla=self.sla_report,
+            directories=self.watcher.statuses(),
+        )
 
     def _prune(self) -> None:
         cutoff = self.clock.now() - self.settings.results_retention
@@ -345,6 +368,12 @@ class Daemon:
             )
         store_task = loop.create_task(self._prepare_store())
         track_task = loop.create_task(self._track_states())
+        incidents_stop = asyncio.Event()
+        incidents_task = (
+            loop.create_task(self.incidents.run(incidents_stop))
+            if self.incidents is not None
+            else None
+        )
         checks = self.resolved_checks()
         self.pipeline.set_checks(checks)
         self.scheduler.start(checks)
@@ -363,6 +392,13 @@ class Daemon:
         finally:
             log.info("daemon.stopping", in_flight=self.scheduler.in_flight)
             cancelled = await self.scheduler.stop(self.settings.shutdown_grace.total_seconds())
+            incidents_stop.set()
+            if incidents_task is not None:
+                # In-flight deliveries finish; one cut short is delivered again after a restart.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        incidents_task, self.settings.shutdown_grace.total_seconds()
+                    )
             store_task.cancel()
             track_task.cancel()
             tasks = [store_task, track_task, self._rebuild_task, self._sync_task]
@@ -469,6 +505,16 @@ def build(
         )
     )
     metrics.add_collector(DirectoryCollector(watcher.statuses))
+    daemon.incidents = build_runner(
+        catalog.incidents,
+        store,
+        clock,
+        timezone=catalog.timezone,
+        vantage=settings.vantage,
+        observe=daemon.incident_observations,
+        names=lambda provider, service: names_from_catalog(daemon.effective)(provider, service),
+    )
+    metrics.add_collector(IncidentCollector(daemon.incidents.snapshot))
     if settings.export_dir is not None and str(settings.export_dir):
         daemon.export_job = MonthlyExportJob(
             lambda: ExportSource(

@@ -31,6 +31,8 @@ from scd_monitor.catalog.models import (
     XRoadSource,
 )
 from scd_monitor.errors import ConfigError
+from scd_monitor.incidents.config import resolve_secrets, secret_problems
+from scd_monitor.sinks import SINK_KINDS
 
 Loc = tuple[str | int, ...]
 
@@ -158,6 +160,7 @@ def parse_catalog(
 
 
 _KINDS = ", ".join(repr(kind) for kind in CHECK_KINDS)
+_SINK_KINDS = ", ".join(repr(kind) for kind in SINK_KINDS)
 
 
 def _pydantic_problems(exc: ValidationError, data: Any, marks: _Marks, filename: str) -> list[str]:
@@ -172,10 +175,12 @@ def _pydantic_problems(exc: ValidationError, data: Any, marks: _Marks, filename:
             path = (*path, loc[-1]) if path[-1:] != (loc[-1],) else path
             msg = f"missing required key {loc[-1]!r}"
         elif err["type"] == "union_tag_invalid":
-            msg = f"unknown check kind; expected one of {_KINDS}"
+            what, kinds = ("sink", _SINK_KINDS) if loc[:1] == ("incidents",) else ("check", _KINDS)
+            msg = f"unknown {what} kind; expected one of {kinds}"
             path = (*path, "kind") if "kind" in _at(data, path) else path
         elif err["type"] == "union_tag_not_found":
-            msg = f"missing required key 'kind' (one of {_KINDS})"
+            kinds = _SINK_KINDS if loc[:1] == ("incidents",) else _KINDS
+            msg = f"missing required key 'kind' (one of {kinds})"
         msg = msg.removeprefix("Value error, ")
         line = marks.line_of(path) or line
         where = f"{filename}:{line}" if line is not None else filename
@@ -237,6 +242,8 @@ def _semantic_problems(
                     (*here, "secret_headers"),
                     f"header(s) {sorted(overlap)} also set in 'headers'",
                 )
+    for loc, msg in secret_problems(catalog.incidents, base_dir):
+        report(loc, msg)
     static = {p.id: i for i, p in enumerate(catalog.providers)}
     for i, source in enumerate(catalog.xroad):
         if source.provider.id in static:
@@ -386,4 +393,12 @@ def _resolve_files(catalog: Catalog, base_dir: Path) -> Catalog:
         update={"canaries": [check(c) for c in catalog.monitor.canaries]}
     )
     sources = [xroad(s) for s in catalog.xroad]
-    return catalog.model_copy(update={"providers": providers, "monitor": monitor, "xroad": sources})
+    incidents = resolve_secrets(catalog.incidents, base_dir)
+    return catalog.model_copy(
+        update={
+            "providers": providers,
+            "monitor": monitor,
+            "xroad": sources,
+            "incidents": incidents,
+        }
+    )

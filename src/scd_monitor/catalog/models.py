@@ -718,6 +718,10 @@ class XRoadSource(StrictModel):
         return self
 
 
+# The incidents section's models build on the ones above (StrictModel, SecretRef, Slug,
+# TlsOptions, HttpUrlText), so they are imported here, once those exist.
+from scd_monitor.incidents.config import IncidentsConfig  # noqa: E402
+
 CANARY_PROVIDER = "scd-monitor"
 CANARY_SERVICE = "canaries"
 
@@ -735,6 +739,8 @@ class Catalog(StrictModel):
     providers: list[Provider]
     xroad: list[XRoadSource] = Field(default_factory=list)
     """X-Road directory sources; what they discover is added at run time."""
+    incidents: IncidentsConfig = IncidentsConfig()
+    """Detection rules, routes and sinks of incident reports (docs/incidents.md)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -119,6 +119,8 @@ class Store:
 
     def create_schema(self) -> None:
         """Create missing tables; refuse a database written by a newer schema."""
+        import scd_monitor.incidents.tables  # noqa: F401  (registers the incidents' tables)
+
         with self._begin("creating the schema") as conn:
             metadata.create_all(conn)
             version = conn.execute(select(schema_info.c.version)).scalar()

@@ -1,0 +1,482 @@
+"""Detection: observations → signals per service. Pure functions, no clock, no I/O.
+
+Rules (each configurable per service through :meth:`IncidentsConfig.policy`):
+
+- **outage**: the service is DOWN by its rule (critical checks confirmed down by the
+  state tracker); ``since`` = the earliest outage start of its down checks.
+- **degradation**: the service is DEGRADED (slower than its latency threshold, or a
+  non-critical check down); must last ``after`` (10 min) before it counts.
+- **sla_at_risk**: a configured burn rate over its threshold (``sla_burn:<window>``),
+  or month-to-date availability below the target (``sla_availability:<YYYY-MM>``).
+- **certificate**: a peer certificate expired (``cert_expired``) or expiring within
+  ``expiring_within`` (``cert_expiring``), one key per check.
+- **directory** (X-Road sources, on their platform service): members, subsystems or
+  services that disappeared in the last ``vanished_for`` and did not come back; the
+  global configuration expired or expiring; no successful read for ``stale_after``.
+- **monitor**: a canary down, or a mass failure (as the SLA defines it) → one
+  ``monitor_fault`` signal on ``scd-monitor/monitor``; while it lasts, outages and
+  degradations are not signalled (that time is UNKNOWN, never charged to a provider).
+
+Severities, unless a rule sets one: see :func:`default_severity`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from scd_monitor.incidents.config import IncidentsConfig, Rules
+from scd_monitor.incidents.labels import STATE_LABELS, duration_es, iso
+from scd_monitor.incidents.model import (
+    MONITOR_PROVIDER,
+    MONITOR_SERVICE,
+    Severity,
+    Signal,
+    SignalKind,
+)
+from scd_monitor.incidents.observe import (
+    CheckObservation,
+    DirectoryObservation,
+    Observations,
+    ServiceObservation,
+)
+from scd_monitor.sla.model import State
+
+if TYPE_CHECKING:
+    from scd_monitor.xroad.directory import DirectoryEvent
+
+__all__ = ["ServiceKey", "default_severity", "detect", "unobservable"]
+
+ServiceKey = tuple[str, str]
+
+_BURN_LABELS = {3600: "1h", 21600: "6h", 86400: "1d", 259200: "3d"}
+_VANISHING = ("member", "subsystem", "service")
+
+
+def default_severity(kind: SignalKind, service_type: str, trigger: str = "") -> Severity:
+    """The severity a signal gets unless its rule sets one.
+
+    ======================  ===========================================================
+    outage                  critical for Autenticación Digital and Interoperabilidad,
+                            high otherwise
+    degradation             medium (low for ``otro``)
+    sla_at_risk             high below the target, medium for a burn rate alone
+    cert_expiring           medium
+    cert_expired            high
+    directory_anomaly       critical when the global configuration expired, high
+                            otherwise
+    monitor_fault           high (operations only)
+    ======================  ===========================================================
+    """
+    if kind is SignalKind.OUTAGE:
+        if service_type in ("autenticacion_digital", "interoperabilidad"):
+            return Severity.CRITICAL
+        return Severity.HIGH
+    if kind is SignalKind.DEGRADATION:
+        return Severity.LOW if service_type == "otro" else Severity.MEDIUM
+    if kind is SignalKind.SLA_AT_RISK:
+        return Severity.HIGH if trigger == "availability" else Severity.MEDIUM
+    if kind is SignalKind.CERT_EXPIRING:
+        return Severity.MEDIUM
+    if kind is SignalKind.CERT_EXPIRED:
+        return Severity.HIGH
+    if kind is SignalKind.DIRECTORY_ANOMALY:
+        return Severity.CRITICAL if trigger == "globalconf_expired" else Severity.HIGH
+    return Severity.HIGH
+
+
+def detect(obs: Observations, config: IncidentsConfig) -> dict[ServiceKey, list[Signal]]:
+    """Every signal true at ``obs.at``, by (provider, service); services without a
+    signal are absent."""
+    out: dict[ServiceKey, list[Signal]] = defaultdict(list)
+    monitor = monitor_signals(obs, config.policy(MONITOR_PROVIDER, MONITOR_SERVICE).rules)
+    for signal in monitor:
+        out[signal.service_key].append(signal)
+    monitor_fault = bool(monitor) or _monitor_fault_at_all(obs)
+    for service in obs.services:
+        rules = config.policy(service.provider, service.service).rules
+        signals: list[Signal] = []
+        if not monitor_fault:
+            signals += outage_signals(service, rules)
+            signals += degradation_signals(service, rules)
+        signals += sla_signals(service, rules)
+        signals += certificate_signals(service, rules, obs.at)
+        if signals:
+            out[(service.provider, service.service)].extend(signals)
+    events = obs.directory_events or ()
+    for source in obs.directories:
+        rules = config.policy(source.provider, source.service).rules
+        signals = directory_signals(source, events, rules, obs.at)
+        if signals:
+            out[(source.provider, source.service)].extend(signals)
+    return dict(out)
+
+
+def unobservable(obs: Observations) -> set[ServiceKey]:
+    """Services about which nothing is known now: state UNKNOWN (no fresh data), or every
+    service while the monitor is at fault. Their absent signals are not read as cleared."""
+    if _monitor_fault_at_all(obs):
+        return {(s.provider, s.service) for s in obs.services}
+    return {(s.provider, s.service) for s in obs.services if s.state is State.UNKNOWN}
+
+
+def _monitor_fault_at_all(obs: Observations) -> bool:
+    """A monitor fault even when the monitor rule is disabled (outages still suppressed)."""
+    return bool(_down_canaries(obs.canaries)) or _mass_failure(obs) is not None
+
+
+def _sev(
+    rule_severity: Severity | None, kind: SignalKind, service_type: str, trigger: str = ""
+) -> Severity:
+    return rule_severity or default_severity(kind, service_type, trigger)
+
+
+def _error_kinds(checks: Iterable[CheckObservation]) -> tuple[str, ...]:
+    return tuple(sorted({c.error_kind for c in checks if c.error_kind}))
+
+
+def outage_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
+    rule = rules.outage
+    if not rule.enabled or service.state is not State.DOWN:
+        return []
+    down = [c for c in service.checks if c.state is State.DOWN]
+    critical = [c for c in service.checks if c.critical]
+    down_critical = [c for c in down if c.critical] or down
+    starts = [c.since for c in down_critical if c.since is not None]
+    kinds = _error_kinds(down_critical)
+    summary = (
+        f"El servicio no responde: {len(down_critical)} de {len(critical) or len(service.checks)} "
+        "verificaciones críticas caídas"
+        + (f" ({', '.join(c.check for c in down_critical)})" if down_critical else "")
+        + (f"; tipo de error: {', '.join(kinds)}" if kinds else "")
+        + "."
+    )
+    return [
+        Signal(
+            provider=service.provider,
+            service=service.service,
+            kind=SignalKind.OUTAGE,
+            key="outage",
+            severity=_sev(rule.severity, SignalKind.OUTAGE, service.service_type),
+            summary=summary,
+            since=min(starts) if starts else None,
+            after=rule.after,
+            checks=tuple(c.check_id for c in down_critical),
+            error_kinds=kinds,
+            details={"down_checks": len(down_critical), "critical_checks": len(critical)},
+        )
+    ]
+
+
+def degradation_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
+    rule = rules.degradation
+    if not rule.enabled or service.state is not State.DEGRADED:
+        return []
+    involved = [c for c in service.checks if c.state in (State.DEGRADED, State.DOWN)]
+    slow = [c for c in involved if c.state is State.DEGRADED]
+    down = [c for c in involved if c.state is State.DOWN]
+    parts = []
+    if slow:
+        parts.append(
+            "respuestas por encima del umbral de latencia en " + ", ".join(c.check for c in slow)
+        )
+    if down:
+        parts.append("verificaciones no críticas caídas: " + ", ".join(c.check for c in down))
+    summary = "Servicio degradado: " + ("; ".join(parts) or "estado degradado") + "."
+    return [
+        Signal(
+            provider=service.provider,
+            service=service.service,
+            kind=SignalKind.DEGRADATION,
+            key="degradation",
+            severity=_sev(rule.severity, SignalKind.DEGRADATION, service.service_type),
+            summary=summary,
+            after=rule.after,
+            checks=tuple(c.check_id for c in involved),
+            error_kinds=_error_kinds(down),
+            details={"slow_checks": len(slow), "down_noncritical_checks": len(down)},
+        )
+    ]
+
+
+def sla_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
+    rule = rules.sla_at_risk
+    figures = service.sla
+    if not rule.enabled or figures is None:
+        return []
+    out: list[Signal] = []
+    rates = {b.window: b for b in figures.burn_rates}
+    for threshold in rule.burn_rates:
+        burn = rates.get(threshold.window)
+        if burn is None or burn.rate is None or burn.rate <= threshold.above:
+            continue
+        label = _BURN_LABELS.get(int(threshold.window.total_seconds()), str(threshold.window))
+        out.append(
+            Signal(
+                provider=service.provider,
+                service=service.service,
+                kind=SignalKind.SLA_AT_RISK,
+                key=f"sla_burn:{label}",
+                severity=_sev(rule.severity, SignalKind.SLA_AT_RISK, service.service_type, "burn"),
+                summary=(
+                    f"Tasa de consumo del presupuesto de error en {label}: {burn.rate:.1f} "
+                    f"(umbral {threshold.above:g}); tiempo de caída imputado en la ventana: "
+                    f"{duration_es(burn.charged)}."
+                ),
+                after=rule.after,
+                details={
+                    "window_seconds": int(threshold.window.total_seconds()),
+                    "burn_rate": burn.rate,
+                    "threshold": threshold.above,
+                },
+            )
+        )
+    if rule.availability_below_target and figures.availability is not None and figures.met is False:
+        month = (
+            figures.error_budget.month.start
+            if figures.error_budget is not None
+            else figures.period.start
+        )
+        out.append(
+            Signal(
+                provider=service.provider,
+                service=service.service,
+                kind=SignalKind.SLA_AT_RISK,
+                key=f"sla_availability:{iso(month)[:7]}",
+                severity=_sev(
+                    rule.severity, SignalKind.SLA_AT_RISK, service.service_type, "availability"
+                ),
+                summary=(
+                    f"Disponibilidad del mes a la fecha {figures.availability * 100:.3f} % por "
+                    f"debajo de la meta del ANS ({figures.target * 100:g} %)."
+                ),
+                after=rule.after,
+                details={"availability": figures.availability, "target": figures.target},
+            )
+        )
+    return out
+
+
+def certificate_signals(service: ServiceObservation, rules: Rules, now: datetime) -> list[Signal]:
+    rule = rules.certificate
+    if not rule.enabled:
+        return []
+    out: list[Signal] = []
+    for check in service.checks:
+        expiry = check.cert_not_after
+        if expiry is None:
+            continue
+        remaining = expiry - now
+        if remaining <= timedelta(0):
+            kind = SignalKind.CERT_EXPIRED
+            severity = rule.expired_severity or default_severity(kind, service.service_type)
+            summary = (
+                f"El certificado del servidor de la verificación {check.check} venció el "
+                f"{iso(expiry)}."
+            )
+        elif remaining <= rule.expiring_within:
+            kind = SignalKind.CERT_EXPIRING
+            severity = _sev(rule.severity, kind, service.service_type)
+            summary = (
+                f"El certificado del servidor de la verificación {check.check} vence el "
+                f"{iso(expiry)} (en {duration_es(remaining)})."
+            )
+        else:
+            continue
+        out.append(
+            Signal(
+                provider=service.provider,
+                service=service.service,
+                kind=kind,
+                key=f"cert:{check.check_id}",
+                severity=severity,
+                summary=summary,
+                checks=(check.check_id,),
+                details={"not_after": iso(expiry), "check": check.check_id},
+            )
+        )
+    return out
+
+
+def directory_signals(
+    source: DirectoryObservation,
+    events: Sequence[DirectoryEvent],
+    rules: Rules,
+    now: datetime,
+) -> list[Signal]:
+    rule = rules.directory
+    if not rule.enabled:
+        return []
+    kind = SignalKind.DIRECTORY_ANOMALY
+    out: list[Signal] = []
+
+    def signal(
+        key: str, trigger: str, summary: str, since: datetime | None, **details: object
+    ) -> None:
+        out.append(
+            Signal(
+                provider=source.provider,
+                service=source.service,
+                kind=kind,
+                key=key,
+                severity=_sev(rule.severity, kind, "interoperabilidad", trigger),
+                summary=summary,
+                since=since,
+                details={"source": source.source, "instance": source.instance, **details},
+            )
+        )
+
+    vanished = _vanished(source.source, events, since=now - rule.vanished_for)
+    if vanished:
+        subjects = sorted(vanished)
+        by_kind: dict[str, int] = defaultdict(int)
+        for k, _subject in vanished:
+            by_kind[k] += 1
+        names = {"member": "miembros", "subsystem": "subsistemas", "service": "servicios"}
+        counted = ", ".join(f"{n} {names.get(k, k)}" for k, n in sorted(by_kind.items()))
+        listed = ", ".join(s for _, s in subjects[:10])
+        more = f" y {len(subjects) - 10} más" if len(subjects) > 10 else ""
+        signal(
+            "directory_vanished",
+            "vanished",
+            f"Desaparecieron del directorio de X-Road {source.instance} ({source.source}): "
+            f"{counted} — {listed}{more}.",
+            min(vanished.values()),
+            vanished=[{"kind": k, "subject": s} for k, s in subjects[:50]],
+            vanished_count=len(subjects),
+        )
+    expires = source.globalconf_expires_at
+    if expires is not None:
+        remaining = expires - now
+        if remaining <= timedelta(0):
+            signal(
+                "globalconf",
+                "globalconf_expired",
+                f"La configuración global de X-Road {source.instance} venció el {iso(expires)}: "
+                "los servidores de seguridad dejan de intercambiar mensajes.",
+                expires,
+                expires_at=iso(expires),
+            )
+        elif remaining < source.min_validity:
+            signal(
+                "globalconf",
+                "globalconf_expiring",
+                f"La configuración global de X-Road {source.instance} vence el {iso(expires)} "
+                f"(en {duration_es(remaining)}) y no se ha renovado.",
+                None,
+                expires_at=iso(expires),
+            )
+    stale_after = rule.stale_after or 3 * source.interval
+    last = source.last_success_at
+    if last is not None and now - last > stale_after:
+        signal(
+            "directory_stale",
+            "stale",
+            f"El directorio de X-Road {source.instance} ({source.source}) no se ha podido leer "
+            f"desde el {iso(last)} (hace {duration_es(now - last)}).",
+            last + stale_after,
+            last_success_at=iso(last),
+        )
+    return out
+
+
+def _vanished(
+    source: str, events: Sequence[DirectoryEvent], *, since: datetime
+) -> dict[tuple[str, str], datetime]:
+    """(kind, subject) → when it disappeared, for entities whose last event since
+    ``since`` is a disappearance."""
+    last: dict[tuple[str, str], tuple[datetime, str]] = {}
+    for event in events:
+        if event.source != source or event.at < since:
+            continue
+        if event.kind not in _VANISHING or event.change not in ("appeared", "disappeared"):
+            continue
+        key = (event.kind, event.subject)
+        previous = last.get(key)
+        if previous is None or event.at >= previous[0]:
+            last[key] = (event.at, event.change)
+    return {k: at for k, (at, change) in last.items() if change == "disappeared"}
+
+
+def _down_canaries(canaries: Sequence[CheckObservation]) -> list[CheckObservation]:
+    return [c for c in canaries if c.state is State.DOWN]
+
+
+def _mass_failure(obs: Observations) -> tuple[int, int] | None:
+    """(providers with a check down, providers with fresh data) when that is a mass
+    failure by the catalog's ``monitor.mass_failure``; else ``None``."""
+    fresh: set[str] = set()
+    down: set[str] = set()
+    for service in obs.services:
+        for check in service.checks:
+            if check.state is not State.UNKNOWN:
+                fresh.add(service.provider)
+            if check.state is State.DOWN:
+                down.add(service.provider)
+    if not fresh or len(down) < obs.mass_failure_min_providers:
+        return None
+    if len(down) / len(fresh) < obs.mass_failure_min_ratio:
+        return None
+    return len(down), len(fresh)
+
+
+def monitor_signals(obs: Observations, rules: Rules) -> list[Signal]:
+    rule = rules.monitor
+    if not rule.enabled:
+        return []
+    out: list[Signal] = []
+    severity = rule.severity or default_severity(SignalKind.MONITOR_FAULT, "otro")
+    canaries = _down_canaries(obs.canaries)
+    if canaries:
+        starts = [c.since for c in canaries if c.since is not None]
+        out.append(
+            Signal(
+                provider=MONITOR_PROVIDER,
+                service=MONITOR_SERVICE,
+                kind=SignalKind.MONITOR_FAULT,
+                key="canaries",
+                severity=severity,
+                summary=(
+                    f"Verificaciones de control del monitor caídas en {obs.vantage}: "
+                    + ", ".join(c.check for c in canaries)
+                    + ". Las mediciones de este punto no se imputan a los prestadores."
+                ),
+                since=min(starts) if starts else None,
+                after=rule.after,
+                checks=tuple(c.check_id for c in canaries),
+                error_kinds=_error_kinds(canaries),
+            )
+        )
+    mass = _mass_failure(obs)
+    if mass is not None:
+        down, fresh = mass
+        out.append(
+            Signal(
+                provider=MONITOR_PROVIDER,
+                service=MONITOR_SERVICE,
+                kind=SignalKind.MONITOR_FAULT,
+                key="mass_failure",
+                severity=severity,
+                summary=(
+                    f"Falla masiva vista desde {obs.vantage}: {down} de {fresh} prestadores con "
+                    "verificaciones caídas al mismo tiempo; se presume una falla del monitor."
+                ),
+                after=rule.after,
+                details={"providers_down": down, "providers_fresh": fresh},
+            )
+        )
+    return out
+
+
+def describe_states(service: ServiceObservation) -> list[str]:
+    """Lines for the report's *condiciones de operación*: each check and its state."""
+    lines = [f"Estado del servicio: {STATE_LABELS.get(service.state.value, service.state.value)}."]
+    for check in service.checks:
+        state = STATE_LABELS.get(check.state.value, check.state.value)
+        extra = f", último error: {check.error_kind}" if check.error_kind else ""
+        since = f", desde {iso(check.since)}" if check.since is not None else ""
+        critical = "crítica" if check.critical else "no crítica"
+        lines.append(f"Verificación {check.check} ({critical}): {state}{since}{extra}.")
+    return lines

@@ -1,0 +1,485 @@
+"""The incident report: a versioned JSON document (``schemas/incident-report.schema.json``)
+built from stored facts by a pure function, and its Spanish renderings (text and HTML).
+
+A report is made once per reported event and stored with its renderings; every
+delivery of it sends those exact bytes, so a receiver that sees the same idempotency
+key twice always sees the same content.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scd_monitor import __version__
+from scd_monitor.incidents.labels import (
+    EVENT_LABELS,
+    KIND_LABELS,
+    REASON_LABELS,
+    SERVICE_TYPE_LABELS,
+    SEVERITY_LABELS,
+    duration_es,
+    instant_es,
+    iso,
+)
+from scd_monitor.incidents.model import Severity, SignalKind
+from scd_monitor.incidents.recommendations import recommendations
+from scd_monitor.logs import REDACTED, redact_processor, redact_text
+
+__all__ = [
+    "SCHEMA_ID",
+    "SCHEMA_VERSION",
+    "EventFacts",
+    "Evidence",
+    "IncidentFacts",
+    "NoteFacts",
+    "RenderedReport",
+    "build_report",
+    "redact_evidence",
+    "render",
+    "render_html",
+    "render_text",
+    "sla_impact",
+]
+
+SCHEMA_VERSION = 1
+SCHEMA_ID = "https://scd-monitor.invalid/schemas/incident-report.schema.json"
+
+_QUERY_SECRET = re.compile(
+    r"(?P<k>[?&;](?:[\w.-]*(?:token|key|secret|pass(?:word)?|sig(?:nature)?|auth|code)[\w.-]*)=)"
+    r"[^&;#\s\"']+",
+    re.I,
+)
+_BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFacts:
+    code: str
+    provider: str
+    service: str
+    status: str
+    """``open``, ``recovering`` or ``resolved``."""
+    type: SignalKind
+    severity: Severity
+    kinds: tuple[SignalKind, ...]
+    started_at: datetime
+    detected_at: datetime
+    ended_at: datetime | None
+    resolved_at: datetime | None
+    context: Mapping[str, Any]
+    """``provider_name``, ``service_name``, ``service_type``, ``provider_contact``,
+    ``conditions``, ``operation``, ``impact``, ``sla``: kept up to date by the service."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    seq: int
+    kind: str
+    reason: str
+    at: datetime
+    severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class NoteFacts:
+    at: datetime
+    author: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One failing probe result, as quoted in a report (already redacted)."""
+
+    check_id: str
+    vantage: str
+    started_at: datetime
+    duration_seconds: float
+    error_kind: str | None
+    message: str | None
+    status_code: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedReport:
+    document: dict[str, Any]
+    body: str
+    """The JSON text: the exact bytes (UTF-8) every sink sends."""
+    text: str
+    html: str
+    subject: str
+
+
+def redact_evidence(text: str | None) -> str | None:
+    """Passwords in URLs, secret-looking query parameters, bearer tokens: masked."""
+    if text is None:
+        return None
+    text = redact_text(text)
+    text = _QUERY_SECRET.sub(lambda m: m.group("k") + REDACTED, text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def redact_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    cleaned = dict(redact_processor(None, "", dict(details)))
+    return {k: redact_evidence(v) if isinstance(v, str) else v for k, v in cleaned.items()}
+
+
+def sla_impact(figures: Any, *, started_at: datetime) -> dict[str, Any] | None:
+    """The SLA impact of an incident from month-to-date :class:`SlaFigures` (or None)."""
+    if figures is None:
+        return None
+    incident_charged = timedelta(0)
+    for outage in figures.outages:
+        end = outage.end or figures.now
+        if end > started_at:
+            incident_charged += outage.charged
+    budget = figures.error_budget
+    consumed_ratio = None
+    if budget is not None and budget.budget > timedelta(0):
+        consumed_ratio = budget.consumed / budget.budget
+    return {
+        "period_start": iso(figures.period.start),
+        "as_of": iso(figures.now),
+        "target": figures.target,
+        "availability": figures.availability,
+        "charged_downtime_seconds": _secs(figures.charged_downtime),
+        "incident_charged_seconds": _secs(incident_charged),
+        "error_budget_seconds": _secs(budget.budget) if budget is not None else None,
+        "error_budget_consumed_seconds": _secs(budget.consumed) if budget is not None else None,
+        "error_budget_consumed_ratio": consumed_ratio,
+        "error_budget_remaining_ratio": budget.remaining_ratio if budget is not None else None,
+        "burn_rates": [
+            {"window_seconds": _secs(b.window), "rate": b.rate} for b in figures.burn_rates
+        ],
+    }
+
+
+def _secs(value: timedelta) -> float:
+    seconds = value.total_seconds()
+    return int(seconds) if seconds == int(seconds) else round(seconds, 3)
+
+
+def build_report(
+    incident: IncidentFacts,
+    event: EventFacts,
+    notes: Sequence[NoteFacts],
+    evidence: Sequence[Evidence],
+    *,
+    generated_at: datetime,
+    timezone: str,
+    issuer_name: str,
+    issuer_contact: str | None = None,
+) -> dict[str, Any]:
+    """The report document of ``event`` (pure; valid against the JSON Schema)."""
+    ctx = incident.context
+    end = incident.ended_at if incident.status == "resolved" else None
+    until = end or generated_at
+    impact = ctx.get("impact") or {}
+    error_kinds = sorted(
+        set(impact.get("error_kinds", [])) | {e.error_kind for e in evidence if e.error_kind}
+    )
+    service_type = str(ctx.get("service_type") or "otro")
+    status = incident.status
+    doc: dict[str, Any] = {
+        "$schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "report_id": f"{incident.code}.{event.seq}",
+        "language": "es-CO",
+        "generated_at": iso(generated_at),
+        "timezone": timezone,
+        "issuer": {"name": issuer_name, "contact": issuer_contact},
+        "software": {"name": "scd-monitor", "version": __version__},
+        "incident": {
+            "id": incident.code,
+            "type": incident.type.value,
+            "type_label": KIND_LABELS[incident.type],
+            "types": [k.value for k in incident.kinds],
+            "severity": incident.severity.value,
+            "severity_label": SEVERITY_LABELS[incident.severity],
+            "status": status,
+            "provider": {
+                "id": incident.provider,
+                "name": ctx.get("provider_name") or incident.provider,
+                "contact": ctx.get("provider_contact"),
+            },
+            "service": {
+                "id": incident.service,
+                "name": ctx.get("service_name") or incident.service,
+                "type": service_type,
+                "type_label": SERVICE_TYPE_LABELS.get(service_type, service_type),
+            },
+            "start": iso(incident.started_at),
+            "detected": iso(incident.detected_at),
+            "end": iso(end) if end is not None else None,
+            "duration_seconds": _secs(max(until - incident.started_at, timedelta(0))),
+            "ongoing": end is None,
+        },
+        "event": {
+            "sequence": event.seq,
+            "kind": event.kind,
+            "kind_label": EVENT_LABELS[event.kind],
+            "reason": event.reason,
+            "reason_label": REASON_LABELS.get(event.reason, event.reason),
+            "at": iso(event.at),
+        },
+        "impact": {
+            "checks": sorted(set(impact.get("checks", []))),
+            "vantages": sorted(set(impact.get("vantages", [])) | {e.vantage for e in evidence}),
+            "error_kinds": error_kinds,
+        },
+        "conditions": [
+            {
+                "kind": c["kind"],
+                "kind_label": KIND_LABELS[SignalKind(c["kind"])],
+                "severity": c["severity"],
+                "summary": c["summary"],
+                "since": c.get("since"),
+            }
+            for c in ctx.get("conditions", [])
+        ]
+        if status != "resolved"
+        else [],
+        "operation": list(ctx.get("operation", [])),
+        "evidence": [
+            {
+                "check": e.check_id,
+                "vantage": e.vantage,
+                "at": iso(e.started_at),
+                "duration_seconds": round(e.duration_seconds, 3),
+                "error_kind": e.error_kind,
+                "message": e.message,
+                "status_code": e.status_code,
+                "details": dict(e.details),
+            }
+            for e in evidence
+        ],
+        "actions": [
+            {"at": iso(n.at), "author": n.author, "text": n.text}
+            for n in sorted(notes, key=lambda n: n.at)
+        ],
+        "recommendations": recommendations(error_kinds, incident.kinds),
+        "sla_impact": ctx.get("sla"),
+    }
+    doc["summary"] = _summary(doc, timezone)
+    return doc
+
+
+def _summary(doc: Mapping[str, Any], timezone: str) -> str:
+    tz = ZoneInfo(timezone)
+    inc = doc["incident"]
+    start = instant_es(datetime.fromisoformat(inc["start"]), tz)
+    what = (
+        f"{inc['type_label']} del servicio {inc['service']['name']} "
+        f"({inc['service']['type_label']}) del prestador {inc['provider']['name']}"
+    )
+    if inc["end"] is not None:
+        end = instant_es(datetime.fromisoformat(inc["end"]), tz)
+        duration = duration_es(timedelta(seconds=inc["duration_seconds"]))
+        lead = (
+            f"Se cierra el incidente {inc['id']}"
+            if doc["event"]["kind"] == "resolved"
+            else f"Incidente {inc['id']} (resuelto)"
+        )
+        return (
+            f"{lead}: {what}, iniciado el {start} y normalizado el {end}, con una duración "
+            f"de {duration}."
+        )
+    state = "abierto" if doc["event"]["kind"] == "opened" else "en curso"
+    return (
+        f"Incidente {inc['id']} {state}, severidad {inc['severity_label'].lower()}: {what}, "
+        f"desde el {start}."
+    )
+
+
+def to_body(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def subject_of(document: Mapping[str, Any]) -> str:
+    inc = document["incident"]
+    ev = document["event"]
+    return (
+        f"{inc['id']} · {ev['kind_label']} · {inc['severity_label']} · {inc['type_label']} · "
+        f"{inc['provider']['name']} / {inc['service']['name']}"
+    )
+
+
+def render(document: dict[str, Any]) -> RenderedReport:
+    return RenderedReport(
+        document=document,
+        body=to_body(document),
+        text=render_text(document),
+        html=render_html(document),
+        subject=subject_of(document),
+    )
+
+
+def _t(value: str | None, tz: ZoneInfo) -> str:
+    return "—" if value is None else instant_es(datetime.fromisoformat(value), tz)
+
+
+def _sla_lines(sla: Mapping[str, Any] | None) -> list[str]:
+    if sla is None:
+        return ["Sin cifras del ANS calculadas todavía."]
+    lines = [f"Meta del ANS: {sla['target'] * 100:g} %"]
+    if sla.get("availability") is not None:
+        lines.append(f"Disponibilidad del mes a la fecha: {sla['availability'] * 100:.3f} %")
+    lines.append(
+        "Tiempo de caída imputado en el mes: "
+        + duration_es(timedelta(seconds=sla["charged_downtime_seconds"]))
+    )
+    lines.append(
+        "Tiempo imputado a este incidente: "
+        + duration_es(timedelta(seconds=sla["incident_charged_seconds"]))
+    )
+    if sla.get("error_budget_seconds") is not None:
+        consumed = sla.get("error_budget_consumed_ratio")
+        share = f"{consumed * 100:.1f} % " if consumed is not None else ""
+        lines.append(
+            f"Presupuesto de error consumido: {share}("
+            + duration_es(timedelta(seconds=sla["error_budget_consumed_seconds"]))
+            + " de "
+            + duration_es(timedelta(seconds=sla["error_budget_seconds"]))
+            + ")"
+        )
+    rates = [
+        f"{duration_es(timedelta(seconds=b['window_seconds']))}: {b['rate']:.2f}"
+        for b in sla.get("burn_rates", [])
+        if b.get("rate") is not None
+    ]
+    if rates:
+        lines.append("Tasas de consumo: " + "; ".join(rates))
+    return lines
+
+
+def _sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    tz = ZoneInfo(doc["timezone"])
+    inc = doc["incident"]
+    impact = doc["impact"]
+    duration = duration_es(timedelta(seconds=inc["duration_seconds"]))
+    head = [
+        f"Tipo: {inc['type_label']}",
+        f"Severidad: {inc['severity_label']}",
+        f"Estado: {_STATUS[inc['status']]}",
+        f"Prestador: {inc['provider']['name']} ({inc['provider']['id']})",
+        f"Servicio: {inc['service']['name']} ({inc['service']['id']}) — "
+        f"{inc['service']['type_label']}",
+        f"Inicio: {_t(inc['start'], tz)}",
+        f"Detección: {_t(inc['detected'], tz)}",
+        f"Fin: {_t(inc['end'], tz) if inc['end'] else '— (en curso)'}",
+        f"Duración: {duration}{' (en curso)' if inc['ongoing'] else ''}",
+        f"Evento: {doc['event']['kind_label']} — {doc['event']['reason_label']}",
+    ]
+    conditions = [
+        f"{c['kind_label']} ({SEVERITY_LABELS[Severity(c['severity'])]}): {c['summary']}"
+        for c in doc["conditions"]
+    ]
+    evidence = [
+        f"{_t(e['at'], tz)} · {e['vantage']} · {e['check']}: {e['error_kind'] or 'error'}"
+        + (f" (HTTP {e['status_code']})" if e.get("status_code") else "")
+        + (f" — {e['message']}" if e.get("message") else "")
+        for e in doc["evidence"]
+    ]
+    actions = [
+        f"{_t(a['at'], tz)}" + (f" ({a['author']})" if a.get("author") else "") + f": {a['text']}"
+        for a in doc["actions"]
+    ]
+    return [
+        ("Datos del incidente", head),
+        ("Resumen", [doc["summary"]]),
+        (
+            "Impacto",
+            [
+                "Verificaciones afectadas: " + (", ".join(impact["checks"]) or "—"),
+                "Puntos de medición: " + (", ".join(impact["vantages"]) or "—"),
+                "Tipos de error: " + (", ".join(impact["error_kinds"]) or "—"),
+            ],
+        ),
+        ("Condiciones detectadas", conditions or ["Ninguna activa."]),
+        ("Condiciones de operación", list(doc["operation"]) or ["—"]),
+        (
+            "Evidencia (últimos resultados fallidos)",
+            evidence or ["Sin resultados fallidos registrados."],
+        ),
+        ("Acciones tomadas", actions or ["Ninguna registrada todavía."]),
+        ("Recomendaciones", [r["text"] for r in doc["recommendations"]] or ["—"]),
+        ("Impacto en el ANS (mes a la fecha)", _sla_lines(doc["sla_impact"])),
+    ]
+
+
+_STATUS = {"open": "Abierto", "recovering": "En observación", "resolved": "Resuelto"}
+
+
+def _title(doc: Mapping[str, Any]) -> str:
+    return (
+        f"Reporte de incidente {doc['incident']['id']} — {doc['event']['kind_label']} "
+        f"(reporte {doc['event']['sequence']})"
+    )
+
+
+def render_text(doc: Mapping[str, Any]) -> str:
+    tz = ZoneInfo(doc["timezone"])
+    lines = [
+        _title(doc).upper(),
+        f"Servicios Ciudadanos Digitales · {doc['issuer']['name']} · generado el "
+        f"{_t(doc['generated_at'], tz)}",
+        "",
+    ]
+    for title, body in _sections(doc):
+        lines.append(title)
+        lines.append("-" * len(title))
+        bullet = len(body) > 1 or title in ("Recomendaciones", "Acciones tomadas")
+        lines.extend(f"  - {line}" if bullet else f"  {line}" for line in body)
+        lines.append("")
+    lines.append(
+        f"Identificador del reporte: {doc['report_id']} · formato v{doc['schema_version']}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_html(doc: Mapping[str, Any]) -> str:
+    tz = ZoneInfo(doc["timezone"])
+    e = html.escape
+    color = {"critical": "#b71c1c", "high": "#e65100", "medium": "#f9a825", "low": "#2e7d32"}[
+        doc["incident"]["severity"]
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="es-CO"><head><meta charset="utf-8">',
+        f"<title>{e(_title(doc))}</title></head>",
+        '<body style="font-family: Arial, Helvetica, sans-serif; color: #212121; '
+        'max-width: 820px">',
+        f'<h1 style="font-size: 20px; border-left: 6px solid {color}; padding-left: 8px">'
+        f"{e(_title(doc))}</h1>",
+        f'<p style="color: #616161">Servicios Ciudadanos Digitales · {e(doc["issuer"]["name"])} · '
+        f"generado el {e(_t(doc['generated_at'], tz))}</p>",
+    ]
+    for title, body in _sections(doc):
+        parts.append(f'<h2 style="font-size: 16px; margin-top: 18px">{e(title)}</h2>')
+        if title == "Datos del incidente":
+            parts.append('<table style="border-collapse: collapse">')
+            for line in body:
+                key, _, value = line.partition(": ")
+                parts.append(
+                    f'<tr><th style="text-align: left; padding: 2px 12px 2px 0">{e(key)}</th>'
+                    f"<td>{e(value)}</td></tr>"
+                )
+            parts.append("</table>")
+        elif len(body) == 1 and title in ("Resumen",):
+            parts.append(f"<p>{e(body[0])}</p>")
+        else:
+            parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in body) + "</ul>")
+    parts.append(
+        f'<p style="color: #9e9e9e; font-size: 12px">Identificador del reporte: '
+        f"{e(doc['report_id'])} · formato v{doc['schema_version']}</p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

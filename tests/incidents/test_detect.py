@@ -1,0 +1,144 @@
+"""Detection: observations in, signals out (examples per rule)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from scd_monitor.incidents.detect import default_severity, detect, unobservable
+from scd_monitor.incidents.model import MONITOR_PROVIDER, Severity, SignalKind
+from scd_monitor.incidents.observe import DirectoryObservation, Observations
+from scd_monitor.sla.model import State
+from scd_monitor.xroad.directory import DirectoryEvent
+from tests.incidents.conftest import T0, check, config, outage, service
+from tests.incidents.figures import figures
+
+KEY = ("prestador-a", "autenticacion")
+
+
+def kinds(found: dict, key: tuple[str, str] = KEY) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return sorted((s.kind.value, s.key) for s in found.get(key, []))
+
+
+def test_confirmed_outage_is_one_signal_per_service_with_its_start() -> None:
+    obs = outage(T0, since=T0 - timedelta(minutes=3))
+    found = detect(obs, config())
+    (signal,) = found[KEY]
+    assert signal.kind is SignalKind.OUTAGE
+    assert signal.since == T0 - timedelta(minutes=3)
+    assert signal.severity is Severity.CRITICAL  # autenticación digital
+    assert signal.error_kinds == ("timeout",)
+    assert "1 de 1" in signal.summary
+
+
+def test_severity_follows_the_service_type_and_rule_overrides() -> None:
+    assert default_severity(SignalKind.OUTAGE, "carpeta_ciudadana") is Severity.HIGH
+    cfg = config(
+        overrides=[{"provider": "prestador-a", "rules": {"outage": {"severity": "medium"}}}]
+    )
+    (signal,) = detect(outage(T0), cfg)[KEY]
+    assert signal.severity is Severity.MEDIUM
+
+
+def test_up_unknown_and_maintenance_give_nothing() -> None:
+    for state in (State.UP, State.UNKNOWN, State.MAINTENANCE):
+        obs = Observations(at=T0, vantage="v", services=(service(state),))
+        assert detect(obs, config()) == {}
+        assert unobservable(obs) == ({KEY} if state is State.UNKNOWN else set())
+
+
+def test_degradation_carries_its_duration() -> None:
+    slow = check("oidc", State.DEGRADED)
+    obs = Observations(at=T0, vantage="v", services=(service(State.DEGRADED, [slow]),))
+    (signal,) = detect(obs, config())[KEY]
+    assert signal.kind is SignalKind.DEGRADATION and signal.after == timedelta(minutes=10)
+    cfg = config(rules={"degradation": {"enabled": False}})
+    assert detect(obs, cfg) == {}
+
+
+def test_sla_burn_rate_and_availability_below_target() -> None:
+    sla = figures(T0, availability=0.99, burn={timedelta(hours=1): 20.0})
+    obs = Observations(at=T0, vantage="v", services=(service(State.UP, sla=sla),))
+    assert kinds(detect(obs, config())) == [
+        ("sla_at_risk", "sla_availability:2026-05"),
+        ("sla_at_risk", "sla_burn:1h"),
+    ]
+    by_key = {s.key: s for s in detect(obs, config())[KEY]}
+    assert by_key["sla_availability:2026-05"].severity is Severity.HIGH
+    assert by_key["sla_burn:1h"].severity is Severity.MEDIUM
+    calm = figures(T0)
+    obs = Observations(at=T0, vantage="v", services=(service(State.UP, sla=calm),))
+    assert detect(obs, config()) == {}
+
+
+def test_certificates_expiring_and_expired() -> None:
+    soon = check("cert", cert_not_after=T0 + timedelta(days=3))
+    gone = check("tls2", cert_not_after=T0 - timedelta(hours=1))
+    fine = check("tls3", cert_not_after=T0 + timedelta(days=60))
+    obs = Observations(at=T0, vantage="v", services=(service(State.UP, [soon, gone, fine]),))
+    assert kinds(detect(obs, config())) == [
+        ("cert_expired", "cert:prestador-a/autenticacion/tls2"),
+        ("cert_expiring", "cert:prestador-a/autenticacion/cert"),
+    ]
+
+
+def test_canaries_down_are_a_monitor_fault_and_silence_outages() -> None:
+    canary = check("internet", State.DOWN, provider=MONITOR_PROVIDER, service="canaries")
+    obs = outage(T0)
+    obs = Observations(at=T0, vantage="bogota", services=obs.services, canaries=(canary,))
+    found = detect(obs, config())
+    assert KEY not in found
+    assert unobservable(obs) == {KEY}  # its open incident is held, not cleared
+    (signal,) = found[(MONITOR_PROVIDER, "monitor")]
+    assert signal.kind is SignalKind.MONITOR_FAULT and signal.key == "canaries"
+
+
+def test_mass_failure_is_a_monitor_fault() -> None:
+    down = [
+        service(
+            State.DOWN,
+            [check("h", State.DOWN, provider=f"p{i}", service="s", since=T0)],
+            provider=f"p{i}",
+            name="s",
+        )
+        for i in range(3)
+    ]
+    up = service(State.UP, [check("h", provider="p9", service="s")], provider="p9", name="s")
+    services = (*down, up)
+    obs = Observations(at=T0, vantage="v", services=services)
+    found = detect(obs, config())
+    assert list(found) == [(MONITOR_PROVIDER, "monitor")]
+    assert found[(MONITOR_PROVIDER, "monitor")][0].key == "mass_failure"
+
+
+def test_directory_vanished_stale_and_expired() -> None:
+    source = DirectoryObservation(
+        source="co-test",
+        provider="plataforma",
+        service="co-test",
+        instance="CO-TEST",
+        interval=timedelta(minutes=10),
+        last_success_at=T0 - timedelta(hours=1),
+        globalconf_expires_at=T0 - timedelta(minutes=1),
+    )
+    events = (
+        DirectoryEvent(
+            T0 - timedelta(hours=2), "co-test", "subsystem", "disappeared", "CO/GOB/1/A"
+        ),
+        DirectoryEvent(
+            T0 - timedelta(hours=2), "co-test", "service", "disappeared", "CO/GOB/1/B/x"
+        ),
+        DirectoryEvent(T0 - timedelta(hours=1), "co-test", "service", "appeared", "CO/GOB/1/B/x"),
+        DirectoryEvent(
+            T0 - timedelta(days=3), "co-test", "subsystem", "disappeared", "CO/GOB/1/OLD"
+        ),
+        DirectoryEvent(T0 - timedelta(hours=1), "other", "subsystem", "disappeared", "CO/GOB/2/Z"),
+    )
+    obs = Observations(at=T0, vantage="v", directories=(source,), directory_events=events)
+    found = detect(obs, config())
+    signals = {s.key: s for s in found[("plataforma", "co-test")]}
+    assert set(signals) == {"directory_vanished", "globalconf", "directory_stale"}
+    assert signals["directory_vanished"].details["vanished"] == [
+        {"kind": "subsystem", "subject": "CO/GOB/1/A"}
+    ]
+    assert signals["globalconf"].severity is Severity.CRITICAL
+    assert signals["directory_stale"].severity is Severity.HIGH
