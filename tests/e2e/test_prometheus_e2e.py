@@ -10,8 +10,9 @@ evaluates config/prometheus/rules/ every second. Then every PromQL expression of
 panel of every board (template variables replaced by real values) and every recording
 rule must return data through ``/api/v1/query``, every rule must evaluate without error,
 the service-down and certificate alerts must be active, and docs/metrics.md must list
-exactly the metric families the daemon exposes (only those of features not built yet,
-incidents and the outbox, are reported instead of failed).
+exactly the metric families the daemon exposes. Incidents are enabled (evaluated every
+second, reports to a file sink in the test's directory), so the carpeta outage opens one
+and the incident and outbox series exist.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,8 +52,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "config" / "prometheus"
 VANTAGE = "e2e"
 DEADLINE = 50.0  # seconds for everything to return data
-# Families of features not built yet (issue 6): reported, not failed, until documented.
-LATER = re.compile(r"^scd_(incident|outbox)")
 
 # The service the detail board is opened on: down over TLS, so that every panel has
 # something to show (outage, down-since, certificate, error kinds, phases).
@@ -112,6 +110,19 @@ def prometheus_config(tmp_path: Path, daemon_port: int) -> Path:
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def with_incidents(catalog: Path, reports: Path) -> None:
+    """Enable incidents in the catalog: evaluated every second, reports to a file sink."""
+    data: dict[str, Any] = yaml.safe_load(catalog.read_text(encoding="utf-8"))
+    data["incidents"] = {
+        "enabled": True,
+        "evaluate_every": "1s",
+        "outbox": {"interval": "1s"},
+        "routes": [{"audience": "operations", "sinks": ["ops"]}],
+        "sinks": [{"id": "ops", "kind": "file", "directory": str(reports)}],
+    }
+    catalog.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
 
 
 @contextmanager
@@ -217,6 +228,7 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
         catalog = sim.write_catalog(
             tmp_path / "catalog.yaml", interval="1s", timeout="600ms", xroad_interval="2s"
         )
+        with_incidents(catalog, tmp_path / "reportes")
         daemon_args = [
             sys.executable,
             "-m",
@@ -266,9 +278,7 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
     # The alerts see what the daemon sees (pending: their `for` is longer than the test).
     assert active_alerts(alerts) >= EXPECTED_ALERTS, alerts
 
-    # docs/metrics.md documents exactly what the daemon exposes. Only families of features
-    # not built yet (incidents, outbox) are reported instead of failed: they are documented
-    # when their boards and rules are added (docs/tablero.md, "What comes later").
+    # docs/metrics.md documents exactly what the daemon exposes.
     families = {
         name
         for name in re.findall(r"^# TYPE (\S+) ", exposed, flags=re.MULTILINE)
@@ -276,10 +286,7 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
     }
     doc = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`((?:scd|process)_[a-z_]+)`", doc))
-    later = {n for n in families - documented if LATER.search(n)}
-    if later:
-        warnings.warn(f"not yet in docs/metrics.md: {sorted(later)}", stacklevel=1)
-    undocumented = families - documented - later
+    undocumented = families - documented
     assert not undocumented, f"undocumented: {sorted(undocumented)}"
     scd_documented = {n for n in documented if n.startswith("scd_")}
     scd_exposed = {n for n in families if n.startswith("scd_")}
