@@ -410,7 +410,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from scd_monitor.exports import FORMATS, ExportError, ExportSource, export_month
+    from scd_monitor.exports.incidents import incidents_of
     from scd_monitor.reporting import SlaReporter
+    from scd_monitor.sla.calendar import month_period, parse_month
     from scd_monitor.store import Store
 
     output = args.output or settings.export_dir
@@ -420,6 +422,11 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     store = Store(settings.database_url.get_secret_value())
     try:
         catalog = effective_catalog(load_catalog(settings.catalog), store)
+        store.create_schema()
+        try:
+            year, month = parse_month(args.month)
+        except ValueError as exc:
+            raise ConfigError([f"--month: {exc}"]) from None
         result = export_month(
             ExportSource(SlaReporter(store, catalog, clock), catalog),
             month=args.month,
@@ -427,6 +434,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             output_dir=output,
             provider=args.provider,
             now=clock.now(),
+            incidents=incidents_of(store, month_period(year, month, catalog.tz)),
         )
     except ExportError as exc:
         _error([f"export: {exc}"])

@@ -33,6 +33,7 @@ from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.discovery import DirectoryWatcher
 from scd_monitor.errors import ConfigError, ScdMonitorError, StoreError
 from scd_monitor.exports import ExportSource, MonthlyExportJob
+from scd_monitor.exports.incidents import incidents_of
 from scd_monitor.incidents.metrics import IncidentCollector
 from scd_monitor.incidents.observe import Observations, observe
 from scd_monitor.incidents.runner import IncidentRunner, build_runner
@@ -521,5 +522,6 @@ def build(
                 SlaReporter(daemon.store, daemon.effective, daemon.clock), daemon.effective
             ),
             output_dir=settings.export_dir,
+            incidents=lambda period: incidents_of(daemon.store, period),
         )
     return daemon

@@ -517,6 +517,17 @@ class IncidentStore:
         with self.transaction("listing incidents") as conn:
             return [_incident(r) for r in conn.execute(query.limit(limit))]
 
+    def incidents_between(self, start: datetime, end: datetime) -> list[IncidentRow]:
+        """Incidents open at some time in ``[start, end)``, oldest first."""
+        query = (
+            select(incidents)
+            .where(incidents.c.started_at < end)
+            .where((incidents.c.resolved_at.is_(None)) | (incidents.c.resolved_at >= start))
+            .order_by(incidents.c.started_at, incidents.c.id)
+        )
+        with self.transaction("listing the incidents of a period") as conn:
+            return [_incident(r) for r in conn.execute(query)]
+
     def events(
         self, conn: Connection, incident_id: int
     ) -> list[tuple[EventFacts, bool, Mapping[str, Any]]]:

@@ -1,0 +1,32 @@
+"""The incidents of a month, as the export lists them (issue 6's store → IncidentRef)."""
+
+from __future__ import annotations
+
+from scd_monitor.exports.model import IncidentRef
+from scd_monitor.incidents.model import Severity
+from scd_monitor.incidents.store import IncidentStore
+from scd_monitor.sla.model import Period
+from scd_monitor.store import Store
+
+SEVERITY_ES = {
+    Severity.CRITICAL: "crítica",
+    Severity.HIGH: "alta",
+    Severity.MEDIUM: "media",
+    Severity.LOW: "baja",
+}
+
+
+def incidents_of(store: Store, period: Period) -> list[IncidentRef]:
+    """Every incident open at some time during ``period``, with its report identifier."""
+    rows = IncidentStore(store).incidents_between(period.start, period.end)
+    return [
+        IncidentRef(
+            row.code,
+            row.provider,
+            row.service,
+            SEVERITY_ES[row.severity],
+            row.started_at,
+            row.resolved_at,
+        )
+        for row in rows
+    ]
