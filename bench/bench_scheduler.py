@@ -27,11 +27,15 @@ stops itself: every wait is bounded. See ``bench/README.md``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
+import importlib.metadata
+import itertools
 import json
 import os
 import platform
 import queue
+import re
 import resource
 import signal
 import socket
@@ -68,13 +72,49 @@ SAMPLE_EVERY = 1.0
 # -- /proc ---------------------------------------------------------------------------
 
 
+def _stat(path: str) -> list[str]:
+    """Fields 3… of a ``stat`` file (``fields[0]`` is field 3, the state)."""
+    text = Path(path).read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
 def proc_cpu(pid: int, tid: int | None = None) -> float:
     """utime + stime of a process (all its threads, dead ones too) or of one thread."""
-    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
-    text = Path(path).read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    fields = _stat(f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15
+
+
+def children_cpu(pid: int) -> tuple[float, int]:
+    """CPU of a process's descendants (live ones, and those it reaped); how many are alive.
+
+    The daemon may run work in child processes (the month-to-date SLA worker): their
+    CPU is the daemon's cost too, and ``/proc/<pid>/stat`` of the daemon does not have it.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int(_stat(f"/proc/{entry.name}/stat")[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    try:
+        fields = _stat(f"/proc/{pid}/stat")
+    except OSError:
+        return 0.0, 0
+    total = (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime, cstime: reaped children
+    alive = 0
+    stack = list(children.get(pid, []))
+    while stack:
+        child = stack.pop()
+        try:
+            fields = _stat(f"/proc/{child}/stat")
+        except OSError:
+            continue
+        alive += 1
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+        stack.extend(children.get(child, []))
+    return total, alive
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -98,8 +138,43 @@ def system_cpu() -> tuple[float, float]:
     return float(total - idle), float(total)
 
 
+def cpu_pressure() -> float | None:
+    """Total microseconds some task waited for a CPU (``/proc/pressure/cpu``), if available."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return None
+    return float(first.rsplit("total=", 1)[1])
+
+
 def loadavg() -> list[float]:
     return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def code_version() -> dict[str, Any]:
+    """What daemon code ran: HEAD, uncommitted files under src/, a hash of src/**/*.py.
+
+    Read-only git (``--no-optional-locks``: not even the index is refreshed).
+    """
+    out: dict[str, Any] = {}
+    git = ["git", "--no-optional-locks", "-C", str(ROOT)]
+    try:
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "src"], capture_output=True, text=True, timeout=10
+        )
+        out["head"] = head.stdout.strip() or None
+        out["dirty_src"] = [line[3:] for line in dirty.stdout.splitlines()]
+    except (OSError, subprocess.SubprocessError):
+        out["head"] = None
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    out["src_sha256"] = digest.hexdigest()[:16]
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -114,7 +189,18 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "mem_total_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "packages": {name: _version(name) for name in PACKAGES},
     }
+
+
+PACKAGES = ("apscheduler", "httpx", "httpcore", "sqlalchemy", "prometheus-client", "structlog")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 # -- HTTP to the daemon (loopback only) ----------------------------------------------
@@ -269,6 +355,8 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
 class Sample:
     t: float
     daemon_cpu: float
+    daemon_main_cpu: float
+    daemon_children_cpu: float
     sim_cpu: float
     daemon_rss: int
     healthz_s: float | None
@@ -287,6 +375,7 @@ class RunConfig:
     settle: float
     keep: bool
     profile: Path | None = None
+    daemon_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -295,6 +384,9 @@ class Window:
     wall1: float = 0.0
     daemon_cpu0: float = 0.0
     daemon_cpu1: float = 0.0
+    children0: float = 0.0
+    children1: float = 0.0
+    children_alive: int = 0
     daemon_main0: float = 0.0
     daemon_main1: float = 0.0
     sim_cpu0: float = 0.0
@@ -303,6 +395,8 @@ class Window:
     sys1: tuple[float, float] = (0.0, 0.0)
     self0: float = 0.0
     self1: float = 0.0
+    psi0: float | None = None
+    psi1: float | None = None
     samples: list[Sample] = field(default_factory=list)
     scrapes_in_window: int = 0
     metrics0: dict[str, float] = field(default_factory=dict)
@@ -314,7 +408,7 @@ def self_cpu() -> float:
 
 
 def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"scd-bench-{cfg.n}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"scd-bench-sched-{cfg.n}-"))
     sim_log = workdir / "simulator.log"
     daemon_log = workdir / "daemon.log"
     sim_catalog = workdir / "sim-catalog.yaml"
@@ -327,11 +421,13 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         "timeout_s": cfg.timeout,
         "tls": cfg.tls,
         "max_concurrency": cfg.max_concurrency,
+        "daemon_env": cfg.daemon_env,
         "warmup_s": cfg.warmup,
         "settle_s": cfg.settle,
         "measure_s": cfg.measure,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg_before": loadavg(),
+        "code": code_version(),
     }
     if cfg.tls:
         sim_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-fleet", str(cfg.n)]
@@ -342,6 +438,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
     daemon_env = clean_env({"SCD_MONITOR_LOG_FORMAT": "json", "SCD_MONITOR_LOG_LEVEL": "info"})
     if cfg.max_concurrency is not None:
         daemon_env["SCD_MONITOR_MAX_CONCURRENCY"] = str(cfg.max_concurrency)
+    daemon_env.update(cfg.daemon_env)
     profiler = ["-m", "cProfile", "-o", str(cfg.profile)] if cfg.profile else []
     daemon_cmd = [
         sys.executable,
@@ -457,8 +554,10 @@ def measure(
     # A scrape costs the daemon CPU (its backlog drains after the response): let it settle.
     sleep_watching(daemon, sim, cfg.settle)
     w.sys0 = system_cpu()
+    w.psi0 = cpu_pressure()
     w.self0 = self_cpu()
     w.daemon_cpu0 = proc_cpu(daemon.pid)
+    w.children0 = children_cpu(daemon.pid)[0]
     w.daemon_main0 = proc_cpu(daemon.pid, daemon.pid)
     w.sim_cpu0 = proc_cpu(sim.pid)
     w.wall0 = time.time()
@@ -477,6 +576,8 @@ def measure(
             Sample(
                 t=time.monotonic() - start,
                 daemon_cpu=proc_cpu(daemon.pid),
+                daemon_main_cpu=proc_cpu(daemon.pid, daemon.pid),
+                daemon_children_cpu=children_cpu(daemon.pid)[0],
                 sim_cpu=proc_cpu(sim.pid),
                 daemon_rss=proc_status(daemon.pid).get("VmRSS", 0),
                 healthz_s=healthz,
@@ -488,10 +589,12 @@ def measure(
             next_scrape += cfg.scrape_every
         time.sleep(max(0.0, min(SAMPLE_EVERY, start + cfg.measure - time.monotonic())))
     w.daemon_cpu1 = proc_cpu(daemon.pid)
+    w.children1, w.children_alive = children_cpu(daemon.pid)
     w.daemon_main1 = proc_cpu(daemon.pid, daemon.pid)
     w.sim_cpu1 = proc_cpu(sim.pid)
     w.wall1 = time.time()
     w.sys1 = system_cpu()
+    w.psi1 = cpu_pressure()
     w.self1 = self_cpu()
     return w
 
@@ -533,29 +636,67 @@ def window_results(w: Window) -> dict[str, Any]:
         if j < len(s):
             peak5 = max(peak5, (s[j].daemon_cpu - s[i].daemon_cpu) / (s[j].t - s[i].t))
     healthz = sorted(x.healthz_s for x in s if x.healthz_s is not None)
+    psi = (
+        round((w.psi1 - w.psi0) / 1e6 / span * 100, 1)
+        if w.psi0 is not None and w.psi1 is not None
+        else None
+    )
+    timeline = [
+        {
+            "t": round(b.t, 1),
+            "daemon_cores": round((b.daemon_cpu - a.daemon_cpu) / (b.t - a.t), 3),
+            "daemon_other_threads_cores": round(
+                ((b.daemon_cpu - b.daemon_main_cpu) - (a.daemon_cpu - a.daemon_main_cpu))
+                / (b.t - a.t),
+                3,
+            ),
+            "daemon_children_cores": round(
+                (b.daemon_children_cpu - a.daemon_children_cpu) / (b.t - a.t), 3
+            ),
+            "sim_cores": round((b.sim_cpu - a.sim_cpu) / (b.t - a.t), 3),
+            "healthz_ms": _ms(b.healthz_s),
+        }
+        for a, b in itertools.pairwise(s)
+        if b.t > a.t
+    ]
     return {
         "window_s": round(span, 2),
         "daemon_cpu_s": round(daemon_cpu, 2),
         "daemon_main_thread_cpu_s": round(w.daemon_main1 - w.daemon_main0, 2),
+        "daemon_children_cpu_s": round(w.children1 - w.children0, 2),
+        "daemon_children_alive_end": w.children_alive,
         "daemon_cores_mean": round(daemon_cpu / span, 3),
         "daemon_cores_peak_5s": round(peak5, 3),
         "simulator_cpu_s": round(sim_cpu, 2),
         "harness_cpu_s": round(harness_cpu, 2),
         "machine_busy_cores": round(machine_busy_cores, 3) if machine_busy_cores else None,
         "other_busy_cores": (
-            round(machine_busy_cores - (daemon_cpu + sim_cpu + harness_cpu) / span, 3)
+            round(
+                machine_busy_cores
+                - (daemon_cpu + (w.children1 - w.children0) + sim_cpu + harness_cpu) / span,
+                3,
+            )
             if machine_busy_cores is not None
             else None
         ),
+        "cpu_pressure_some_pct": psi,
         "healthz_p50_ms": _ms(percentile(healthz, 50)),
         "healthz_max_ms": _ms(healthz[-1] if healthz else None),
         "scrapes_in_window": w.scrapes_in_window,
         "daemon_rss_max_sampled_bytes": max((x.daemon_rss for x in s), default=None),
+        "timeline": timeline,
     }
 
 
 def _ms(seconds: float | None) -> float | None:
     return round(seconds * 1000, 2) if seconds is not None else None
+
+
+def event_key(event: str) -> str:
+    """A log event without the parts that vary (APScheduler puts job ids and times in it)."""
+    event = re.sub(r'"[^"]*"', '"…"', event)
+    event = re.sub(r"\S+/\S+/\S+", "<check>", event)
+    return re.sub(r"\d+(?:[.:]\d+)*", "<n>", event)[:80]
 
 
 def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
@@ -576,6 +717,7 @@ def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
     events: Counter[str] = Counter()
     in_window: Counter[str] = Counter()
     notable: list[dict[str, Any]] = []
+    per_second: dict[int, list[float]] = {}  # second of the window -> [ended, lag max, dur max]
     unparsed = 0
     stopped: dict[str, Any] | None = None
     with path.open("rb") as f:
@@ -590,11 +732,11 @@ def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
             if event != "probe.finished":
                 level = rec.get("level")
                 if level in ("warning", "error", "critical"):
-                    key = f"{level}:{event[:60]}"
+                    key = f"{level}:{event_key(event)}"
                     events[key] += 1
                     if wall0 <= ts < wall1:
                         in_window[key] += 1
-                    if len(notable) < 20:
+                    if events[key] == 1 and len(notable) < 20:  # the first of each kind
                         notable.append(
                             {
                                 "offset_s": round(ts - wall0, 3),
@@ -613,6 +755,10 @@ def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
             begin = ts - duration
             lag = rec.get("lag_s")
             if wall0 <= ts < wall1:
+                second = per_second.setdefault(int(ts - wall0), [0, 0.0, 0.0])
+                second[0] += 1
+                second[1] = max(second[1], float(lag or 0.0))
+                second[2] = max(second[2], duration)
                 ended += 1
                 durations.append((duration, begin - wall0, float(lag or 0.0)))
                 if not ok:
@@ -654,6 +800,10 @@ def parse_daemon_log(path: Path, wall0: float, wall1: float) -> dict[str, Any]:
         "duration_max_ms": _ms(duration_values[-1] if durations else None),
         "largest_lags": worst(lags, "lag_ms", "duration_ms"),
         "slowest_probes": worst(durations, "duration_ms", "lag_ms"),
+        "probe_timeline": [
+            {"t": t, "ended": int(v[0]), "lag_max_ms": _ms(v[1]), "duration_max_ms": _ms(v[2])}
+            for t, v in sorted(per_second.items())
+        ],
         "log_warnings_errors": dict(events),
         "log_warnings_errors_in_window": dict(in_window),
         "log_notable": notable,
@@ -717,6 +867,11 @@ def derive(r: dict[str, Any]) -> None:
     if probes:
         r["daemon_cpu_s_per_1000"] = round(r["daemon_cpu_s"] / probes * 1000, 3)
         r["simulator_cpu_s_per_1000"] = round(r["simulator_cpu_s"] / probes * 1000, 3)
+        if "daemon_children_cpu_s" in r:
+            r["daemon_with_children_cpu_s_per_1000"] = round(
+                (r["daemon_cpu_s"] + r["daemon_children_cpu_s"]) / probes * 1000, 3
+            )
+            r["daemon_children_cores_mean"] = round(r["daemon_children_cpu_s"] / r["window_s"], 3)
         r["daemon_main_thread_share"] = (
             round(r["daemon_main_thread_cpu_s"] / r["daemon_cpu_s"], 3)
             if r["daemon_cpu_s"]
@@ -736,6 +891,8 @@ SUMMARY_KEYS = (
     "lag_max_ms",
     "failures_in_window",
     "daemon_cpu_s_per_1000",
+    "daemon_with_children_cpu_s_per_1000",
+    "daemon_children_cores_mean",
     "simulator_cpu_s_per_1000",
     "daemon_cores_mean",
     "daemon_cores_peak_5s",
@@ -749,6 +906,7 @@ SUMMARY_KEYS = (
     "scrape_end_mib",
     "healthz_max_ms",
     "other_busy_cores",
+    "cpu_pressure_some_pct",
     "daemon_start_s",
 )
 
@@ -778,6 +936,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["store_dropped_end_max"] = max(
         r["metrics_end"]["scd_store_dropped_results_total"] for r in runs
     )
+    for level in ("warning", "error"):
+        out[f"log_{level}s"] = sum(
+            v
+            for r in runs
+            for k, v in r.get("log_warnings_errors", {}).items()
+            if k.startswith(level + ":")
+        )
     out["daemon_exit_codes"] = [r["daemon_exit"]["code"] for r in runs]
     out["daemon_exit_s_max"] = max(r["daemon_exit"]["seconds"] for r in runs)
     return out
@@ -854,6 +1019,8 @@ MARKDOWN_ROWS = (
     ("scheduling lag max, ms", "lag_max_ms", 0, 1),
     ("failed probes in window", "failures_in_window", 0, 1),
     ("daemon CPU s per 1,000 probes", "daemon_cpu_s_per_1000", 2, 1),
+    ("daemon + its child processes, CPU s per 1,000", "daemon_with_children_cpu_s_per_1000", 2, 1),
+    ("daemon's child processes, cores (mean)", "daemon_children_cores_mean", 2, 1),
     ("simulator CPU s per 1,000 probes", "simulator_cpu_s_per_1000", 2, 1),
     ("daemon CPU, cores (mean)", "daemon_cores_mean", 2, 1),
     ("daemon CPU, cores (peak 5 s)", "daemon_cores_peak_5s", 2, 1),
@@ -867,6 +1034,7 @@ MARKDOWN_ROWS = (
     ("/metrics size, MiB", "scrape_end_mib", 1, 1),
     ("daemon start (to daemon.started), s", "daemon_start_s", 1, 1),
     ("other load on the machine, cores", "other_busy_cores", 2, 1),
+    ("CPU pressure (some), % of window", "cpu_pressure_some_pct", 1, 1),
 )
 
 
@@ -892,6 +1060,7 @@ def print_markdown(summary: list[dict[str, Any]]) -> None:
             "store pending / dropped at end (max)",
             ("store_pending_end_max", "store_dropped_end_max"),
         ),
+        ("daemon log warnings / errors (all runs)", ("log_warnings", "log_errors")),
     ):
         print(
             f"| {label} | " + " | ".join(f"{s[key[0]]:g} / {s[key[1]]:g}" for s in summary) + " |"
@@ -962,6 +1131,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--tls", action="store_true", help="HTTPS fleet (valid certificates)")
     p.add_argument("--max-concurrency", type=int, help="SCD_MONITOR_MAX_CONCURRENCY")
     p.add_argument(
+        "--daemon-env",
+        action="append",
+        default=[],
+        metavar="SCD_MONITOR_X=VALUE",
+        help="extra daemon setting (repeatable), e.g. SCD_MONITOR_SLA_INTERVAL=1d",
+    )
+    p.add_argument(
         "--scrape-every",
         type=float,
         default=0.0,
@@ -997,6 +1173,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             p.error("--timeout must be positive and shorter than --interval")
         if args.repeat < 1 or any(n < 1 for n in args.n):
             p.error("--repeat and --n must be positive")
+        for item in args.daemon_env:
+            if not item.startswith("SCD_MONITOR_") or "=" not in item:
+                p.error(f"--daemon-env wants SCD_MONITOR_NAME=VALUE, got {item!r}")
     return args
 
 
@@ -1035,6 +1214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scrape_every=args.scrape_every,
                 settle=args.settle,
                 keep=args.keep,
+                daemon_env=dict(item.split("=", 1) for item in args.daemon_env),
                 profile=(
                     out.with_name(f"{out.stem}-n{n}-r{i + 1}.pstats") if args.profile else None
                 ),
