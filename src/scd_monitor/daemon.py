@@ -301,6 +301,12 @@ class Daemon:
         except (BrokenProcessPool, OSError) as exc:
             raise StoreError(f"the SLA worker process failed: {exc}") from exc
 
+    async def _run_incidents(self, store_ready: asyncio.Task[None], stop: asyncio.Event) -> None:
+        """Evaluate incidents and deliver reports once the schema exists (not before)."""
+        await asyncio.wait({store_ready}, return_when=asyncio.FIRST_COMPLETED)
+        if self.incidents is not None and self.schema_ready and not stop.is_set():
+            await self.incidents.run(stop)
+
     async def _monthly_export(self) -> None:
         """On the 1st of the month (catalog time zone), write last month's export once."""
         job = self.export_job
@@ -371,7 +377,7 @@ class Daemon:
         track_task = loop.create_task(self._track_states())
         incidents_stop = asyncio.Event()
         incidents_task = (
-            loop.create_task(self.incidents.run(incidents_stop))
+            loop.create_task(self._run_incidents(store_task, incidents_stop))
             if self.incidents is not None
             else None
         )
