@@ -915,7 +915,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Median (and min, max) of each figure over the repeats of one N."""
     out: dict[str, Any] = {"n": runs[0]["n"], "runs": len(runs)}
     for key in SUMMARY_KEYS:
-        values = [r.get(key) for r in runs if r.get(key) is not None]
+        values: list[float] = [r[key] for r in runs if r.get(key) is not None]
         out[key] = {
             "median": median_or_none(values),
             "min": min(values) if values else None,
@@ -1054,16 +1054,19 @@ def print_markdown(summary: list[dict[str, Any]]) -> None:
 
     for label, key, digits, scale in MARKDOWN_ROWS:
         print(f"| {label} | " + " | ".join(cell(s, key, digits, scale) for s in summary) + " |")
-    for label, key in (
+    pairs: tuple[tuple[str, tuple[str, str]], ...] = (
         ("misfires / skipped runs (all runs)", ("misfires", "skipped")),
         (
             "store pending / dropped at end (max)",
             ("store_pending_end_max", "store_dropped_end_max"),
         ),
         ("daemon log warnings / errors (all runs)", ("log_warnings", "log_errors")),
-    ):
+    )
+    for label, names in pairs:
         print(
-            f"| {label} | " + " | ".join(f"{s[key[0]]:g} / {s[key[1]]:g}" for s in summary) + " |"
+            f"| {label} | "
+            + " | ".join(f"{s[names[0]]:g} / {s[names[1]]:g}" for s in summary)
+            + " |"
         )
     print(
         "| daemon exit code on SIGTERM (slowest exit) | "

@@ -12,14 +12,17 @@ For each database (SQLite file, PostgreSQL private schema) and each catalog size
    (``scd_check_spans``), one state machine snapshot per check and vantage
    (``scd_check_machines``, a real :class:`CheckStateMachine` fed a few results at the
    month's end) and hourly latency rollups (``scd_latency_hourly``);
-3. run the month report ``--repeat`` times, each in a fresh child process (so its peak
-   RSS is the report's, not the generator's), timing wall and CPU time, and the
-   reporter's phases (``_timelines``: read spans + machines; ``_monitor_faults``;
-   ``_latency``: read rollups; the rest: per-service timelines and figures);
+3. run the month report ``--repeat`` times per database, interleaved across the
+   databases (the machine's background load then hits them alike), each run in a
+   fresh child process (so its peak RSS is the report's, not the generator's), timing
+   wall and CPU time and the reporter's phases (``_timelines``: read spans + machines;
+   ``_monitor_faults``; ``_latency``: read rollups; the rest: per-service timelines
+   and figures);
 4. cross-check the report against what was generated: per service, the charged
    downtime must equal (exactly, to the microsecond) the union of its critical checks'
-   DOWN time minus the canary's faults minus the allowed maintenance windows, computed
-   here independently of ``scd_monitor.sla``; the latency sample counts must add up.
+   DOWN time minus the monitor faults (canary, and the mass-failure rule recomputed
+   here as a sweep) minus the allowed maintenance windows, computed independently of
+   ``scd_monitor.sla``; the latency sample counts must add up.
 
 Everything runs against 127.0.0.1 only. See ``bench/README.md`` ("SLA month report").
 """
@@ -44,7 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
@@ -918,7 +921,20 @@ def cross_check(expected: Expected, got: dict[str, Any]) -> dict[str, Any]:
 # -- driver -------------------------------------------------------------------------------
 
 
-def bench_one(args: argparse.Namespace, kind: str, n_checks: int, out: Path) -> dict[str, Any]:
+@dataclass(slots=True)
+class Prepared:
+    """One database loaded with one size's history, ready to be reported on."""
+
+    kind: str
+    spec: dict[str, Any]
+    gen: GenStats
+    expected: Expected
+    rows: dict[str, int]
+    size: dict[str, Any]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare(args: argparse.Namespace, kind: str, n_checks: int, stack: ExitStack) -> Prepared:
     year, month_no = parse_month(args.month)
     month = month_period(year, month_no, ZoneInfo(TZ))
     now = month.end + timedelta(minutes=1)
@@ -926,69 +942,88 @@ def bench_one(args: argparse.Namespace, kind: str, n_checks: int, out: Path) -> 
     hours = int((month.end - month.start).total_seconds() // 3600)
     rollup_hours = hours if args.rollup_hours is None else min(args.rollup_hours, hours)
     workdir = Path(tempfile.mkdtemp(prefix="bench-sla-"))
+    if not args.keep:
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
     print(f"[{kind} N={n_checks}] generating (workdir {workdir}) …", file=sys.stderr, flush=True)
-    try:
-        with database(kind, workdir) as url:
-            store = Store(url)
-            store.create_schema()
-            catalog_path = workdir / "catalog.yaml"
-            gen, expected = generate(
-                store, catalog_path, n_checks, month, vantages, rollup_hours, args.seed
-            )
-            size = settle_and_size(store, kind, workdir)
-            store.dispose()
-            rows = {
-                "scd_check_spans": gen.spans,
-                "scd_check_machines": gen.machines,
-                "scd_latency_hourly": gen.rollups,
-            }
-            print(
-                f"[{kind} N={n_checks}] wrote {rows} in {gen.seconds['write']:.1f}s; "
-                f"reporting ×{args.repeat} …",
-                file=sys.stderr,
-                flush=True,
-            )
-            spec = {
-                "url": url,
-                "catalog": str(catalog_path),
-                "month": args.month,
-                "now": now.isoformat(),
-            }
-            runs = []
-            for i in range(args.repeat):
-                r = run_child(spec)
-                runs.append(r)
+    url = stack.enter_context(database(kind, workdir))
+    store = Store(url)
+    store.create_schema()
+    catalog_path = workdir / "catalog.yaml"
+    gen, expected = generate(
+        store, catalog_path, n_checks, month, vantages, rollup_hours, args.seed
+    )
+    size = settle_and_size(store, kind, workdir)
+    store.dispose()
+    rows = {
+        "scd_check_spans": gen.spans,
+        "scd_check_machines": gen.machines,
+        "scd_latency_hourly": gen.rollups,
+    }
+    print(
+        f"[{kind} N={n_checks}] wrote {rows} in {gen.seconds['write']:.1f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    spec = {
+        "url": url,
+        "catalog": str(catalog_path),
+        "month": args.month,
+        "now": now.isoformat(),
+        "vantages": len(vantages),
+        "rollup_hours": rollup_hours,
+    }
+    return Prepared(kind, spec, gen, expected, rows, size)
+
+
+def bench_size(args: argparse.Namespace, n_checks: int, out: Path) -> list[dict[str, Any]]:
+    """Load every database, then run the reports interleaved (db1, db2, db1, db2 …).
+
+    Interleaving spreads the machine's background load over the databases alike.
+    """
+    with ExitStack() as stack:
+        prepared = [prepare(args, kind, n_checks, stack) for kind in args.db]
+        for i in range(args.repeat):
+            for p in prepared:
+                load = os.getloadavg()[0]
+                r = run_child(p.spec)
+                r["loadavg_1m_before"] = load
+                p.runs.append(r)
                 print(
-                    f"[{kind} N={n_checks}] run {i + 1}: wall {r['wall_seconds']:.2f}s "
+                    f"[{p.kind} N={n_checks}] run {i + 1}: wall {r['wall_seconds']:.2f}s "
                     f"cpu {r['cpu_seconds']:.2f}s phases "
                     + " ".join(f"{k}={v:.2f}" for k, v in r["phases_seconds"].items())
-                    + f" peak RSS {r['rss_kib']['after']['vm_hwm'] / 1024:.0f} MiB",
+                    + f" peak RSS {r['rss_kib']['after']['vm_hwm'] / 1024:.0f} MiB"
+                    + f" (load {load:.2f})",
                     file=sys.stderr,
                     flush=True,
                 )
-            check = cross_check(expected, runs[0])
-            consistent = all(r["charged_us"] == runs[0]["charged_us"] for r in runs)
-            profile_path = None
-            if args.profile:
-                profile_path = out.with_name(f"{out.stem}-profile-{kind}-{n_checks}.txt")
-                run_child({**spec, "profile": str(profile_path)})
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        profiles: dict[str, str] = {}
+        if args.profile:
+            for p in prepared:
+                path = out.with_name(f"{out.stem}-profile-{p.kind}-{n_checks}.txt")
+                run_child({**p.spec, "profile": str(path)})
+                profiles[p.kind] = str(path)
+    return [summarize(p, n_checks, profiles.get(p.kind)) for p in prepared]
+
+
+def summarize(p: Prepared, n_checks: int, profile: str | None) -> dict[str, Any]:
+    runs, gen = p.runs, p.gen
+    check = cross_check(p.expected, runs[0])
+    consistent = all(r["charged_us"] == runs[0]["charged_us"] for r in runs)
 
     def med(get: Callable[[dict[str, Any]], float]) -> float:
         return statistics.median(get(r) for r in runs)
 
     summary = {
-        "db": kind,
+        "db": p.kind,
         "checks": n_checks,
-        "vantages": len(vantages),
-        "rollup_hours_per_check": rollup_hours,
-        "rows": rows,
-        "size": size,
+        "vantages": p.spec["vantages"],
+        "rollup_hours_per_check": p.spec["rollup_hours"],
+        "rows": p.rows,
+        "size": p.size,
         "generate": {
             "seconds": gen.seconds,
-            "rows_per_second": sum(rows.values()) / gen.seconds["write"],
+            "rows_per_second": sum(p.rows.values()) / gen.seconds["write"],
             "outages": gen.outages,
             "forced_outages": gen.forced_outages,
             "degraded": gen.degraded,
@@ -1019,11 +1054,11 @@ def bench_one(args: argparse.Namespace, kind: str, n_checks: int, out: Path) -> 
         "runs": [{k: v for k, v in r.items() if k != "charged_us"} for r in runs],
         "cross_check": check,
         "runs_agree": consistent,
-        "profile": str(profile_path) if profile_path else None,
+        "profile": profile,
     }
     status = "OK" if check["ok"] and consistent else "MISMATCH"
     print(
-        f"[{kind} N={n_checks}] cross-check {status}: charged "
+        f"[{p.kind} N={n_checks}] cross-check {status}: charged "
         f"{check['charged_report_seconds']:.0f}s vs generated "
         f"{check['charged_expected_seconds']:.0f}s",
         file=sys.stderr,
@@ -1097,9 +1132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": results,
     }
     for n in args.checks:
-        for kind in args.db:
-            results.append(bench_one(args, kind, n, out))
-            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        results.extend(bench_size(args, n, out))
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     ratios = []
     for n in args.checks:
         by_db = {r["db"]: r for r in results if r["checks"] == n}
