@@ -426,6 +426,21 @@ class MaintenanceWindow(StrictModel):
         return self
 
 
+_DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def standard_crontab(expr: str) -> str:
+    """Read the day-of-week field as standard cron does (0 and 7 = Sunday).
+
+    APScheduler 3 counts numeric weekdays from Monday = 0; names mean the same in both,
+    so numbers are turned into names.
+    """
+    fields = expr.split()
+    if len(fields) == 5:
+        fields[4] = re.sub(r"\b([0-7])\b", lambda m: _DOW[int(m.group(1))], fields[4])
+    return " ".join(fields)
+
+
 class RecurringMaintenance(StrictModel):
     """A maintenance window that recurs: starts on a cron schedule, lasts ``duration``.
 
@@ -445,7 +460,7 @@ class RecurringMaintenance(StrictModel):
         if len(value.split()) != 5:
             raise ValueError("expected 5 cron fields: minute hour day month day-of-week")
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            CronTrigger.from_crontab(standard_crontab(value), timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
         return value

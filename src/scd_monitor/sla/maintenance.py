@@ -32,7 +32,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from scd_monitor.catalog.models import MaintenanceWindow, RecurringMaintenance, Service
+from scd_monitor.catalog.models import (
+    MaintenanceWindow,
+    RecurringMaintenance,
+    Service,
+    standard_crontab,
+)
 from scd_monitor.sla.intervals import clip_spans, flatten, to_utc
 from scd_monitor.sla.model import Period, Span, State
 
@@ -122,7 +127,7 @@ def _recurring(
     # Imported here like the catalog does: APScheduler is only needed to expand cron.
     from apscheduler.triggers.cron import CronTrigger
 
-    trigger = CronTrigger.from_crontab(item.cron, timezone=tz)
+    trigger = CronTrigger.from_crontab(standard_crontab(item.cron), timezone=tz)
     out: list[PlannedWindow] = []
     fire: datetime | None = trigger.get_next_fire_time(None, (lo - item.duration).astimezone(tz))
     last_wall: datetime | None = None
