@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """X-Road directory discovery benchmark: read a directory of N subsystems × M services.
 
-The fake X-Road runs in its own process (``scd-monitor simulate --xroad N×M``: a security
+The fake X-Road runs in its own process (``scd-simulator --xroad N×M``: a security
 server and a configuration source over ``XRoadDirectory.synthetic(N, M)``, plus the
 monitor's own subsystem), so what is measured here is the reading side alone, in this
 process: the global configuration (downloaded, hashes and signature checked against the
@@ -74,8 +74,7 @@ def start_simulator(
         [
             sys.executable,
             "-m",
-            "scd_monitor",
-            "simulate",
+            "scd_simulator",
             "--xroad",
             size,
             "--workdir",

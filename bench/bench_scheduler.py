@@ -432,7 +432,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
     if cfg.tls:
         sim_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-fleet", str(cfg.n)]
     else:
-        sim_cmd = [sys.executable, "-m", "scd_monitor", "simulate", "--fleet", str(cfg.n)]
+        sim_cmd = [sys.executable, "-m", "scd_simulator", "--fleet", str(cfg.n)]
     sim_cmd += ["--workdir", str(workdir / "sim"), "--catalog-out", str(sim_catalog)]
     sim_env = clean_env({"SCD_MONITOR_LOG_FORMAT": "json"})
     daemon_env = clean_env({"SCD_MONITOR_LOG_FORMAT": "json", "SCD_MONITOR_LOG_LEVEL": "info"})
@@ -1105,7 +1105,7 @@ def serve_fleet(n: int, workdir: Path, catalog_out: Path, tls: str) -> int:
     import asyncio
 
     from scd_monitor.logs import configure_logging
-    from scd_monitor.simulator.cli import run_simulator
+    from scd_simulator.cli import run_simulator
 
     configure_logging("json", "info")
     asyncio.run(

@@ -8,7 +8,7 @@ For each database (SQLite file, PostgreSQL private schema) and each catalog size
    canary; some services have maintenance windows (one-off allowed, one-off rejected
    for late notice, weekly recurring);
 2. write a month of history **straight into the store** with bulk inserts, in the
-   shapes :class:`scd_monitor.state.StateTracker` writes: final state spans
+   shapes :class:`scd_monitor.runtime.tracker.StateTracker` writes: final state spans
    (``scd_check_spans``), one state machine snapshot per check and vantage
    (``scd_check_machines``, a real :class:`CheckStateMachine` fed a few results at the
    month's end) and hourly latency rollups (``scd_latency_hourly``);
@@ -59,15 +59,15 @@ from zoneinfo import ZoneInfo
 import yaml
 from sqlalchemy import create_engine, insert, text
 
+from scd_monitor.analysis.policy import derive_policy
+from scd_monitor.analysis.reporting import SlaReporter
 from scd_monitor.catalog import load_catalog
 from scd_monitor.clock import Clock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
-from scd_monitor.reporting import SlaReporter
 from scd_monitor.sla.calendar import month_period, parse_month
 from scd_monitor.sla.derive import CheckStateMachine, MachineSnapshot, Observation, Verdict
 from scd_monitor.sla.latency import BOUNDS_SECONDS, N_BUCKETS
 from scd_monitor.sla.model import Period, Span, State
-from scd_monitor.state import derive_policy
 from scd_monitor.store import Store
 from scd_monitor.store.tables import check_machines, check_spans, latency_hourly
 

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 mkdir -p data/demo
-"$BIN/scd-monitor" simulate config/simulator.example.yaml \
+"$BIN/scd-simulator" config/simulator.example.yaml \
   --workdir data/demo/simulator --catalog-out data/demo/catalog.yaml > data/demo/simulator.ready &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT

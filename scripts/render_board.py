@@ -153,8 +153,7 @@ def stack(workdir: Path) -> Iterator[str]:
         sim_args = [
             python,
             "-m",
-            "scd_monitor",
-            "simulate",
+            "scd_simulator",
             str(scenario),
             "--workdir",
             str(workdir / "sim"),

@@ -1,7 +1,7 @@
 """Prometheus metrics: per-target series built from a state snapshot at scrape time.
 
 Per-target metrics come from :class:`SnapshotCollector`, which reads an immutable
-:class:`~scd_monitor.results.Snapshot`; a check removed from the catalog is gone from
+:class:`~scd_monitor.analysis.views.Snapshot`; a check removed from the catalog is gone from
 the next scrape. The daemon's own health uses ordinary client objects, without target
 labels. Everything lives on one dedicated :class:`CollectorRegistry` built by the
 composition root; nothing is registered globally.
@@ -26,17 +26,16 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from scd_monitor import __version__
+from scd_monitor.analysis.views import Snapshot
 from scd_monitor.catalog.models import Catalog, ResolvedCheck, Service
 from scd_monitor.clock import Clock
-from scd_monitor.results import Snapshot
 from scd_monitor.sla.model import Period, Span, State
 from scd_monitor.sla.timeline import CheckTimeline, service_timeline
 from scd_monitor.store.writer import WriterStats
 
 if TYPE_CHECKING:
-    from scd_monitor.discovery import SourceStatus
-    from scd_monitor.reporting import SlaReport
-    from scd_monitor.state import CheckStatus
+    from scd_monitor.analysis.reporting import SlaReport
+    from scd_monitor.analysis.views import CheckStatus, SourceStatus
 
 TARGET_LABELS = ("provider", "service", "check", "kind", "vantage")
 

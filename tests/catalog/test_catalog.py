@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scd_monitor.catalog import HttpCheck, load_catalog, parse_catalog, parse_duration
+from scd_monitor.catalog import HttpCheck, load_catalog, parse_catalog
+from scd_monitor.config.durations import parse_duration
 from scd_monitor.errors import ConfigError
 
 INVALID = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))

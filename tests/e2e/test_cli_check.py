@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scd_monitor.simulator.fleet import Simulator
+from scd_simulator.fleet import Simulator
 
 
 async def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

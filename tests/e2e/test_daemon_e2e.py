@@ -24,8 +24,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from scd_monitor.probes.base import ErrorKind
-from scd_monitor.simulator.fleet import Simulator
 from scd_monitor.store import Store
+from scd_simulator.fleet import Simulator
 
 pytestmark = pytest.mark.e2e
 

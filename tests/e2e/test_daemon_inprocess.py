@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scd_monitor.daemon import Daemon, build
-from scd_monitor.settings import load_settings
-from scd_monitor.simulator.fleet import Simulator
+from scd_monitor.config.settings import load_settings
+from scd_monitor.runtime.daemon import Daemon, build
 from scd_monitor.store import Store
+from scd_simulator.fleet import Simulator
 
 DEAD_DB = "postgresql+psycopg://scd:pw@127.0.0.1:1/nowhere"
 

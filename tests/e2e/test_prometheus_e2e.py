@@ -36,9 +36,9 @@ import httpx
 import pytest
 import yaml
 
-from scd_monitor.simulator.fleet import Simulator
-from scd_monitor.simulator.xroad import FakeService, XRoadDirectory
-from tests.unit.test_grafana_dashboards import (
+from scd_simulator.fleet import Simulator
+from scd_simulator.xroad import FakeService, XRoadDirectory
+from tests.tablero.test_grafana_dashboards import (
     load_dashboards,
     query_panels,
     substitute,

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scd_monitor.simulator.fleet import Simulator
+from scd_simulator.fleet import Simulator
 
 pytestmark = pytest.mark.e2e
 

@@ -32,13 +32,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from scd_monitor.simulator.fleet import Simulator
-from scd_monitor.simulator.xroad import FakeService, XRoadDirectory
 from scd_monitor.sla.derive import CheckStateMachine, DerivePolicy, MachineSnapshot
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import Store
 from scd_monitor.store.tables import check_machines, check_spans
 from scd_monitor.xroad.identifiers import ClientId, ServiceId
+from scd_simulator.fleet import Simulator
+from scd_simulator.xroad import FakeService, XRoadDirectory
 
 pytestmark = pytest.mark.e2e
 

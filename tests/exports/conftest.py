@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scd_monitor.analysis.reporting import SlaReporter
 from scd_monitor.exports import ExportSource, IncidentRef
-from scd_monitor.reporting import SlaReporter
 from scd_monitor.store import Store
 from tests.exports.history import CATALOG_YAML, build_store, catalog, local
 

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from scd_monitor.catalog import Catalog, parse_catalog
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
-from scd_monitor.state import StateTracker
+from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import Store
 
 BOGOTA = ZoneInfo("America/Bogota")

@@ -38,8 +38,8 @@ from typing import Any
 import openpyxl
 import pytest
 
+from scd_monitor.analysis.reporting import SlaReporter
 from scd_monitor.exports import ExportResult, ExportSource, export_month
-from scd_monitor.reporting import SlaReporter
 from scd_monitor.sla.latency import BOUNDS_SECONDS, LatencyHistogram
 from scd_monitor.store import Store
 from tests.exports.conftest import INCIDENTS, NOW, FixedClock

@@ -16,8 +16,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from scd_monitor.httpserver import Connection, HttpServer, Request, Response
 from scd_monitor.sinks.webhook import SIGNATURE_HEADER, verify_signature
+from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
 
 SECRET = "clave-compartida-de-prueba"
 

@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from scd_monitor.catalog.models import Catalog
-from scd_monitor.simulator.certs import CertificateAuthority
-from scd_monitor.simulator.fleet import Simulator
 from scd_monitor.store import Store
+from scd_simulator.certs import CertificateAuthority
+from scd_simulator.fleet import Simulator
 from tests.incidents.receivers import SECRET, SmtpServer, WebhookReceiver, free_port
 from tests.incidents.schema import validate
 

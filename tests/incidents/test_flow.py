@@ -12,10 +12,10 @@ from pathlib import Path
 
 from scd_monitor.incidents.config import IncidentsConfig, resolve_secrets
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.simulator.certs import CertificateAuthority
 from scd_monitor.sinks import build_sinks
 from scd_monitor.sinks.outbox import OutboxDispatcher
 from scd_monitor.store import Store
+from scd_simulator.certs import CertificateAuthority
 from tests.incidents.conftest import T0, SettableClock, healthy, outage
 from tests.incidents.receivers import SECRET, SmtpServer, WebhookReceiver
 from tests.incidents.schema import validate

@@ -14,8 +14,8 @@ from scd_monitor.incidents.observe import Observations, observe
 from scd_monitor.incidents.runner import build_runner
 from scd_monitor.incidents.service import names_from_catalog
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
+from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.model import State
-from scd_monitor.state import StateTracker
 from scd_monitor.store import Store
 from tests.incidents.conftest import T0, SettableClock
 from tests.incidents.schema import validate

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from scd_monitor.errors import SinkError
-from scd_monitor.httpserver import Connection, HttpServer, Request, Response
 from scd_monitor.incidents.config import EmailSinkConfig, FileSinkConfig, WebhookSinkConfig
-from scd_monitor.simulator.certs import CertificateAuthority
 from scd_monitor.sinks import build_sinks
 from scd_monitor.sinks.base import DeliveryPayload, RetryLater
 from scd_monitor.sinks.email import EmailSink
 from scd_monitor.sinks.file import FileSink
 from scd_monitor.sinks.webhook import WebhookSink, sign
+from scd_simulator.certs import CertificateAuthority
+from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
 from tests.incidents.receivers import SECRET, SmtpServer, WebhookReceiver, free_port
 
 SMTP_PASSWORD = "s3creto-smtp"

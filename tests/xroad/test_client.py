@@ -18,11 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from defusedxml.ElementTree import fromstring
 
-from scd_monitor.catalog.models import TlsOptions
-from scd_monitor.httpserver import Connection, HttpServer, Request, Response
+from scd_monitor.config.types import TlsOptions
 from scd_monitor.probes.base import ErrorKind
 from scd_monitor.probes.tlsinfo import ContextCache
-from scd_monitor.simulator.certs import CertificateAuthority
 from scd_monitor.xroad import (
     CentralServiceId,
     ClientId,
@@ -37,6 +35,8 @@ from scd_monitor.xroad import (
     fetch_globalconf,
 )
 from scd_monitor.xroad.errors import FailureKind
+from scd_simulator.certs import CertificateAuthority
+from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
 from tests.xroad.data import (
     DIRECTORY_CONTENT_TYPE,
     directory_body,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scd_monitor.catalog.models import SLUG_PATTERN
+from scd_monitor.config.types import SLUG_PATTERN
 from scd_monitor.xroad import ClientId, ServiceId
 
 # Any printable text without "/" (and no control characters), like real codes and worse.

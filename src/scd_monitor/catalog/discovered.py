@@ -46,12 +46,12 @@ from scd_monitor.catalog.models import (
     Service,
     ServiceCheckTemplate,
     SubsystemCheckTemplate,
-    TlsOptions,
     XRoadGlobalconfCheck,
     XRoadHealthCheck,
     XRoadMetaserviceCheck,
     XRoadSource,
 )
+from scd_monitor.config.types import TlsOptions
 from scd_monitor.xroad.directory import Directory
 from scd_monitor.xroad.identifiers import ClientId, ServiceId
 

@@ -23,13 +23,12 @@ from scd_monitor.catalog.models import (
     CheckSpec,
     HttpCheck,
     ResolvedCheck,
-    SecretRef,
-    TlsOptions,
     XRoadGlobalconfCheck,
     XRoadGlobalconfSource,
     XRoadMetaserviceCheck,
     XRoadSource,
 )
+from scd_monitor.config.types import SecretRef, TlsOptions
 from scd_monitor.errors import ConfigError
 from scd_monitor.incidents.config import resolve_secrets, secret_problems
 from scd_monitor.sinks import SINK_KINDS

@@ -26,64 +26,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     PrivateAttr,
-    SecretStr,
     Tag,
     field_validator,
     model_validator,
 )
 
-from scd_monitor.catalog.durations import Duration
-
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+from scd_monitor.config.durations import Duration
+from scd_monitor.config.types import (
+    HttpUrlText,
+    SecretRef,
+    Slug,
+    StrictModel,
+    TlsOptions,
+)
 
 ServiceType = Literal["autenticacion_digital", "carpeta_ciudadana", "interoperabilidad", "otro"]
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-class StrictModel(BaseModel):
-    """Base of every catalog model: unknown keys are errors; values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(StrictModel):
-    """A secret read from the environment or from a file, never written in the catalog.
-
-    After loading, ``value`` holds it as a ``SecretStr`` (never printed).
-    """
-
-    env: str | None = None
-    file: Path | None = None
-    value: SecretStr | None = Field(default=None, exclude=True)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of 'env' or 'file'")
-        return self
-
-
-class TlsOptions(StrictModel):
-    """How a check speaks TLS to its target."""
-
-    verify: bool = True
-    ca_file: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    server_name: str | None = None
-
-    @model_validator(mode="after")
-    def _key_needs_cert(self) -> TlsOptions:
-        if self.client_key is not None and self.client_cert is None:
-            raise ValueError("'client_key' needs 'client_cert'")
-        return self
 
 
 class JsonAssertion(StrictModel):
@@ -242,16 +205,6 @@ XRoadServiceId = Annotated[str, AfterValidator(_xroad_service)]
 """``INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]``, checked by :meth:`ServiceId.parse`."""
 XRoadServiceRef = Annotated[str, AfterValidator(_xroad_service_ref)]
 XRoadServerId = Annotated[str, AfterValidator(_xroad_server)]
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
-    return value
-
-
-HttpUrlText = Annotated[str, AfterValidator(_http_url)]
 
 
 class SecurityServerRef(StrictModel):

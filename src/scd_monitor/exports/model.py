@@ -1,7 +1,7 @@
 """The monthly ANS export as one immutable value, built once and rendered in every format.
 
 :func:`build_month_export` asks the SLA reporter for the month (and for each local day
-of it), adds what the export needs beyond :class:`~scd_monitor.reporting.SlaReport` —
+of it), adds what the export needs beyond :class:`~scd_monitor.analysis.reporting.SlaReport` —
 latency thresholds, the *rangos de medición* band, the error budget used, the incidents
 and the daily figures — and the renderers only lay it out. So every format shows the
 same figures, and they are the figures of ``scd-monitor sla --format json``: the JSON
@@ -30,9 +30,9 @@ from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from scd_monitor.analysis.reporting import ProviderReport, ServiceReport, SlaReport
 from scd_monitor.catalog.models import Catalog
 from scd_monitor.errors import ConfigError
-from scd_monitor.reporting import ProviderReport, ServiceReport, SlaReport
 from scd_monitor.sla.calendar import day_periods, month_period, parse_month
 from scd_monitor.sla.engine import ProviderFigures, SlaFigures, provider_figures
 from scd_monitor.sla.model import Period
@@ -62,7 +62,7 @@ _US = timedelta(microseconds=1)
 
 
 class Reporter(Protocol):
-    """What the export needs of :class:`~scd_monitor.reporting.SlaReporter`."""
+    """What the export needs of :class:`~scd_monitor.analysis.reporting.SlaReporter`."""
 
     def report(
         self,

@@ -1,7 +1,7 @@
 """The catalog's ``incidents:`` section: detection rules, routes, sinks, the outbox.
 
 Every model forbids unknown keys, like the rest of the catalog. Secrets (the webhook's
-HMAC key, the SMTP password) are :class:`~scd_monitor.catalog.models.SecretRef` values
+HMAC key, the SMTP password) are :class:`~scd_monitor.config.types.SecretRef` values
 read from the environment or a file by :func:`resolve_secrets`; the catalog never holds
 them. ``docs/incidents.md`` shows the YAML.
 
@@ -23,14 +23,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from scd_monitor.catalog.durations import Duration
-from scd_monitor.catalog.models import (
-    HttpUrlText,
-    SecretRef,
-    Slug,
-    StrictModel,
-    TlsOptions,
-)
+from scd_monitor.config.durations import Duration
+from scd_monitor.config.types import HttpUrlText, SecretRef, Slug, StrictModel, TlsOptions
 from scd_monitor.incidents.model import EVENT_KINDS, Audience, EventKind, Severity, SignalKind
 
 __all__ = [

@@ -20,9 +20,9 @@ from scd_monitor.sla.model import Period, Span, State
 from scd_monitor.sla.timeline import CheckTimeline, service_timeline
 
 if TYPE_CHECKING:
+    from scd_monitor.analysis.reporting import SlaReport
     from scd_monitor.catalog.models import Catalog, ResolvedCheck, Service
     from scd_monitor.probes.base import ProbeResult
-    from scd_monitor.reporting import SlaReport
     from scd_monitor.sla.engine import SlaFigures
     from scd_monitor.xroad.directory import DirectoryEvent
 
@@ -36,7 +36,7 @@ __all__ = [
 
 
 class _Status(Protocol):
-    """What :func:`observe` reads of a :class:`scd_monitor.state.CheckStatus`."""
+    """What :func:`observe` reads of a :class:`scd_monitor.analysis.views.CheckStatus`."""
 
     @property
     def state(self) -> State: ...
@@ -49,7 +49,7 @@ class _Status(Protocol):
 
 
 class _SourceStatus(Protocol):
-    """What :func:`observe` reads of a :class:`scd_monitor.discovery.SourceStatus`."""
+    """What :func:`observe` reads of a :class:`scd_monitor.analysis.views.SourceStatus`."""
 
     @property
     def last_success(self) -> datetime | None: ...

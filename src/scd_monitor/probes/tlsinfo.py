@@ -38,7 +38,7 @@ from typing import Any
 import certifi
 from cryptography import x509
 
-from scd_monitor.catalog.models import TlsOptions
+from scd_monitor.config.types import TlsOptions
 from scd_monitor.probes.base import ErrorKind
 
 __all__ = [

@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from scd_monitor import __version__
-from scd_monitor.catalog.models import TlsOptions
+from scd_monitor.config.types import TlsOptions
 from scd_monitor.errors import SinkError
 from scd_monitor.incidents.config import WebhookSinkConfig
 from scd_monitor.incidents.report import redact_evidence

@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from scd_monitor import __version__
-from scd_monitor.catalog.models import TlsOptions
+from scd_monitor.config.types import TlsOptions
 from scd_monitor.xroad.errors import (
     FailureKind,
     XRoadFailure,

@@ -42,8 +42,8 @@ from scd_monitor.xroad.errors import XRoadFailure
 from scd_monitor.xroad.identifiers import ClientId, ServiceId
 
 if TYPE_CHECKING:
-    from scd_monitor.catalog.models import TlsOptions
     from scd_monitor.clock import Clock
+    from scd_monitor.config.types import TlsOptions
     from scd_monitor.probes.tlsinfo import ContextCache
 
 __all__ = [

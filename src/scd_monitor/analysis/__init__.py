@@ -1,0 +1,1 @@
+"""What the daemon knows: published views, SLA reports from the store, the state now."""

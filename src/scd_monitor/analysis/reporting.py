@@ -1,0 +1,327 @@
+"""SLA reports from the store: load the stored facts, then hand them to the pure engine.
+
+This is the only place that reads spans for the SLA. Loading is I/O; everything after
+:func:`SlaReporter.report` has loaded its inputs is a pure function of them, so the
+same facts always give the same figures.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from scd_monitor import __version__
+from scd_monitor.analysis.policy import derive_policy
+from scd_monitor.catalog.models import Catalog, ResolvedCheck
+from scd_monitor.clock import Clock
+from scd_monitor.errors import StoreError
+from scd_monitor.sla.calendar import month_of
+from scd_monitor.sla.derive import CheckStateMachine, MachineSnapshot
+from scd_monitor.sla.engine import (
+    BURN_WINDOWS,
+    ProviderFigures,
+    SlaFigures,
+    provider_figures,
+    sla_figures,
+)
+from scd_monitor.sla.latency import LatencyHistogram, LatencyStats
+from scd_monitor.sla.maintenance import PlannedWindow, maintenance_spans
+from scd_monitor.sla.model import Period, Span, State
+from scd_monitor.sla.timeline import (
+    CheckTimeline,
+    canary_fault_spans,
+    mass_failure_spans,
+    monitor_fault_spans,
+    service_timeline,
+)
+from scd_monitor.store import Store
+from scd_monitor.store.tables import check_machines, check_spans, latency_hourly
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceReport:
+    provider: str
+    provider_name: str
+    service: str
+    service_name: str | None
+    service_type: str
+    figures: SlaFigures
+    rejected_windows: tuple[PlannedWindow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "provider_name": self.provider_name,
+            "service": self.service,
+            "service_name": self.service_name,
+            "service_type": self.service_type,
+            **self.figures.to_json(),
+            "rejected_maintenance_windows": [
+                {
+                    "start": _iso(w.start),
+                    "end": _iso(w.end),
+                    "reason": w.reason,
+                    "why": w.rejected,
+                }
+                for w in self.rejected_windows
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReport:
+    provider: str
+    provider_name: str
+    figures: ProviderFigures
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "provider_name": self.provider_name,
+            **self.figures.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SlaReport:
+    period: Period
+    now: datetime
+    timezone: str
+    catalog_version: str | None
+    services: tuple[ServiceReport, ...]
+    providers: tuple[ProviderReport, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "report_version": REPORT_VERSION,
+            "software_version": __version__,
+            "catalog_version": self.catalog_version,
+            "timezone": self.timezone,
+            "period": {"start": _iso(self.period.start), "end": _iso(self.period.end)},
+            "as_of": _iso(self.now),
+            "services": [s.to_json() for s in self.services],
+            "providers": [p.to_json() for p in self.providers],
+        }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+class SlaReporter:
+    """Builds :class:`SlaReport` values for any period from the store."""
+
+    def __init__(self, store: Store, catalog: Catalog, clock: Clock) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._clock = clock
+
+    def report(
+        self,
+        period: Period,
+        *,
+        provider: str | None = None,
+        service: str | None = None,
+        now: datetime | None = None,
+    ) -> SlaReport:
+        """Figures per service and per provider over ``period`` as of ``now``."""
+        catalog = self._catalog
+        tz = catalog.tz
+        now = now or self._clock.now()
+        end = min(period.end, now)
+        month = month_of(max(period.start, end - timedelta(microseconds=1)), tz)
+        lo = min(period.start, month.start, now - max(BURN_WINDOWS))
+        hi = max(end, lo)
+        window = Period(lo, hi)
+
+        all_checks = catalog.resolved_checks()
+        selected = [
+            c
+            for c in all_checks
+            if not c.canary
+            and (provider is None or c.provider == provider)
+            and (service is None or c.service == service)
+        ]
+        # Monitor faults need every provider's checks (mass failure) and the canaries.
+        timelines = self._timelines(all_checks, window, now)
+        faults = self._monitor_faults(all_checks, timelines, window)
+        latency = self._latency(selected, period.start, end)
+
+        services: list[ServiceReport] = []
+        by_provider: dict[str, list[SlaFigures]] = defaultdict(list)
+        by_service: dict[tuple[str, str], list[ResolvedCheck]] = defaultdict(list)
+        for c in selected:  # grouped once: a discovered catalog has ~10^4 services
+            by_service[(c.provider, c.service)].append(c)
+        for p in catalog.providers:
+            if provider is not None and p.id != provider:
+                continue
+            for s in p.services:
+                if service is not None and s.id != service:
+                    continue
+                checks = by_service.get((p.id, s.id), [])
+                if not checks:
+                    continue
+                plan = maintenance_spans(s, window, tz)
+                timeline = service_timeline(
+                    [t for c in checks for t in timelines.get(c.id, [])],
+                    rule=s.rule,
+                    vantage_quorum=s.vantage_quorum,
+                    period=window,
+                    maintenance=plan.allowed,
+                    monitor_faults=faults,
+                    expected_checks={c.id: c.critical for c in checks},
+                )
+                figures = sla_figures(
+                    timeline,
+                    period=period,
+                    now=now,
+                    target=s.sla.availability_target,
+                    latency=latency.get((p.id, s.id)),
+                    month_period=month,
+                )
+                rejected = tuple(w for w in plan.rejected if w.start < end and w.end > period.start)
+                services.append(
+                    ServiceReport(
+                        provider=p.id,
+                        provider_name=p.name,
+                        service=s.id,
+                        service_name=s.name,
+                        service_type=s.type,
+                        figures=figures,
+                        rejected_windows=rejected,
+                    )
+                )
+                by_provider[p.id].append(figures)
+        providers = tuple(
+            ProviderReport(p.id, p.name, provider_figures(by_provider[p.id]))
+            for p in catalog.providers
+            if by_provider.get(p.id)
+        )
+        return SlaReport(
+            period=period,
+            now=now,
+            timezone=catalog.timezone,
+            catalog_version=catalog.version,
+            services=tuple(services),
+            providers=providers,
+        )
+
+    # -- loading ----------------------------------------------------------------------
+
+    def _timelines(
+        self, checks: Sequence[ResolvedCheck], window: Period, now: datetime
+    ) -> dict[str, list[CheckTimeline]]:
+        """Per check id, one timeline per vantage: stored final spans + provisional tail."""
+        by_id = {c.id: c for c in checks}
+        spans: dict[tuple[str, str], list[Span]] = defaultdict(list)
+        try:
+            with self._store.engine.connect() as conn:
+                rows = conn.execute(
+                    select(check_spans)
+                    .where(and_(check_spans.c.end > window.start, check_spans.c.start < window.end))
+                    .order_by(check_spans.c.start)
+                )
+                for r in rows:
+                    if r.check_id in by_id:
+                        spans[(r.check_id, r.vantage)].append(
+                            Span(r.start, r.end, State(r.state), r.reason)
+                        )
+                machines = conn.execute(select(check_machines)).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"reading state spans failed: {exc}") from exc
+        for m in machines:
+            check = by_id.get(m.check_id)
+            if check is None:
+                continue
+            machine = CheckStateMachine(
+                derive_policy(self._catalog, check), MachineSnapshot.from_json(m.snapshot)
+            )
+            spans[(m.check_id, m.vantage)].extend(machine.provisional(until=now))
+        out: dict[str, list[CheckTimeline]] = defaultdict(list)
+        for (check_id, vantage), items in spans.items():
+            check = by_id[check_id]
+            out[check_id].append(
+                CheckTimeline(
+                    check_id=check_id,
+                    provider=check.provider,
+                    vantage=vantage,
+                    critical=check.critical,
+                    spans=_clip(items, window),
+                )
+            )
+        return out
+
+    def _monitor_faults(
+        self,
+        checks: Sequence[ResolvedCheck],
+        timelines: Mapping[str, Sequence[CheckTimeline]],
+        window: Period,
+    ) -> dict[str, list[Span]]:
+        settings = self._catalog.monitor.mass_failure
+        canaries: dict[str, list[CheckTimeline]] = defaultdict(list)
+        providers: dict[str, list[CheckTimeline]] = defaultdict(list)
+        for check in checks:
+            for t in timelines.get(check.id, []):
+                (canaries if check.canary else providers)[t.vantage].append(t)
+        faults: dict[str, list[Span]] = {}
+        for vantage in set(canaries) | set(providers):
+            faults[vantage] = monitor_fault_spans(
+                canary_fault_spans(canaries.get(vantage, []), period=window),
+                mass_failure_spans(
+                    providers.get(vantage, []),
+                    min_ratio=settings.min_ratio,
+                    min_providers=settings.min_providers,
+                ),
+            )
+        return faults
+
+    def _latency(
+        self, checks: Iterable[ResolvedCheck], start: datetime, end: datetime
+    ) -> dict[tuple[str, str], LatencyStats]:
+        """Latency per service from the hourly rollups of the hours that meet the period.
+
+        Rollups are hourly, so a period that starts or ends mid-hour counts the whole
+        first and last hours: latency figures have hour granularity (downtime does not).
+        """
+        service_of = {c.id: (c.provider, c.service) for c in checks}
+        acc: dict[tuple[str, str], tuple[int, int, LatencyHistogram]] = {}
+        try:
+            with self._store.engine.connect() as conn:
+                rows = conn.execute(
+                    select(latency_hourly).where(
+                        and_(
+                            latency_hourly.c.hour > start - timedelta(hours=1),
+                            latency_hourly.c.hour < end,
+                        )
+                    )
+                )
+                for r in rows:
+                    key = service_of.get(r.check_id)
+                    if key is None:
+                        continue
+                    ok, under, hist = acc.get(key) or (0, 0, LatencyHistogram())
+                    acc[key] = (
+                        ok + r.ok_count,
+                        under + r.under_threshold_count,
+                        hist.merge(LatencyHistogram.from_json(r.histogram)),
+                    )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"reading latency rollups failed: {exc}") from exc
+        return {k: LatencyStats(ok, under, hist) for k, (ok, under, hist) in acc.items()}
+
+
+def _clip(spans: Iterable[Span], window: Period) -> list[Span]:
+    out = []
+    for s in sorted(spans, key=lambda s: s.start):
+        start, end = max(s.start, window.start), min(s.end, window.end)
+        if start < end:
+            out.append(Span(start, end, s.state, s.reason))
+    return out

@@ -1,0 +1,234 @@
+"""``scd-monitor sla | export sla | states``: the ANS figures, their export, their spans."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from scd_monitor.catalog import Catalog, load_catalog
+from scd_monitor.catalog.discovered import effective_catalog
+from scd_monitor.cli.output import EXIT_CONFIG, EXIT_OK, error, table
+from scd_monitor.clock import SystemClock
+from scd_monitor.config.settings import Settings
+from scd_monitor.errors import ConfigError
+from scd_monitor.sla.model import Period
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    sla = sub.add_parser(
+        "sla", parents=[common], help="availability and SLA figures per service and provider"
+    )
+    when = sla.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="calendar month YYYY-MM in the catalog's time zone")
+    when.add_argument("--from", dest="since", help="period start (ISO-8601; local if no offset)")
+    sla.add_argument("--to", dest="until", help="period end (with --from; default: now)")
+    sla.add_argument("--provider")
+    sla.add_argument("--service")
+    sla.add_argument("--format", choices=["table", "json"], default="table")
+    sla.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
+
+    export = sub.add_parser(
+        "export", parents=[common], help="write the monthly ANS compliance export"
+    )
+    export.add_argument("what", choices=["sla"])
+    export.add_argument("--month", required=True, help="YYYY-MM in the catalog's time zone")
+    export.add_argument("--provider")
+    export.add_argument(
+        "--format",
+        action="append",
+        choices=["csv", "xlsx", "pdf", "json"],
+        help="repeatable; default: all four",
+    )
+    export.add_argument("--output", type=Path, help="directory (default: the export_dir setting)")
+    export.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
+
+    states = sub.add_parser(
+        "states",
+        parents=[common],
+        help="maintain derived state spans (run with the daemon stopped)",
+    )
+    states.add_argument("action", choices=["rebuild"])
+    states.add_argument("--vantage", help="vantage whose spans to rebuild (default: setting)")
+    states.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
+
+
+def _period(args: argparse.Namespace, catalog: Catalog, now: datetime) -> Period:
+    from scd_monitor.sla.calendar import month_period, parse_month
+
+    tz = catalog.tz
+    if args.month:
+        try:
+            year, month = parse_month(args.month)
+        except ValueError as exc:
+            raise ConfigError([f"--month: {exc}"]) from None
+        return month_period(year, month, tz)
+
+    def instant(text: str, flag: str) -> datetime:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                [f"{flag}: expected an ISO-8601 date or time, got {text!r}"]
+            ) from None
+        return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+    start = instant(args.since, "--from")
+    end = instant(args.until, "--to") if args.until else now
+    if end <= start:
+        raise ConfigError(["--to must be after --from"])
+    return Period(start.astimezone(UTC), end.astimezone(UTC))
+
+
+def _sla(settings: Settings, args: argparse.Namespace) -> int:
+    from scd_monitor.analysis.reporting import SlaReporter
+    from scd_monitor.store import Store
+
+    catalog = load_catalog(settings.catalog)
+    clock = SystemClock()
+    now = clock.now()
+    period = _period(args, catalog, now)
+    store = Store(settings.database_url.get_secret_value())
+    try:
+        catalog = effective_catalog(catalog, store)
+        if args.provider and not any(p.id == args.provider for p in catalog.providers):
+            raise ConfigError([f"--provider: no provider {args.provider!r} in the catalog"])
+        report = SlaReporter(store, catalog, clock).report(
+            period, provider=args.provider, service=args.service, now=now
+        )
+    finally:
+        store.dispose()
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(render_slatable(report))
+    return EXIT_OK
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.3f}%"
+
+
+def _dur(value: timedelta | None) -> str:
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+
+
+def render_slatable(report: Any) -> str:
+    """The human table of ``scd-monitor sla``."""
+    tz = report.timezone
+    lines = [
+        f"SLA {report.period.start.isoformat()} .. {report.period.end.isoformat()} "
+        f"(time zone {tz}, as of {report.now.isoformat(timespec='seconds')})",
+        "",
+    ]
+    header = (
+        "SERVICE", "AVAIL", "TARGET", "MET", "DOWNTIME", "MAINT", "UNKNOWN", "COVERAGE",
+        "OUTAGES", "MTTR", "LAT-OK", "P95", "BUDGET", "BURN-1H",
+    )  # fmt: skip
+    rows = []
+    for s in report.services:
+        f = s.figures
+        burn = next((b.rate for b in f.burn_rates if b.window == timedelta(hours=1)), None)
+        rows.append(
+            (
+                f"{s.provider}/{s.service}",
+                _pct(f.availability),
+                _pct(f.target),
+                "-" if f.met is None else ("yes" if f.met else "NO"),
+                _dur(f.charged_downtime),
+                _dur(f.excluded_maintenance),
+                _dur(f.unknown),
+                _pct(f.coverage),
+                str(f.outage_count),
+                _dur(f.mttr),
+                _pct(f.latency_compliance),
+                "-" if f.latency_p95 is None else f"{f.latency_p95:g}s",
+                "-" if f.error_budget is None else _pct(f.error_budget.remaining_ratio),
+                "-" if burn is None else f"{burn:.2f}",
+            )
+        )
+    lines += table(header, rows)
+    lines += ["", "per provider:"]
+    prows = [
+        (
+            p.provider,
+            _pct(p.figures.availability),
+            _dur(p.figures.charged_downtime),
+            _pct(p.figures.coverage),
+            str(p.figures.outage_count),
+            f"{p.figures.met} met / {p.figures.missed} missed",
+        )
+        for p in report.providers
+    ]
+    lines += table(("PROVIDER", "AVAIL", "DOWNTIME", "COVERAGE", "OUTAGES", "SERVICES"), prows)
+    return "\n".join(lines)
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from scd_monitor.analysis.reporting import SlaReporter
+    from scd_monitor.exports import FORMATS, ExportError, ExportSource, export_month
+    from scd_monitor.exports.incidents import incidents_of
+    from scd_monitor.sla.calendar import month_period, parse_month
+    from scd_monitor.store import Store
+
+    output = args.output or settings.export_dir
+    if output is None or not str(output):
+        raise ConfigError(["--output: no export directory (set SCD_MONITOR_EXPORT_DIR)"])
+    clock = SystemClock()
+    store = Store(settings.database_url.get_secret_value())
+    try:
+        catalog = effective_catalog(load_catalog(settings.catalog), store)
+        store.create_schema()
+        try:
+            year, month = parse_month(args.month)
+        except ValueError as exc:
+            raise ConfigError([f"--month: {exc}"]) from None
+        result = export_month(
+            ExportSource(SlaReporter(store, catalog, clock), catalog),
+            month=args.month,
+            formats=args.format or FORMATS,
+            output_dir=output,
+            provider=args.provider,
+            now=clock.now(),
+            incidents=incidents_of(store, month_period(year, month, catalog.tz)),
+        )
+    except ExportError as exc:
+        error([f"export: {exc}"])
+        return EXIT_CONFIG
+    finally:
+        store.dispose()
+    status = "PROVISIONAL (the month has not closed)" if result.provisional else "final"
+    print(f"{result.directory}: {status}")
+    for f in result.files:
+        print(f"  {f.name}  {f.size} bytes  sha256 {f.sha256}")
+    return EXIT_OK
+
+
+def _states(settings: Settings, _args: argparse.Namespace) -> int:
+    from scd_monitor.runtime.tracker import StateTracker
+    from scd_monitor.store import Store
+
+    catalog = load_catalog(settings.catalog)
+    store = Store(settings.database_url.get_secret_value())
+    try:
+        store.create_schema()
+        catalog = effective_catalog(catalog, store)
+        tracker = StateTracker(store, vantage=settings.vantage, clock=SystemClock())
+        tracker.set_catalog(catalog)
+        n = tracker.rebuild()
+    finally:
+        store.dispose()
+    print(f"rebuilt the state spans of vantage {settings.vantage!r} from {n} probe results")
+    return EXIT_OK
+
+
+COMMANDS = {"sla": _sla, "export": _export, "states": _states}

@@ -1,0 +1,1 @@
+"""Configuration: shared config types, durations and the daemon's settings."""

@@ -1,0 +1,156 @@
+"""The state tracker over SQLite and PostgreSQL: spans as stored facts, restarts, rebuilds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from scd_monitor.catalog import parse_catalog
+from scd_monitor.clock import Clock
+from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
+from scd_monitor.runtime.tracker import StateTracker
+from scd_monitor.sla.model import Span, State
+from scd_monitor.store import Store
+from scd_monitor.store.tables import check_spans, latency_hourly
+from tests.conftest import utc
+
+CATALOG = parse_catalog(
+    """
+defaults: {interval: 1m, timeout: 10s}
+providers:
+  - id: p
+    name: P
+    services:
+      - id: s
+        type: otro
+        sla: {latency_threshold: 1s}
+        checks:
+          - {id: a, kind: tls, host: a.example}
+          - {id: b, kind: tls, host: b.example}
+"""
+)
+T0 = utc(2026, 11, 2, 10, 0, 0)
+A, B = "p/s/a", "p/s/b"
+
+
+class FixedClock(Clock):
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return 0.0
+
+
+def probe(check: str, minute: int, ok: bool, duration: float = 0.2) -> ProbeResult:
+    return ProbeResult(
+        check_id=check,
+        kind="tls",
+        vantage="v1",
+        started_at=T0 + timedelta(minutes=minute),
+        duration=duration,
+        outcome=Outcome(ok=ok, error_kind=None if ok else ErrorKind.TIMEOUT),
+    )
+
+
+# Check a: up for 10 min, down from minute 10 (5 failures), up again from minute 15.
+HISTORY_A = [probe(A, m, ok=not 10 <= m < 15) for m in range(30)]
+# Check b: a 2-probe blip (below failures_to_open=3) and slow probes.
+HISTORY_B = [probe(B, m, ok=m not in (5, 6), duration=1.5 if m >= 20 else 0.3) for m in range(30)]
+
+
+def tracker(store: Store, now: datetime) -> StateTracker:
+    t = StateTracker(store, vantage="v1", clock=FixedClock(now), batch_limit=7)
+    t.set_catalog(CATALOG)
+    return t
+
+
+def stored_spans(store: Store, check: str) -> list[Span]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(check_spans).where(check_spans.c.check_id == check).order_by(check_spans.c.start)
+        ).all()
+    return [Span(r.start, r.end, State(r.state), r.reason) for r in rows]
+
+
+def interleaved() -> list[ProbeResult]:
+    return sorted(HISTORY_A + HISTORY_B, key=lambda r: (r.started_at, r.check_id))
+
+
+def test_spans_are_derived_and_stored(store: Store) -> None:
+    store.write_results(interleaved())
+    t = tracker(store, T0 + timedelta(minutes=30))
+    assert t.run_until_idle() == 60
+    spans_a = stored_spans(store, A)
+    assert Span(T0 + timedelta(minutes=10), T0 + timedelta(minutes=15), State.DOWN, "timeout") in (
+        spans_a
+    )
+    assert spans_a[0] == Span(T0, T0 + timedelta(minutes=10), State.UP, None)
+    assert not any(s.state is State.DOWN for s in stored_spans(store, B))
+    current = t.current()
+    assert current[A].state is State.UP
+    assert current[B].state is State.DEGRADED
+    assert t.run_once() == 0, "nothing is processed twice"
+
+
+def test_a_restart_continues_an_outage_and_equals_one_uninterrupted_run(store: Store) -> None:
+    results = interleaved()
+    first, second = results[:26], results[26:]  # minutes 0-12: a has failed 3 times
+    store.write_results(first)
+    t1 = tracker(store, T0 + timedelta(minutes=13))
+    t1.run_until_idle()
+    assert t1.current()[A].state is State.DOWN
+    assert t1.current()[A].since == T0 + timedelta(minutes=10)
+
+    store.write_results(second)
+    t2 = tracker(store, T0 + timedelta(minutes=30))  # a new process: state from the store
+    t2.run_until_idle()
+    resumed = {c: stored_spans(store, c) for c in (A, B)}
+
+    t2.rebuild()
+    rebuilt = {c: stored_spans(store, c) for c in (A, B)}
+    assert resumed == rebuilt
+    downs = [s for s in resumed[A] if s.state is State.DOWN]
+    assert downs == [
+        Span(T0 + timedelta(minutes=10), T0 + timedelta(minutes=15), State.DOWN, "timeout")
+    ]
+
+
+def test_latency_rollups(store: Store) -> None:
+    store.write_results(HISTORY_B)
+    t = tracker(store, T0 + timedelta(minutes=30))
+    t.run_until_idle()
+    with store.engine.connect() as conn:
+        (row,) = conn.execute(select(latency_hourly)).all()
+    assert row.hour == T0
+    assert row.ok_count == 28
+    assert row.under_threshold_count == 28 - 10
+    t.rebuild()
+    with store.engine.connect() as conn:
+        (again,) = conn.execute(select(latency_hourly)).all()
+    assert (again.ok_count, again.under_threshold_count) == (28, 18)
+
+
+def test_out_of_order_results_are_skipped_and_counted(store: Store) -> None:
+    store.write_results(HISTORY_A[5:])
+    t = tracker(store, T0 + timedelta(minutes=30))
+    t.run_until_idle()
+    store.write_results(HISTORY_A[:5])  # e.g. replayed from the spool
+    assert t.run_until_idle() == 5
+    assert t.out_of_order_total == 5
+
+
+def test_pruning_keeps_what_the_tracker_has_not_processed_and_the_spans(store: Store) -> None:
+    store.write_results(HISTORY_A[:20])
+    t = tracker(store, T0 + timedelta(minutes=30))
+    t.run_until_idle()
+    store.write_results(HISTORY_A[20:])  # not processed yet
+    spans_before = stored_spans(store, A)
+    deleted = store.prune_results(vantage="v1", older_than=T0 + timedelta(hours=1))
+    assert deleted == 20
+    assert [r.started_at for r in store.results()] == [r.started_at for r in HISTORY_A[20:]]
+    assert stored_spans(store, A) == spans_before
+    assert store.prune_results(vantage="other", older_than=T0 + timedelta(hours=1)) == 0
