@@ -227,7 +227,7 @@ async def test_metrics_agree_with_the_directory(world: World) -> None:
 async def test_the_directory_command(
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("scd_monitor.cli.main.configure_logging", lambda *_a, **_k: None)
+    monkeypatch.setattr("scd_monitor.cli.app.configure_logging", lambda *_a, **_k: None)
     watcher = world.watcher()
     await watcher.load()
     assert await watcher.refresh("sim")

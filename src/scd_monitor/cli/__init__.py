@@ -1,7 +1,7 @@
-"""The ``scd-monitor`` command line (see :mod:`scd_monitor.cli.main`)."""
+"""The ``scd-monitor`` command line (see :mod:`scd_monitor.cli.app`)."""
 
 from __future__ import annotations
 
-from scd_monitor.cli.main import main
+from scd_monitor.cli.app import main
 
 __all__ = ["main"]

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -50,6 +51,7 @@ from scd_monitor.metrics import (
 from scd_monitor.probes import build_probes
 from scd_monitor.probes.base import Probe
 from scd_monitor.runtime.discovery import DirectoryWatcher
+from scd_monitor.runtime.jobs import PeriodicJob, PeriodicJobs
 from scd_monitor.runtime.pipeline import ResultsPipeline
 from scd_monitor.runtime.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.runtime.slaworker import month_to_date
@@ -63,6 +65,8 @@ log = structlog.get_logger("scd_monitor.runtime.daemon")
 
 _SCHEMA_RETRY_SECONDS = 5.0
 _STORE_STALE_SECONDS = 60.0
+_PRUNE_EVERY = timedelta(hours=1)
+_EXPORT_EVERY = timedelta(minutes=10)
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Daemon:
     _rebuild_wanted: bool = False
     _rebuild_task: asyncio.Task[None] | None = None
     incidents: IncidentRunner | None = None
+    jobs: PeriodicJobs | None = None
     _tracked: bool = False
 
     def resolved_checks(self) -> list[ResolvedCheck]:
@@ -232,34 +237,33 @@ class Daemon:
         )
         return True
 
-    async def _track_states(self) -> None:
-        """Turn stored results into state spans, and recompute the month-to-date SLA."""
-        every = self.settings.state_interval.total_seconds()
-        sla_every = self.settings.sla_interval.total_seconds()
-        next_sla = 0.0
-        next_prune = time.monotonic() + 60.0
-        failing = False
-        while True:
-            await asyncio.sleep(every)
-            if not self.schema_ready:
-                continue
-            try:
-                await asyncio.to_thread(self.tracker.run_until_idle)
-                self._tracked = True
-                if time.monotonic() >= next_sla:
-                    self.sla_report = await self._month_to_date()
-                    next_sla = time.monotonic() + sla_every
-                await self._monthly_export()
-                if time.monotonic() >= next_prune:
-                    await asyncio.to_thread(self._prune)
-                    next_prune = time.monotonic() + 3600.0
-                if failing:
-                    log.info("state.recovered")
-                failing = False
-            except StoreError as exc:
-                if not failing:
-                    log.error("state.tracking_failed", error=str(exc))
-                failing = True
+    # -- periodic jobs (runtime.jobs) -----------------------------------------------
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        """State tracking, month-to-date SLA, pruning and the monthly export."""
+        s = self.settings
+        return [
+            PeriodicJob("state", s.state_interval, self._track),
+            PeriodicJob("sla", s.sla_interval, self._refresh_sla, first_after=s.sla_interval),
+            PeriodicJob("prune", _PRUNE_EVERY, self._prune, first_after=timedelta(minutes=1)),
+            PeriodicJob(
+                "export", _EXPORT_EVERY, self._monthly_export, first_after=s.state_interval
+            ),
+        ]
+
+    async def _track(self) -> None:
+        """Turn stored results into state spans; the first time, bring the SLA forward."""
+        if not self.schema_ready:
+            return
+        await asyncio.to_thread(self.tracker.run_until_idle)
+        first = not self._tracked
+        self._tracked = True
+        if first and self.jobs is not None:
+            self.jobs.run_soon("sla")
+
+    async def _refresh_sla(self) -> None:
+        if self.schema_ready:
+            self.sla_report = await self._month_to_date()
 
     def incident_observations(self) -> Observations | None:
         """What incident detection looks at now; None until the states are known."""
@@ -275,9 +279,13 @@ class Daemon:
             directories=self.watcher.statuses(),
         )
 
-    def _prune(self) -> None:
+    async def _prune(self) -> None:
+        if not self.schema_ready:
+            return
         cutoff = self.clock.now() - self.settings.results_retention
-        deleted = self.store.prune_results(vantage=self.settings.vantage, older_than=cutoff)
+        deleted = await asyncio.to_thread(
+            self.store.prune_results, vantage=self.settings.vantage, older_than=cutoff
+        )
         if deleted:
             log.info("store.pruned", results=deleted, older_than=cutoff.isoformat())
 
@@ -311,7 +319,7 @@ class Daemon:
     async def _monthly_export(self) -> None:
         """On the 1st of the month (catalog time zone), write last month's export once."""
         job = self.export_job
-        if job is None:
+        if job is None or not self._tracked:
             return
         now = self.clock.now()
         if job.due(now) is None:
@@ -375,7 +383,8 @@ class Daemon:
                 max_workers=1, mp_context=multiprocessing.get_context("spawn")
             )
         store_task = loop.create_task(self._prepare_store())
-        track_task = loop.create_task(self._track_states())
+        jobs = self.jobs = PeriodicJobs(self.periodic_jobs(), clock=self.clock)
+        jobs.start()
         incidents_stop = asyncio.Event()
         incidents_task = (
             loop.create_task(self._run_incidents(store_task, incidents_stop))
@@ -407,10 +416,10 @@ class Daemon:
                     await asyncio.wait_for(
                         incidents_task, self.settings.shutdown_grace.total_seconds()
                     )
+            jobs.shutdown()
             store_task.cancel()
-            track_task.cancel()
-            tasks = [store_task, track_task, self._rebuild_task, self._sync_task]
-            for task in tasks[2:]:
+            tasks = [store_task, self._rebuild_task, self._sync_task]
+            for task in tasks[1:]:
                 if task is not None:
                     task.cancel()
             await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
@@ -421,10 +430,7 @@ class Daemon:
             if not flushed:
                 self._spool_pending()
             elif self.schema_ready:
-                try:
-                    await asyncio.to_thread(self.tracker.run_until_idle)
-                except StoreError as exc:
-                    log.error("state.tracking_failed", error=str(exc))
+                await jobs.run_now("state")
             await server.stop()
             if self._workers is not None:
                 self._workers.shutdown(wait=False, cancel_futures=True)
