@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CATALOG ?= config/catalog.example.yaml
 
-.PHONY: run test lint typecheck unit demo bench clean
+.PHONY: help run test lint imports typecheck unit fmt demo bench clean
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,16 +27,23 @@ run: $(VENV)/.installed
 	mkdir -p data
 	$(BIN)/scd-monitor run --catalog $(CATALOG)
 
-## test: create .venv with dev extras, lint, type-check and run the whole suite
-test: lint typecheck unit
+## test: create .venv with dev extras, lint, check the layering, type-check, run the whole suite
+test: lint imports typecheck unit
 
+## lint: ruff check and ruff format --check
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+## imports: the layering contracts (pyproject [tool.importlinter])
+imports: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
+
+## typecheck: mypy --strict
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+## unit: pytest, the whole suite
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest -q -p no:cacheprovider
 
@@ -44,5 +55,11 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_scheduler.py
 
+## fmt: format and fix what ruff can
+fmt: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+## clean: remove the venv, local data and caches
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

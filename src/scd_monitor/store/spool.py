@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -62,3 +62,35 @@ def load_spool(directory: Path) -> tuple[list[ProbeResult], list[Path]]:
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("spool.bad_line", file=str(path), line=number, error=str(exc))
     return results, files
+
+
+class _Writer(Protocol):
+    def submit(self, result: ProbeResult) -> None: ...
+    def take_pending(self) -> list[ProbeResult]: ...
+
+
+def replay_spool(writer: _Writer, directory: Path) -> None:
+    """Queue results spooled by an earlier stop; they are re-spooled if still unwritten."""
+    results, files = load_spool(directory)
+    for result in results:
+        writer.submit(result)
+    for path in files:
+        path.unlink(missing_ok=True)
+    if files:
+        log.info("spool.replayed", results=len(results), files=len(files))
+
+
+def spool_pending(writer: _Writer, directory: Path, *, now: datetime) -> None:
+    """Write what the writer could not store to the spool (at a stop with the database down)."""
+    pending = writer.take_pending()
+    try:
+        path = spool_results(directory, pending, now=now)
+    except OSError as exc:
+        log.error("spool.write_failed", results=len(pending), error=str(exc))
+        return
+    log.warning(
+        "spool.written",
+        results=len(pending),
+        path=str(path),
+        hint="the database did not take them; they are written on the next start",
+    )
