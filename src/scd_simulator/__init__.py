@@ -1,1 +1,5 @@
-"""A fleet of fake SCD endpoints on 127.0.0.1, scripted per endpoint and over time."""
+"""The simulator: fake SCD providers and a fake X-Road, on loopback only.
+
+``fleet`` (the Simulator, fake providers) composes ``securityserver`` and ``confsource``
+over a ``directory``; all serve with ``rawhttp``; ``net`` holds what they share.
+"""

@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -138,23 +139,35 @@ class CertificateAuthority:
         return KeyPair(cert_pem=chain, key_pem=_key_pem(key), not_after=not_after)
 
 
-def self_signed(hosts: list[str], *, not_after: datetime | None = None) -> KeyPair:
-    """A certificate signed by its own key: untrusted by every verifier."""
-    now = datetime.now(UTC)
-    not_after = not_after or now + timedelta(days=90)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = _name(hosts[0])
-    cert = (
+def self_signed_certificate(
+    key: CertificateIssuerPrivateKeyTypes,
+    common_name: str,
+    *,
+    not_after: datetime,
+    hosts: list[str] | None = None,
+) -> x509.Certificate:
+    """A certificate of ``key`` signed by ``key`` itself, valid from yesterday, with
+    ``hosts`` (when given) as its subject alternative names."""
+    name = _name(common_name)
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
+        .not_valid_before(datetime.now(UTC) - timedelta(days=1))
         .not_valid_after(not_after)
-        .add_extension(_san(hosts), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    if hosts:
+        builder = builder.add_extension(_san(hosts), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def self_signed(hosts: list[str], *, not_after: datetime | None = None) -> KeyPair:
+    """A certificate signed by its own key: untrusted by every verifier."""
+    not_after = not_after or datetime.now(UTC) + timedelta(days=90)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = self_signed_certificate(key, hosts[0], not_after=not_after, hosts=hosts)
     return KeyPair(
         cert_pem=cert.public_bytes(serialization.Encoding.PEM),
         key_pem=_key_pem(key),

@@ -1,33 +1,26 @@
-"""``scd-simulator``: run a simulator until told to stop.
+"""``scd-simulator``: run a simulator until told to stop, announcing it with one JSON line.
 
-When the listeners are up it prints one JSON line to stdout, the only thing it
-prints::
-
-    {"event": "simulator.ready", "listeners": {"none": "http://127.0.0.1:40123", ...},
-     "control": "http://127.0.0.1:40123/_sim/", "ca_file": "/…/ca.crt",
-     "catalog": "/…/catalog.yaml", "endpoints": 12, "xroad": null}
-
-With ``xroad=(N, M)`` (``--xroad N×M``) it also serves a fake X-Road over a synthetic
-directory of N subsystems of M services (``XRoadDirectory.synthetic``); ``"xroad"`` in
-the ready line then gives its URLs and counts (see ``Simulator.describe_xroad``).
+:func:`run_simulator` serves the fleet (and a fake X-Road with ``--xroad N×M``);
+:func:`run_xroad_simulator` serves a fake X-Road alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from scd_monitor.errors import ConfigError
-from scd_simulator.fleet import Simulator, check_loopback
+from scd_simulator.directory import XRoadDirectory
+from scd_simulator.fleet import Simulator, XRoadSimulator
+from scd_simulator.net import check_loopback, stop_on
 from scd_simulator.scenario import Scenario, TlsMode, load_scenario
 
-__all__ = ["main", "run_simulator"]
+__all__ = ["main", "run_simulator", "run_xroad_simulator"]
 
 
 async def run_simulator(
@@ -49,16 +42,23 @@ async def run_simulator(
     others. Stops when ``stop`` is set or on SIGINT/SIGTERM. Raises
     :class:`ConfigError` for a bad scenario, a non-loopback ``host`` or a catalog
     requested with no endpoints.
+
+    When the listeners are up it prints one JSON line to stdout, the only thing it
+    prints::
+
+        {"event": "simulator.ready", "listeners": {"none": "http://127.0.0.1:40123", ...},
+         "control": "http://127.0.0.1:40123/_sim/", "ca_file": "/…/ca.crt",
+         "catalog": "/…/catalog.yaml", "endpoints": 12, "xroad": null}
+
+    With ``xroad=(N, M)`` (``--xroad N×M``) it also serves a fake X-Road over a synthetic
+    directory of N subsystems of M services (``XRoadDirectory.synthetic``); ``"xroad"`` in
+    the ready line then gives its URLs and counts (see ``Simulator.describe_xroad``).
     """
     check_loopback(host)
     if fleet < 0:
         raise ConfigError([f"--fleet must be 0 or more, got {fleet}"])
     scenario = load_scenario(scenario_path) if scenario_path is not None else Scenario()
-    directory = None
-    if xroad is not None:
-        from scd_simulator.xroad import XRoadDirectory
-
-        directory = XRoadDirectory.synthetic(*xroad)
+    directory = XRoadDirectory.synthetic(*xroad) if xroad is not None else None
     sim = Simulator.from_scenario(scenario, workdir=workdir, host=host, port=port, xroad=directory)
     if fleet:
         try:
@@ -68,14 +68,7 @@ async def run_simulator(
     if catalog_out is not None and not sim.endpoint_ids and xroad is None:
         raise ConfigError(["no endpoints: give a scenario, --fleet or --xroad to write a catalog"])
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # Not available off the main thread or on Windows; `stop` still works there.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
-            installed.append(signum)
-    try:
+    with stop_on(stop):
         async with sim:
             catalog = sim.write_catalog(catalog_out) if catalog_out is not None else None
             ready = {
@@ -89,9 +82,54 @@ async def run_simulator(
             }
             print(json.dumps(ready), flush=True)  # the ready line is the interface
             await stop.wait()
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+
+
+async def run_xroad_simulator(
+    directory: XRoadDirectory,
+    *,
+    workdir: Path,
+    host: str = "127.0.0.1",
+    tls: bool = False,
+    ss_port: int = 0,
+    health_port: int = 0,
+    conf_port: int = 0,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Serve ``directory`` as a security server and a configuration source until stopped.
+
+    Writes ``workdir/configuration-anchor.xml`` (and, with ``tls``, the CA and a client
+    certificate ``xroad-client.crt``/``.key`` for the monitor), then reports one dict
+    (URLs and files) to ``on_ready`` or, by default, as one JSON line on stdout. Stops
+    when ``stop`` is set or on SIGINT/SIGTERM.
+    """
+    check_loopback(host)
+    stop = stop or asyncio.Event()
+    with stop_on(stop):
+        sim = XRoadSimulator(
+            directory,
+            host=host,
+            tls=tls,
+            workdir=workdir,
+            ss_port=ss_port,
+            health_port=health_port,
+            conf_port=conf_port,
+        )
+        async with sim:
+            ready = {"event": "simulator.xroad_ready", **sim.describe()}
+            anchor = sim.configuration_source.write_anchor(workdir / "configuration-anchor.xml")
+            ready["anchor"] = str(anchor.resolve())
+            if tls:
+                cert, key = sim.security_server.issue_client_certificate().write(
+                    workdir, "xroad-client"
+                )
+                ready["ca_file"] = str((workdir / "xroad-ca.crt").resolve())
+                ready["client_cert"], ready["client_key"] = str(cert.resolve()), str(key.resolve())
+            if on_ready is not None:
+                on_ready(ready)
+            else:
+                print(json.dumps(ready), flush=True)  # the ready line is the interface
+            await stop.wait()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,36 +1,6 @@
-"""The simulator's Python API: a fleet of scripted fake SCD endpoints on loopback.
-
-::
-
-    sim = Simulator(workdir=tmp_path)
-    sim.add_endpoint("prestador-a/autenticacion/oidc", kind="oidc", tls="valid")
-    sim.add_endpoint("prestador-a/carpeta/health", kind="carpeta",
-                     outage={"from": "2m", "to": "4m"})
-    async with sim:
-        sim.url("prestador-a/autenticacion/oidc")      # https://127.0.0.1:PORT/prestador-a/...
-        sim.set_behaviour("prestador-a/carpeta/health", {"status": 503})
-        sim.write_catalog(tmp_path / "catalog.yaml")
-
-One listening socket per TLS mode in use (``none`` always, for the control API under
-``/_sim/``); endpoints share it and are told apart by path. Everything runs on the
-caller's event loop.
-
-With ``xroad=`` (an :class:`~scd_simulator.xroad.XRoadDirectory`) the simulator
-also runs a fake X-Road over that directory (:class:`~scd_simulator.xroad.XRoadSimulator`:
-a security server with its health check, a configuration source), started and stopped
-with it; :meth:`Simulator.write_catalog` then adds an ``xroad:`` discovery source pointing
-at it, and the control API steers it (another process can change the directory)::
-
-    GET    /_sim/xroad                                  URLs, counts, health status
-    PUT    /_sim/xroad/health        {"status": 503}    the health check's answer
-    PUT    /_sim/xroad/fault         {"code": "Server.ServerProxy.X", "only": [...]} | null
-    PUT    /_sim/xroad/delay         {"seconds": 0.02, "only": [...]}   answer later (0: now)
-    PUT    /_sim/xroad/conf-status   {"status": 500} | null   the configuration source
-    PUT    /_sim/xroad/expiry        {"at": "2026-01-01T00:00:00Z"} | null
-    POST   /_sim/xroad/services      {"subsystem": "CO/GOB/…/SIS01", "code": "x",
-                                      "version": null, "kind": "REST"}
-    DELETE /_sim/xroad/services?subsystem=CO/GOB/…/SIS01&code=x[&version=v1]
-    DELETE /_sim/xroad/subsystems?id=CO/GOB/…/SIS01
+"""The fleet: scripted fake SCD endpoints on loopback, and the Simulator that composes them
+with a fake X-Road (security server and configuration source over one directory) and the
+control API under ``/_sim/``.
 """
 
 from __future__ import annotations
@@ -45,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 from urllib.parse import parse_qs, unquote
 
 import structlog
@@ -53,9 +23,18 @@ import yaml
 
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.config.durations import format_duration, parse_duration
-from scd_monitor.errors import ConfigError
 from scd_simulator.certs import CertificateAuthority, KeyPair, self_signed
-from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
+from scd_simulator.confsource import FakeConfigurationSource
+from scd_simulator.directory import FakeService, XRoadDirectory
+from scd_simulator.net import CERT_HOSTS, Lifecycle, base_url, check_loopback, start_all
+from scd_simulator.rawhttp import (
+    NOT_HTTP,
+    Connection,
+    HttpServer,
+    Request,
+    Response,
+    json_response,
+)
 from scd_simulator.scenario import (
     Behaviour,
     EndpointKind,
@@ -67,20 +46,13 @@ from scd_simulator.scenario import (
     format_behaviour,
     parse_behaviour,
 )
+from scd_simulator.securityserver import FakeSecurityServer
 
-if TYPE_CHECKING:
-    # Imported lazily at run time: simulator.xroad imports check_loopback from here.
-    from scd_simulator.xroad import XRoadDirectory, XRoadSimulator
-
-__all__ = ["LOOPBACK_HOSTS", "MONITOR_MEMBER_CODE", "Simulator", "check_loopback"]
+__all__ = ["MONITOR_MEMBER_CODE", "Simulator", "XRoadSimulator"]
 
 log = structlog.get_logger()
 
-LOOPBACK_HOSTS = ("127.0.0.1", "::1")
-CERT_HOSTS = ["127.0.0.1", "::1", "localhost"]
 CONTROL_PREFIX = "/_sim/"
-GARBAGE = b"\x00\xff\xfeSSH-2.0-not-http\r\n\x16\x03\x01\x00\x05hello\r\n\r\n"
-"""What a ``garbage`` endpoint sends instead of an HTTP response."""
 
 _SERVICE_TYPES: dict[str, str] = {
     "oidc": "autenticacion_digital",
@@ -98,12 +70,44 @@ BehaviourLike = Behaviour | str | Mapping[str, Any]
 """A :class:`Behaviour` or its YAML/JSON form (``"hang"``, ``{"status": 503}``)."""
 
 
-def check_loopback(host: str) -> None:
-    """Refuse to bind anything but loopback: the simulator is for tests and demos."""
-    if host not in LOOPBACK_HOSTS:
-        raise ConfigError(
-            [f"refusing to listen on {host!r}: the simulator binds only 127.0.0.1 or ::1"]
+class XRoadSimulator(Lifecycle):
+    """A :class:`FakeSecurityServer` and a :class:`FakeConfigurationSource` over one directory."""
+
+    def __init__(
+        self,
+        directory: XRoadDirectory,
+        *,
+        host: str = "127.0.0.1",
+        tls: bool = False,
+        workdir: Path | None = None,
+        ss_port: int = 0,
+        health_port: int = 0,
+        conf_port: int = 0,
+    ) -> None:
+        self.directory = directory
+        self.security_server = FakeSecurityServer(
+            directory, host=host, port=ss_port, health_port=health_port, tls=tls, workdir=workdir
         )
+        self.configuration_source = FakeConfigurationSource(directory, host=host, port=conf_port)
+
+    async def start(self) -> None:
+        await start_all([self.security_server, self.configuration_source])
+
+    async def stop(self) -> None:
+        await self.configuration_source.stop()
+        await self.security_server.stop()
+
+    def describe(self) -> dict[str, Any]:
+        ss, cs = self.security_server, self.configuration_source
+        return {
+            "security_server": ss.url,
+            "health": ss.health_url,
+            "internalconf": cs.internal_url,
+            "externalconf": cs.external_url,
+            "instance": self.directory.instance,
+            "members": len(self.directory.members),
+            "subsystems": len(self.directory.subsystems),
+        }
 
 
 @dataclass(slots=True)
@@ -118,12 +122,42 @@ class _Endpoint:
     bad_json: Response = _PLACEHOLDER
 
 
-class Simulator:
+class Simulator(Lifecycle):
     """Fake SCD endpoints, scripted per endpoint and over time, on 127.0.0.1 or ::1.
 
     Creating it makes a private CA and writes ``workdir/ca.crt``; server certificates
     go to ``workdir/certs/`` when the listeners start. ``ports`` fixes a listener's
-    port per TLS mode (default 0: any free port).
+    port per TLS mode (default 0: any free port)::
+
+        sim = Simulator(workdir=tmp_path)
+        sim.add_endpoint("prestador-a/autenticacion/oidc", kind="oidc", tls="valid")
+        sim.add_endpoint("prestador-a/carpeta/health", kind="carpeta",
+                         outage={"from": "2m", "to": "4m"})
+        async with sim:
+            sim.url("prestador-a/autenticacion/oidc")      # https://127.0.0.1:PORT/prestador-a/...
+            sim.set_behaviour("prestador-a/carpeta/health", {"status": 503})
+            sim.write_catalog(tmp_path / "catalog.yaml")
+
+    One listening socket per TLS mode in use (``none`` always, for the control API under
+    ``/_sim/``); endpoints share it and are told apart by path. Everything runs on the
+    caller's event loop.
+
+    With ``xroad=`` (an :class:`~scd_simulator.directory.XRoadDirectory`) the simulator
+    also runs a fake X-Road over that directory (:class:`XRoadSimulator`:
+    a security server with its health check, a configuration source), started and stopped
+    with it; :meth:`Simulator.write_catalog` then adds an ``xroad:`` discovery source pointing
+    at it, and the control API steers it (another process can change the directory)::
+
+        GET    /_sim/xroad                                  URLs, counts, health status
+        PUT    /_sim/xroad/health        {"status": 503}    the health check's answer
+        PUT    /_sim/xroad/fault         {"code": "Server.ServerProxy.X", "only": [...]} | null
+        PUT    /_sim/xroad/delay         {"seconds": 0.02, "only": [...]}   answer later (0: now)
+        PUT    /_sim/xroad/conf-status   {"status": 500} | null   the configuration source
+        PUT    /_sim/xroad/expiry        {"at": "2026-01-01T00:00:00Z"} | null
+        POST   /_sim/xroad/services      {"subsystem": "CO/GOB/…/SIS01", "code": "x",
+                                          "version": null, "kind": "REST"}
+        DELETE /_sim/xroad/services?subsystem=CO/GOB/…/SIS01&code=x[&version=v1]
+        DELETE /_sim/xroad/subsystems?id=CO/GOB/…/SIS01
     """
 
     def __init__(
@@ -312,8 +346,6 @@ class Simulator:
                 await server.start()
                 self._servers[mode] = server
             if self.xroad is not None:
-                from scd_simulator.xroad import XRoadSimulator
-
                 xroad_sim = XRoadSimulator(self.xroad, host=self.host, workdir=self.workdir)
                 await xroad_sim.start()
                 self._xroad_sim = xroad_sim
@@ -332,13 +364,6 @@ class Simulator:
             await xroad_sim.stop()
         for server in servers:
             await server.stop()
-
-    async def __aenter__(self) -> Simulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     def _ssl_context(self, mode: TlsMode) -> ssl.SSLContext | None:
         if mode == "none":
@@ -430,9 +455,7 @@ class Simulator:
         server = self._servers.get(mode)
         if server is None:
             raise RuntimeError(f"the {mode!r} listener is not running (start the simulator)")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        scheme = "http" if mode == "none" else "https"
-        return f"{scheme}://{host}:{server.port}"
+        return base_url("http" if mode == "none" else "https", self.host, server.port)
 
     def hits(self, endpoint_id: str) -> int:
         """Requests the endpoint has received (whatever its behaviour did with them)."""
@@ -613,7 +636,7 @@ class Simulator:
             conn.reset()
             return None
         if mode_ == "garbage":
-            conn.write(GARBAGE)
+            conn.write(NOT_HTTP)
             return None
         if mode_ == "bad_json":
             return endpoint.bad_json
@@ -678,8 +701,6 @@ class Simulator:
                     self.xroad_simulator.directory.set_expiry(at)
                 return _json_response(200, self.describe_xroad())
             if what == "services" and method == "POST":
-                from scd_simulator.xroad import FakeService
-
                 body = json.loads(request.body)
                 service = FakeService(
                     body["code"], version=body.get("version"), kind=body.get("kind", "REST")
@@ -720,9 +741,7 @@ def _service_type(endpoints: list[_Endpoint]) -> str:
 
 
 def _json_response(status: int, payload: object, *, allow: str | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False).encode()
-    headers = (("Allow", allow),) if allow else ()
-    return Response(status, body, content_type=_JSON, headers=headers)
+    return json_response(status, payload, headers=(("Allow", allow),) if allow else ())
 
 
 def _status_response(status: int, body: str | None) -> Response:

@@ -1,21 +1,15 @@
-"""A minimal asyncio HTTP/1.1 server: the daemon's endpoints and the fake providers.
+"""A minimal asyncio HTTP/1.1 server for the simulator and the tests' misbehaving targets.
 
-One :class:`asyncio.Protocol` per connection, no task until a whole request has
-arrived. The request line, headers and a ``Content-Length`` body are parsed with
-fixed caps; anything else is answered ``400`` (or ``413``, ``431``, ``501``) and the
-connection is closed. Keep-alive is supported one request at a time (no pipelining
-of answers: bytes that arrive early wait in the buffer).
-
-A :data:`Handler` gets the :class:`Request` and the :class:`Connection`. It returns
-a :class:`Response`, or ``None`` when it has taken the connection over (to hang,
-reset or send garbage); the server then closes the connection if the handler has
-not. A handler still running when its client goes away is cancelled.
+Parses one ``Content-Length`` request at a time with fixed caps; a handler answers with a
+:class:`Response` or takes the :class:`Connection` over to hang, reset, drip, stream or
+send garbage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import socket
 import struct
@@ -28,7 +22,17 @@ from urllib.parse import urlsplit
 
 import structlog
 
-__all__ = ["Connection", "Handler", "HttpServer", "Request", "Response"]
+from scd_simulator.net import Lifecycle, check_loopback
+
+__all__ = [
+    "NOT_HTTP",
+    "Connection",
+    "Handler",
+    "HttpServer",
+    "Request",
+    "Response",
+    "json_response",
+]
 
 log = structlog.get_logger()
 
@@ -40,6 +44,9 @@ IDLE_TIMEOUT_SECONDS = 15.0
 
 _TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _VERSION = re.compile(rb"^HTTP/1\.[01]$")
+
+NOT_HTTP = b"\x00\xff\xfeSSH-2.0-not-http\r\n\x16\x03\x01\x00\x05hello\r\n\r\n"
+"""Bytes a handler can send instead of an HTTP response (``conn.write(NOT_HTTP)``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +72,12 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """What a handler answers; ``Content-Length`` and ``Connection`` are added."""
+    """What a handler answers; ``Date``, ``Server``, ``Content-Length`` etc. are added.
+
+    A header in ``headers`` replaces the default of that name: a ``Content-Length``
+    promising more than ``body`` makes a truncated answer, a ``Transfer-Encoding``
+    drops the default ``Content-Length`` (for a handler that streams the body itself).
+    """
 
     status: int = 200
     body: bytes = b""
@@ -78,18 +90,33 @@ class Response:
             reason = HTTPStatus(self.status).phrase
         except ValueError:
             reason = "Unknown"
-        lines = [
-            f"HTTP/1.1 {self.status} {reason}",
-            f"Date: {formatdate(usegmt=True)}",
-            f"Server: {server}",
-            f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body)}",
+        given = {name.lower() for name, _ in self.headers}
+        defaults = [
+            ("Date", formatdate(usegmt=True)),
+            ("Server", server),
+            ("Content-Type", self.content_type),
         ]
+        if "transfer-encoding" not in given:
+            defaults.append(("Content-Length", str(len(self.body))))
+        lines = [f"HTTP/1.1 {self.status} {reason}"]
+        lines.extend(f"{name}: {value}" for name, value in defaults if name.lower() not in given)
         lines.extend(f"{name}: {value}" for name, value in self.headers)
-        if close:
+        if close and "connection" not in given:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if head_only else head + self.body
+
+
+def json_response(
+    status: int,
+    payload: object,
+    *,
+    content_type: str = "application/json",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Response:
+    """``payload`` as UTF-8 JSON (non-ASCII characters kept as they are)."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    return Response(status, body, content_type=content_type, headers=headers)
 
 
 class Connection:
@@ -108,6 +135,22 @@ class Connection:
         """Send raw bytes (no HTTP framing)."""
         if not self.closed:
             self._protocol.transport.write(data)
+
+    async def send(self, data: bytes) -> None:
+        """Send raw bytes, then wait while the peer is slow to take them.
+
+        Raises :class:`ConnectionResetError` once the connection is gone, so a handler
+        that streams forever ends with its client.
+        """
+        self.write(data)
+        await self._protocol.drain()
+
+    async def trickle(self, data: bytes, *, interval: float, chunk: int = 1) -> None:
+        """Send ``data`` ``chunk`` bytes at a time, ``interval`` seconds apart: a slow server
+        whose every single read succeeds."""
+        for start in range(0, len(data), chunk):
+            await self.send(data[start : start + chunk])
+            await asyncio.sleep(interval)
 
     def close(self) -> None:
         """Close after flushing what was written."""
@@ -129,7 +172,11 @@ class Connection:
 
 
 Handler = Callable[[Request, Connection], Awaitable[Response | None]]
-"""Answer a request, or take the connection over and return ``None``."""
+"""Answer a request, or take the connection over and return ``None``.
+
+The server then closes the connection if the handler has not. A handler still running
+when its client goes away is cancelled.
+"""
 
 
 class _BadRequest(Exception):
@@ -151,6 +198,7 @@ class _HttpProtocol(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._lost_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._continue_sent = False
 
@@ -160,6 +208,7 @@ class _HttpProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self._server.connections.add(self)
+        self._server.accepted += 1
         self._arm_idle()
 
     def data_received(self, data: bytes) -> None:
@@ -180,8 +229,17 @@ class _HttpProtocol(asyncio.Protocol):
             self._idle.cancel()
         if self._task is not None:
             self._task.cancel()
-        if self._lost_waiter is not None and not self._lost_waiter.done():
-            self._lost_waiter.set_result(None)
+        for waiter in (self._lost_waiter, self._drain_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._drain_waiter is None or self._drain_waiter.done():
+            self._drain_waiter = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -191,6 +249,13 @@ class _HttpProtocol(asyncio.Protocol):
         if self._lost_waiter is None:
             self._lost_waiter = self._loop.create_future()
         await asyncio.shield(self._lost_waiter)
+
+    async def drain(self) -> None:
+        """Wait until the transport takes more data; raise if the connection is gone."""
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            await asyncio.shield(self._drain_waiter)
+        if self.lost or self.transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
 
     def _arm_idle(self) -> None:
         if self._idle is not None:
@@ -293,7 +358,10 @@ class _HttpProtocol(asyncio.Protocol):
             response = await self._server.handler(request, connection)
         except asyncio.CancelledError:
             raise
-        except Exception:  # a handler bug: answer 500 rather than leave the client waiting
+        except Exception as exc:
+            if isinstance(exc, ConnectionError) and (self.lost or self.transport.is_closing()):
+                return  # the client went away while the handler was writing to it
+            # A handler bug: answer 500 rather than leave the client waiting.
             log.exception("simulator.handler_failed", path=request.path)
             response = Response(500, b"simulator handler failed\n", close=True)
         finally:
@@ -320,12 +388,19 @@ class _HttpProtocol(asyncio.Protocol):
             self._process()
 
 
-class HttpServer:
-    """One listening socket dispatching every request to one handler.
+class HttpServer(Lifecycle):
+    """One listening socket on loopback dispatching every request to one handler.
 
     ``async with HttpServer(handler, host, port, ssl_context=ctx) as server:`` binds on entry
     (``port`` 0 picks a free one, read it back from :attr:`port`) and on exit stops
     listening, drops open connections and cancels running handlers.
+
+    One :class:`asyncio.Protocol` per connection, no task until a whole request has
+    arrived. The request line, headers and a ``Content-Length`` body are parsed with
+    fixed caps; anything else is answered ``400`` (or ``413``, ``431``, ``501``) and the
+    connection is closed. Keep-alive is supported one request at a time (no pipelining
+    of answers: bytes that arrive early wait in the buffer). :attr:`accepted` counts
+    the connections so far.
     """
 
     def __init__(
@@ -339,6 +414,7 @@ class HttpServer:
         backlog: int = 1024,
         server_header: str = "scd-monitor",
     ) -> None:
+        check_loopback(host)
         self.handler = handler
         self.server_header = server_header
         self.host = host
@@ -347,6 +423,7 @@ class HttpServer:
         self.idle_timeout = idle_timeout
         self.backlog = backlog
         self.connections: set[_HttpProtocol] = set()
+        self.accepted = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.closing = False
         self._server: asyncio.Server | None = None
@@ -384,10 +461,3 @@ class HttpServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> HttpServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()

@@ -1,26 +1,7 @@
 """Simulator scenarios: which fake endpoints exist and how each behaves over time.
 
-A scenario is YAML (see ``config/simulator.example.yaml``)::
-
-    listeners:                      # optional: fixed ports per TLS mode (default 0 = any)
-      none: {port: 8080}
-    endpoints:
-      - id: prestador-a/autenticacion/oidc    # provider/service/check, each a slug
-        kind: oidc                  # oidc | carpeta | xroad_health | generic
-        tls: valid                  # none | valid | expired | self_signed
-        behaviour: healthy          # one behaviour for ever ...
-        outage: {from: 2m, to: 4m, behaviour: {status: 503}}   # ... with one outage
-      - id: prestador-b/interoperabilidad/health
-        kind: xroad_health
-        timeline:                   # ... or phases; the latest one whose 'at' has passed
-          - {at: 0s, behaviour: healthy}
-          - {at: 90s, behaviour: {slow: 5s}}
-          - {at: "2030-01-01T08:00:00-05:00", behaviour: reset}
-
-Behaviours: ``healthy``, ``hang``, ``reset``, ``bad_json``, ``garbage`` as words, or a
-mapping ``{status: 503, body: "..."}``, ``{slow: 2s}`` (then healthy) or both
-``{slow: 2s, status: 504}``. Offsets count from the simulator's start; instants need
-a UTC offset. Before the first phase an endpoint is healthy.
+A scenario is YAML (see :class:`Scenario` and ``config/simulator.example.yaml``), parsed
+into validated models; behaviours are :class:`Behaviour` values.
 """
 
 from __future__ import annotations
@@ -283,7 +264,30 @@ class EndpointSpec(_Strict):
 
 
 class Scenario(_Strict):
-    """A whole scenario file."""
+    """A whole scenario file.
+
+    A scenario is YAML (see ``config/simulator.example.yaml``)::
+
+        listeners:                      # optional: fixed ports per TLS mode (default 0 = any)
+          none: {port: 8080}
+        endpoints:
+          - id: prestador-a/autenticacion/oidc    # provider/service/check, each a slug
+            kind: oidc                  # oidc | carpeta | xroad_health | generic
+            tls: valid                  # none | valid | expired | self_signed
+            behaviour: healthy          # one behaviour for ever ...
+            outage: {from: 2m, to: 4m, behaviour: {status: 503}}   # ... with one outage
+          - id: prestador-b/interoperabilidad/health
+            kind: xroad_health
+            timeline:                   # ... or phases; the latest one whose 'at' has passed
+              - {at: 0s, behaviour: healthy}
+              - {at: 90s, behaviour: {slow: 5s}}
+              - {at: "2030-01-01T08:00:00-05:00", behaviour: reset}
+
+    Behaviours: ``healthy``, ``hang``, ``reset``, ``bad_json``, ``garbage`` as words, or a
+    mapping ``{status: 503, body: "..."}``, ``{slow: 2s}`` (then healthy) or both
+    ``{slow: 2s, status: 504}``. Offsets count from the simulator's start; instants need
+    a UTC offset. Before the first phase an endpoint is healthy.
+    """
 
     listeners: dict[TlsMode, ListenerSpec] = Field(default_factory=dict)
     endpoints: list[EndpointSpec] = Field(default_factory=list)

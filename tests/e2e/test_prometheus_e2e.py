@@ -36,8 +36,8 @@ import httpx
 import pytest
 import yaml
 
+from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.fleet import Simulator
-from scd_simulator.xroad import FakeService, XRoadDirectory
 from tests.tablero.test_grafana_dashboards import (
     load_dashboards,
     query_panels,

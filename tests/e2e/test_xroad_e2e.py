@@ -37,8 +37,8 @@ from scd_monitor.sla.model import Span, State
 from scd_monitor.store import Store
 from scd_monitor.store.tables import check_machines, check_spans
 from scd_monitor.xroad.identifiers import ClientId, ServiceId
+from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.fleet import Simulator
-from scd_simulator.xroad import FakeService, XRoadDirectory
 
 pytestmark = pytest.mark.e2e
 

@@ -1,18 +1,17 @@
 """Local servers that behave and misbehave on purpose, and check builders, for probe tests.
 
 A plain module (not a conftest): ``from tests.probes.probe_servers import …``. Every server listens
-on ``127.0.0.1:0``; raw ``asyncio`` streams let a handler answer garbage, hang, reset
-or drip bytes exactly when a test wants it.
+on ``127.0.0.1:0``. HTTP targets run on the simulator's raw server (:mod:`scd_simulator.rawhttp`),
+whose handlers may answer, or take the connection over to hang, reset, drip or send garbage;
+:func:`serve_raw` runs bare ``asyncio`` streams for what happens below HTTP (TLS, silence).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 import socket
 import ssl
-import struct
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -23,29 +22,32 @@ from typing import Any
 
 from scd_monitor.catalog.models import CheckSpec, HttpCheck, ResolvedCheck, Sla, TlsCheck
 from scd_simulator.certs import CertificateAuthority, KeyPair
+from scd_simulator.rawhttp import (
+    NOT_HTTP,
+    Connection,
+    Handler,
+    HttpServer,
+    Request,
+    Response,
+    json_response,
+)
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """What a test server received."""
-
-    method: str
-    target: str
-    headers: Mapping[str, str]
-    """Lower-cased names."""
-    body: bytes
-
-
-App = Callable[[Request, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+App = Handler
+"""An HTTP target's behaviour: answer the request, or take the connection over."""
 
 
 @dataclass
 class Server:
+    """A running test server: its port, the requests it parsed, the connections it took."""
+
     port: int
+    count_connections: Callable[[], int]
     requests: list[Request] = field(default_factory=list)
-    connections: int = 0
+
+    @property
+    def connections(self) -> int:
+        return self.count_connections()
 
     def url(self, path: str = "/", *, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
@@ -61,13 +63,14 @@ async def serve_raw(
     as errors on Python 3.11): their connections are aborted, so they end on their own.
     """
     live: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
-    server_info = Server(port=0)
+    accepted = 0
 
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
         task = asyncio.current_task()
         assert task is not None
         live[task] = writer
-        server_info.connections += 1
+        accepted += 1
         try:
             await handler(reader, writer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, EOFError):
@@ -78,9 +81,8 @@ async def serve_raw(
             live.pop(task, None)
 
     server = await asyncio.start_server(connected, "127.0.0.1", 0, ssl=ssl_context)
-    server_info.port = server.sockets[0].getsockname()[1]
     try:
-        yield server_info
+        yield Server(server.sockets[0].getsockname()[1], lambda: accepted)
     finally:
         server.close()
         for writer in live.values():
@@ -92,55 +94,39 @@ async def serve_raw(
 
 @asynccontextmanager
 async def serve(app: App, *, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
-    """An HTTP/1.1 server: reads one request, records it, hands it to ``app``."""
-    holder: list[Server] = []
+    """An HTTP/1.1 server (keep-alive) that records every request and hands it to ``app``."""
+    requests: list[Request] = []
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await read_request(reader)
-        holder[0].requests.append(request)
-        await app(request, reader, writer)
+    async def handler(request: Request, conn: Connection) -> Response | None:
+        requests.append(request)
+        return await app(request, conn)
 
-    async with serve_raw(handler, ssl_context=ssl_context) as server:
-        holder.append(server)
-        yield server
-
-
-async def read_request(reader: asyncio.StreamReader) -> Request:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    method, target, _version = lines[0].split(" ", 2)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    body = await reader.readexactly(length) if length else b""
-    return Request(method=method, target=target, headers=headers, body=body)
-
-
-def response_bytes(
-    status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
-) -> bytes:
-    lines = [f"HTTP/1.1 {status} Whatever"]
-    all_headers = {"Content-Length": str(len(body)), "Connection": "close", **(headers or {})}
-    lines += [f"{name}: {value}" for name, value in all_headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    async with HttpServer(
+        handler, "127.0.0.1", ssl_context=ssl_context, server_header="probe-test"
+    ) as http:
+        yield Server(http.port, lambda: http.accepted, requests)
 
 
 # --- apps -------------------------------------------------------------------------------
 
 
 def respond(status: int = 200, body: bytes = b"", headers: Mapping[str, str] | None = None) -> App:
-    async def app(_request: Request, _reader: asyncio.StreamReader, writer: Any) -> None:
-        writer.write(response_bytes(status, body, headers))
-        await writer.drain()
+    """Always this answer; ``headers`` replace the defaults of the same name."""
+    response = Response(status, body, headers=tuple((headers or {}).items()))
+
+    async def app(_request: Request, _conn: Connection) -> Response:
+        return response
 
     return app
 
 
 def respond_json(document: object, status: int = 200) -> App:
-    return respond(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
+    response = json_response(status, document)
+
+    async def app(_request: Request, _conn: Connection) -> Response:
+        return response
+
+    return app
 
 
 def respond_gzip(body: bytes) -> App:
@@ -148,57 +134,50 @@ def respond_gzip(body: bytes) -> App:
 
 
 def routes(table: Mapping[str, App]) -> App:
-    async def app(request: Request, reader: asyncio.StreamReader, writer: Any) -> None:
-        await table.get(request.target, respond(404))(request, reader, writer)
+    async def app(request: Request, conn: Connection) -> Response | None:
+        return await table.get(request.target, respond(404))(request, conn)
 
     return app
 
 
-async def hang(_request: Request, reader: asyncio.StreamReader, _writer: Any) -> None:
+async def hang(_request: Request, conn: Connection) -> None:
     """Accept the request and never answer (until the client goes away)."""
-    await reader.read()
+    await conn.wait_closed()
 
 
-async def reset(_request: Request, _reader: asyncio.StreamReader, writer: Any) -> None:
+async def reset(_request: Request, conn: Connection) -> None:
     """Answer the request with a TCP reset (SO_LINGER 0, then close)."""
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    conn.reset()
 
 
-async def close_silently(_request: Request, _reader: asyncio.StreamReader, writer: Any) -> None:
+async def close_silently(_request: Request, _conn: Connection) -> None:
     """An orderly close (FIN) without a response."""
-    writer.close()
 
 
-async def garbage(_request: Request, _reader: asyncio.StreamReader, writer: Any) -> None:
-    writer.write(b"\x00\x01\x02 this is not HTTP at all\r\n\r\n")
-    await writer.drain()
+async def garbage(_request: Request, conn: Connection) -> None:
+    conn.write(NOT_HTTP)
 
 
-async def truncated(_request: Request, _reader: asyncio.StreamReader, writer: Any) -> None:
+async def truncated(_request: Request, _conn: Connection) -> Response:
     """Promise 1000 bytes, send 10, close."""
-    writer.write(response_bytes(200, b"", {"Content-Length": "1000"}) + b"0123456789")
-    await writer.drain()
+    return Response(200, b"0123456789", headers=(("Content-Length", "1000"),), close=True)
 
 
-async def endless(_request: Request, _reader: asyncio.StreamReader, writer: Any) -> None:
+async def endless(_request: Request, conn: Connection) -> None:
     """A chunked body that never ends: write until the client goes away."""
-    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    head = Response(200, headers=(("Transfer-Encoding", "chunked"),))
+    await conn.send(head.encode(head_only=True, close=False))
     block = b"x" * 16384
     chunk = f"{len(block):x}\r\n".encode() + block + b"\r\n"
     while True:
-        writer.write(chunk)
-        await writer.drain()
+        await conn.send(chunk)
 
 
-async def drip(_request: Request, _reader: asyncio.StreamReader, writer: Any) -> None:
+async def drip(_request: Request, conn: Connection) -> None:
     """Headers at once, then a byte every 50 ms: no single read ever times out."""
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-    while True:
-        writer.write(b".")
-        await writer.drain()
-        await asyncio.sleep(0.05)
+    head = Response(200, headers=(("Content-Length", "100000"),))
+    await conn.send(head.encode(head_only=True, close=False))
+    await conn.trickle(b"." * 100_000, interval=0.05)
 
 
 async def wait_for_eof(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:

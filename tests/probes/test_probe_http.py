@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from scd_monitor.catalog.models import ResolvedCheck
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import PHASES, ErrorKind, Outcome
 from scd_monitor.probes.http import HttpProbe
-from scd_monitor.probes.tlsinfo import ContextCache
 from scd_simulator.certs import CertificateAuthority, KeyPair, self_signed
 from tests.probes.probe_servers import (
     blocking_tls_server,

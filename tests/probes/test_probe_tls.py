@@ -14,9 +14,9 @@ import pytest
 
 from scd_monitor.catalog.models import ResolvedCheck
 from scd_monitor.config.types import TlsOptions
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import PHASES, ErrorKind, Outcome
 from scd_monitor.probes.tls import TlsProbe
-from scd_monitor.probes.tlsinfo import ContextCache
 from scd_simulator.certs import CertificateAuthority, KeyPair, self_signed
 from tests.probes.probe_servers import (
     blocking_tls_server,

@@ -21,12 +21,9 @@ from scd_monitor.probes.base import ErrorKind, Outcome
 from scd_monitor.runtime.scheduling import run_probe
 from scd_monitor.sla.derive import DerivePolicy, derive_spans
 from scd_monitor.sla.model import State
-from scd_simulator.xroad import (
-    FakeConfigurationSource,
-    FakeSecurityServer,
-    FakeService,
-    XRoadDirectory,
-)
+from scd_simulator.confsource import FakeConfigurationSource
+from scd_simulator.directory import FakeService, XRoadDirectory
+from scd_simulator.securityserver import FakeSecurityServer
 from tests.probes.probe_servers import resolved, unused_port
 
 MONITOR = "CO/GOB/8999999999/MONITOR"

@@ -24,8 +24,8 @@ from scd_monitor.clock import SystemClock
 from scd_monitor.metrics import DirectoryCollector
 from scd_monitor.runtime.discovery import DirectoryWatcher
 from scd_monitor.store import Store
+from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.fleet import Simulator
-from scd_simulator.xroad import FakeService, XRoadDirectory
 
 CARPETA = "CO/GOB/899999001/CARPETA"
 

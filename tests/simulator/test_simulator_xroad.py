@@ -33,13 +33,10 @@ from defusedxml.ElementTree import (  # type: ignore[import-untyped, unused-igno
     fromstring as defused_fromstring,
 )
 
-from scd_simulator.xroad import (
-    FakeConfigurationSource,
-    FakeSecurityServer,
-    FakeService,
-    XRoadDirectory,
-    run_xroad_simulator,
-)
+from scd_simulator.cli import run_xroad_simulator
+from scd_simulator.confsource import FakeConfigurationSource
+from scd_simulator.directory import FakeService, XRoadDirectory
+from scd_simulator.securityserver import FakeSecurityServer
 
 SHARED_PARAMS_SAMPLE = Path(__file__).parent / "xroad_sim_fixtures" / "shared-params-v2.xml"
 

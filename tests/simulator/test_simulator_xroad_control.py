@@ -14,8 +14,8 @@ import pytest
 
 from scd_monitor.catalog import load_catalog
 from scd_simulator.cli import main, run_simulator
+from scd_simulator.directory import XRoadDirectory
 from scd_simulator.fleet import Simulator
-from scd_simulator.xroad import XRoadDirectory
 
 SUB = "CO/GOB/800000000/SIS01"
 
