@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from scd_monitor.catalog import parse_catalog  # noqa: E402  # after the path is set
 from scd_monitor.catalog.discovered import expand  # noqa: E402
-from scd_monitor.probes.tlsinfo import ContextCache  # noqa: E402
+from scd_monitor.net.tls import ContextCache  # noqa: E402
 from scd_monitor.probes.xroad_globalconf import verification_material  # noqa: E402
 from scd_monitor.xroad.client import SecurityServerClient  # noqa: E402
 from scd_monitor.xroad.directory import Directory, DirectoryReader  # noqa: E402

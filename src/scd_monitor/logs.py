@@ -10,13 +10,19 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import Any, TextIO, overload
 
 import structlog
 from pydantic import SecretStr
 
 _SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|authorization|api[_-]?key|cookie)", re.I)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
+_QUERY_SECRET = re.compile(
+    r"(?P<k>[?&;](?:[\w.-]*(?:token|key|secret|pass(?:word)?|sig(?:nature)?|auth|code)[\w.-]*)=)"
+    r"[^&;#\s\"']+",
+    re.I,
+)
+_BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
 
 REDACTED = "**********"
 
@@ -24,6 +30,22 @@ REDACTED = "**********"
 def redact_text(text: str) -> str:
     """Hide the password of any ``scheme://user:password@host`` in ``text``."""
     return _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
+
+
+@overload
+def redact_evidence(text: str) -> str: ...
+@overload
+def redact_evidence(text: None) -> None: ...
+def redact_evidence(text: str | None) -> str | None:
+    """Passwords in URLs, secret-looking query parameters, bearer tokens: masked.
+
+    For text that leaves the monitor (incident reports, sink errors quoting a URL).
+    """
+    if text is None:
+        return None
+    text = redact_text(text)
+    text = _QUERY_SECRET.sub(lambda m: m.group("k") + REDACTED, text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
 def _redact(value: Any, key: str = "") -> Any:

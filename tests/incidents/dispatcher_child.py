@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from scd_monitor.catalog.incidents import IncidentsConfig, OutboxConfig, resolve_secrets
 from scd_monitor.clock import SystemClock
 from scd_monitor.incidents import tables as _tables  # noqa: F401
-from scd_monitor.incidents.config import IncidentsConfig, OutboxConfig, resolve_secrets
 from scd_monitor.incidents.store import IncidentStore
 from scd_monitor.logs import configure_logging
 from scd_monitor.sinks import build_sinks

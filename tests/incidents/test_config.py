@@ -9,14 +9,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from scd_monitor.incidents.config import (
-    IncidentsConfig,
-    WebhookSinkConfig,
-    resolve_secrets,
-    secret_problems,
-)
-from scd_monitor.incidents.model import Severity, SignalKind
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
+from scd_monitor.catalog.incidents import IncidentsConfig, resolve_secrets, secret_problems
 from scd_monitor.incidents.routing import plan_deliveries
+from scd_monitor.sinks import WebhookSinkConfig
 
 DOC_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "incidents.md"
 

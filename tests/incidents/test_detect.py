@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.incidents.detect import default_severity, detect, unobservable
-from scd_monitor.incidents.model import MONITOR_PROVIDER, Severity, SignalKind
+from scd_monitor.incidents.model import MONITOR_PROVIDER
 from scd_monitor.incidents.observe import DirectoryObservation, Observations
 from scd_monitor.sla.model import State
 from scd_monitor.xroad.directory import DirectoryEvent

@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from scd_monitor.incidents.config import IncidentsConfig, resolve_secrets
+from scd_monitor.catalog.incidents import IncidentsConfig, resolve_secrets
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.sinks import build_sinks
 from scd_monitor.sinks.outbox import OutboxDispatcher

@@ -8,8 +8,9 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.incidents.lifecycle import Phase, TrackerState, Transition, resolve, step
-from scd_monitor.incidents.model import Severity, Signal, SignalKind
+from scd_monitor.incidents.model import Signal
 from tests.incidents.conftest import T0
 
 R = timedelta(minutes=5)

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from scd_monitor.catalog.incidents import BackoffConfig, OutboxConfig
 from scd_monitor.errors import SinkError
-from scd_monitor.incidents.config import BackoffConfig, OutboxConfig
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.incidents.store import IncidentStore, NotFoundError
 from scd_monitor.sinks.base import RetryLater

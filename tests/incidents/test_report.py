@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from scd_monitor.incidents.model import Severity, SignalKind
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.incidents.report import (
     EventFacts,
     Evidence,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from scd_monitor.catalog import parse_catalog
-from scd_monitor.incidents.config import IncidentsConfig
+from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.incidents.observe import Observations, observe
 from scd_monitor.incidents.runner import build_runner
 from scd_monitor.incidents.service import names_from_catalog

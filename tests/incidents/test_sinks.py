@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from scd_monitor.errors import SinkError
-from scd_monitor.incidents.config import EmailSinkConfig, FileSinkConfig, WebhookSinkConfig
-from scd_monitor.sinks import build_sinks
+from scd_monitor.sinks import EmailSinkConfig, FileSinkConfig, WebhookSinkConfig, build_sinks
 from scd_monitor.sinks.base import DeliveryPayload, RetryLater
 from scd_monitor.sinks.email import EmailSink
 from scd_monitor.sinks.file import FileSink
@@ -46,7 +45,7 @@ def payload(**overrides: object) -> DeliveryPayload:
 
 def webhook(url: str, **extra: object) -> WebhookSink:
     os.environ["TEST_SCD_WEBHOOK_SECRET"] = SECRET
-    from scd_monitor.incidents.config import resolve_secrets
+    from scd_monitor.catalog.incidents import resolve_secrets
     from tests.incidents.conftest import config
 
     cfg = config(
@@ -286,8 +285,7 @@ async def test_file_sink_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_build_sinks_covers_every_kind(tmp_path: Path) -> None:
     from typing import get_args
 
-    from scd_monitor.incidents.config import SinkConfig
-    from scd_monitor.sinks import SINK_KINDS
+    from scd_monitor.sinks import SINK_KINDS, SinkConfig
 
     union = get_args(get_args(SinkConfig)[0])
     assert sorted(m.model_fields["kind"].annotation.__args__[0] for m in union) == sorted(

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from defusedxml.ElementTree import fromstring
 
 from scd_monitor.config.types import TlsOptions
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import ErrorKind
-from scd_monitor.probes.tlsinfo import ContextCache
 from scd_monitor.xroad import (
     CentralServiceId,
     ClientId,

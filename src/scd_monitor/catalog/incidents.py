@@ -1,9 +1,13 @@
 """The catalog's ``incidents:`` section: detection rules, routes, sinks, the outbox.
 
-Every model forbids unknown keys, like the rest of the catalog. Secrets (the webhook's
-HMAC key, the SMTP password) are :class:`~scd_monitor.config.types.SecretRef` values
-read from the environment or a file by :func:`resolve_secrets`; the catalog never holds
-them. ``docs/incidents.md`` shows the YAML.
+Every model forbids unknown keys, like the rest of the catalog. Each sink's model is its
+sink module's (:mod:`scd_monitor.sinks`: ``WebhookSinkConfig``, ``EmailSinkConfig``,
+``FileSinkConfig``, united as ``SinkConfig``); severities, signal kinds, audiences and
+event kinds are :mod:`scd_monitor.catalog.incident_kinds`. Secrets (the webhook's HMAC
+key, the SMTP password) are :class:`~scd_monitor.config.types.SecretRef` values each
+sink's model names and reads (``SinkConfigBase.resolve``); :func:`secret_problems` and
+:func:`resolve_secrets` do it for the whole section, for the catalog loader. The catalog
+never holds them. ``docs/incidents.md`` shows the YAML.
 
 Per-service overrides (``overrides:``) change only the keys they name::
 
@@ -15,17 +19,25 @@ Per-service overrides (``overrides:``) change only the keys they name::
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from scd_monitor.catalog.incident_kinds import (
+    EVENT_KINDS,
+    Audience,
+    EventKind,
+    Severity,
+    SignalKind,
+)
 from scd_monitor.config.durations import Duration
-from scd_monitor.config.types import HttpUrlText, SecretRef, Slug, StrictModel, TlsOptions
-from scd_monitor.incidents.model import EVENT_KINDS, Audience, EventKind, Severity, SignalKind
+from scd_monitor.config.types import Slug, StrictModel
+from scd_monitor.net.tls import tls_files
+from scd_monitor.sinks import EmailSinkConfig, SinkConfig
+from scd_monitor.sinks.base import secret_problem
 
 __all__ = [
     "BackoffConfig",
@@ -33,8 +45,6 @@ __all__ = [
     "CertificateRule",
     "DegradationRule",
     "DirectoryRule",
-    "EmailSinkConfig",
-    "FileSinkConfig",
     "IncidentsConfig",
     "Issuer",
     "Loc",
@@ -45,9 +55,7 @@ __all__ = [
     "Rules",
     "ServiceOverride",
     "ServicePolicy",
-    "SinkConfig",
     "SlaAtRiskRule",
-    "WebhookSinkConfig",
     "resolve_secrets",
     "secret_problems",
 ]
@@ -187,71 +195,6 @@ class Route(StrictModel):
     """Only incidents of these providers (default: all)."""
 
 
-class _SinkBase(StrictModel):
-    id: Slug
-
-
-class WebhookSinkConfig(_SinkBase):
-    """JSON POST of the report, signed with HMAC-SHA256 (``X-SCD-Signature``)."""
-
-    kind: Literal["webhook"]
-    url: HttpUrlText
-    secret: SecretRef
-    timeout: Duration = timedelta(seconds=10)
-    headers: dict[str, str] = Field(default_factory=dict)
-    tls: TlsOptions = TlsOptions()
-
-
-class EmailSinkConfig(_SinkBase):
-    """SMTP: text and HTML alternatives with the JSON report attached.
-
-    ``security``: ``starttls`` (default, port 587), ``tls`` (implicit, port 465) or
-    ``none`` (only without credentials, e.g. a local relay). ``to`` is required unless
-    every route using the sink is for the provider audience (then the provider's
-    ``contact`` is the recipient).
-    """
-
-    kind: Literal["email"]
-    host: Annotated[str, Field(min_length=1)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 587
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: SecretRef | None = None
-    sender: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
-    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(default_factory=list)
-    cc: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(default_factory=list)
-    subject_prefix: str = "[SCD]"
-    timeout: Duration = timedelta(seconds=30)
-    tls: TlsOptions = TlsOptions()
-
-    @model_validator(mode="after")
-    def _credentials(self) -> EmailSinkConfig:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("give both 'username' and 'password', or neither")
-        if self.security == "none" and self.username is not None:
-            raise ValueError("credentials are never sent without TLS: use 'starttls' or 'tls'")
-        return self
-
-
-FileFormat = Literal["json", "txt", "html"]
-_JSON_ONLY: tuple[FileFormat, ...] = ("json",)
-
-
-class FileSinkConfig(_SinkBase):
-    """Reports written atomically into ``directory`` (named by the idempotency key)."""
-
-    kind: Literal["file"]
-    directory: Path
-    formats: Annotated[list[FileFormat], Field(min_length=1)] = Field(
-        default_factory=lambda: list(_JSON_ONLY)
-    )
-
-
-SinkConfig = Annotated[
-    WebhookSinkConfig | EmailSinkConfig | FileSinkConfig, Field(discriminator="kind")
-]
-
-
 class BackoffConfig(StrictModel):
     """Delay before retry ``n`` (1-based): ``min(max, initial × multiplier^(n-1))``, then
     a random share of up to ``jitter`` of it taken off."""
@@ -385,74 +328,33 @@ Loc = tuple[str | int, ...]
 """A location in the catalog, from its root (``("incidents", "sinks", 0, "secret")``)."""
 
 
-def _secrets(config: IncidentsConfig) -> list[tuple[Loc, SecretRef]]:
-    out: list[tuple[Loc, SecretRef]] = []
-    for index, sink in enumerate(config.sinks):
-        if isinstance(sink, WebhookSinkConfig):
-            out.append((("incidents", "sinks", index, "secret"), sink.secret))
-        elif isinstance(sink, EmailSinkConfig) and sink.password is not None:
-            out.append((("incidents", "sinks", index, "password"), sink.password))
-    return out
-
-
 def secret_problems(config: IncidentsConfig, base_dir: Path) -> list[tuple[Loc, str]]:
-    """``(location, problem)`` for every secret that cannot be read and every TLS file
-    that does not exist (for the catalog loader's ``file:line: key: problem`` lines)."""
+    """``(location, problem)`` for every sink secret that cannot be read and every sink
+    TLS file that does not exist (for the catalog loader's ``file:line: key: problem``
+    lines): the secrets of every sink first, then the files."""
     problems: list[tuple[Loc, str]] = []
-    for where, ref in _secrets(config):
-        if ref.env is not None and ref.env not in os.environ:
-            problems.append((where, f"environment variable {ref.env!r} is not set"))
-        if ref.file is not None and not (base_dir / ref.file).is_file():
-            problems.append((where, f"secret file not found: {base_dir / ref.file}"))
     for index, sink in enumerate(config.sinks):
-        if isinstance(sink, WebhookSinkConfig | EmailSinkConfig):
-            for name in ("ca_file", "client_cert", "client_key"):
-                value = getattr(sink.tls, name)
-                if value is not None and not (base_dir / value).is_file():
-                    problems.append(
-                        (
-                            ("incidents", "sinks", index, "tls", name),
-                            f"file not found: {base_dir / value}",
-                        )
+        for name, ref in sink.secrets():
+            problem = secret_problem(ref, base_dir)
+            if problem is not None:
+                problems.append((("incidents", "sinks", index, name), problem))
+    for index, sink in enumerate(config.sinks):
+        tls = sink.tls_options()
+        for name, path in tls_files(tls) if tls is not None else []:
+            if not (base_dir / path).is_file():
+                problems.append(
+                    (
+                        ("incidents", "sinks", index, "tls", name),
+                        f"file not found: {base_dir / path}",
                     )
+                )
     return problems
 
 
 def resolve_secrets(config: IncidentsConfig, base_dir: Path) -> IncidentsConfig:
-    """A copy with every secret read (``SecretRef.value``) and relative paths (file sink
-    directories, TLS files) made absolute against ``base_dir`` (the catalog's folder).
-    Call :func:`secret_problems` first: a missing secret raises ``KeyError``/``OSError``.
+    """A copy with every sink's secrets read (``SecretRef.value``) and relative paths
+    (file sink directories, TLS files) made absolute against ``base_dir`` (the catalog's
+    folder). Call :func:`secret_problems` first: a missing secret raises
+    ``KeyError``/``OSError``.
     """
-
-    def secret(ref: SecretRef) -> SecretRef:
-        if ref.env is not None:
-            raw = os.environ[ref.env]
-        else:
-            assert ref.file is not None
-            raw = (base_dir / ref.file).read_text(encoding="utf-8").strip()
-        return ref.model_copy(update={"value": SecretStr(raw)})
-
-    def tls(opts: TlsOptions) -> TlsOptions:
-        update = {
-            f: (base_dir / v).resolve()
-            for f in ("ca_file", "client_cert", "client_key")
-            if (v := getattr(opts, f)) is not None
-        }
-        return opts.model_copy(update=update) if update else opts
-
-    sinks: list[WebhookSinkConfig | EmailSinkConfig | FileSinkConfig] = []
-    for sink in config.sinks:
-        if isinstance(sink, WebhookSinkConfig):
-            sinks.append(
-                sink.model_copy(update={"secret": secret(sink.secret), "tls": tls(sink.tls)})
-            )
-        elif isinstance(sink, EmailSinkConfig):
-            update: dict[str, object] = {"tls": tls(sink.tls)}
-            if sink.password is not None:
-                update["password"] = secret(sink.password)
-            sinks.append(sink.model_copy(update=update))
-        else:
-            sinks.append(
-                sink.model_copy(update={"directory": (base_dir / sink.directory).resolve()})
-            )
-    return config.model_copy(update={"sinks": sinks})
+    return config.model_copy(update={"sinks": [sink.resolve(base_dir) for sink in config.sinks]})

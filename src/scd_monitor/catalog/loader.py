@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from scd_monitor.catalog.incidents import resolve_secrets, secret_problems
 from scd_monitor.catalog.models import (
     CHECK_KINDS,
     Catalog,
@@ -30,7 +31,6 @@ from scd_monitor.catalog.models import (
 )
 from scd_monitor.config.types import SecretRef, TlsOptions
 from scd_monitor.errors import ConfigError
-from scd_monitor.incidents.config import resolve_secrets, secret_problems
 from scd_monitor.sinks import SINK_KINDS
 
 Loc = tuple[str | int, ...]

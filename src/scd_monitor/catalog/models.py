@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.config.durations import Duration
 from scd_monitor.config.types import (
     HttpUrlText,
@@ -94,9 +95,9 @@ class HttpCheck(_CheckBase):
     headers: dict[str, str] = Field(default_factory=dict)
     secret_headers: dict[str, SecretRef] = Field(default_factory=dict)
     body: str | None = None
-    expect_status: Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)] = [
-        200
-    ]
+    expect_status: Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)] = (
+        Field(default_factory=lambda: [200])
+    )
     maintenance_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list)
     """Statuses that mean "in maintenance" (e.g. ``[503]`` for an X-Road health check):
     such a probe fails, but the time is maintenance, not downtime."""
@@ -379,26 +380,14 @@ class MaintenanceWindow(StrictModel):
         return self
 
 
-_DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def standard_crontab(expr: str) -> str:
-    """Read the day-of-week field as standard cron does (0 and 7 = Sunday).
-
-    APScheduler 3 counts numeric weekdays from Monday = 0; names mean the same in both,
-    so numbers are turned into names.
-    """
-    fields = expr.split()
-    if len(fields) == 5:
-        fields[4] = re.sub(r"\b([0-7])\b", lambda m: _DOW[int(m.group(1))], fields[4])
-    return " ".join(fields)
-
-
 class RecurringMaintenance(StrictModel):
     """A maintenance window that recurs: starts on a cron schedule, lasts ``duration``.
 
-    The cron expression (minute hour day-of-month month day-of-week) is read in the
-    catalog's time zone.
+    The cron expression (minute hour day-of-month month day-of-week) is standard cron,
+    as ``cronsim`` reads it: 0 and 7 are Sunday, names ``mon``..``sun`` and
+    ``jan``..``dec``, ranges and steps, and when both day-of-month and day-of-week are
+    restricted a day matching either one fires (``0 2 1 * mon``: the 1st and every
+    Monday). It is read on the wall clock of the catalog's time zone.
     """
 
     cron: str
@@ -408,13 +397,13 @@ class RecurringMaintenance(StrictModel):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from cronsim import CronSim, CronSimError
 
         if len(value.split()) != 5:
             raise ValueError("expected 5 cron fields: minute hour day month day-of-week")
         try:
-            CronTrigger.from_crontab(standard_crontab(value), timezone="UTC")
-        except ValueError as exc:
+            CronSim(value, datetime(2000, 1, 1))
+        except CronSimError as exc:
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
         return value
 
@@ -685,10 +674,6 @@ class XRoadSource(StrictModel):
             )
         return self
 
-
-# The incidents section's models build on the ones above (StrictModel, SecretRef, Slug,
-# TlsOptions, HttpUrlText), so they are imported here, once those exist.
-from scd_monitor.incidents.config import IncidentsConfig  # noqa: E402
 
 CANARY_PROVIDER = "scd-monitor"
 CANARY_SERVICE = "canaries"

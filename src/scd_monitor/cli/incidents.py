@@ -17,10 +17,10 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from scd_monitor.catalog import load_catalog
+from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ConfigError
-from scd_monitor.incidents.config import IncidentsConfig
 from scd_monitor.incidents.labels import duration_es, iso
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.incidents.store import DeliveryRow, IncidentRow, NotFoundError

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from scd_monitor.catalog.incident_kinds import Severity
 from scd_monitor.exports.model import IncidentRef
-from scd_monitor.incidents.model import Severity
 from scd_monitor.incidents.store import IncidentStore
 from scd_monitor.sla.model import Period
 from scd_monitor.store import Store

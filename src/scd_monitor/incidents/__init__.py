@@ -17,8 +17,3 @@ Import the modules themselves; this package exports nothing, so that
 """
 
 from __future__ import annotations
-
-# The catalog's ``Catalog`` holds an ``IncidentsConfig`` and ``incidents.config`` builds on
-# the catalog's base models: whichever is imported first, the catalog must finish first
-# (it imports ``incidents.config`` once its own base models exist).
-import scd_monitor.catalog.models  # noqa: F401

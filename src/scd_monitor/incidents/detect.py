@@ -27,15 +27,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from scd_monitor.incidents.config import IncidentsConfig, Rules
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
+from scd_monitor.catalog.incidents import IncidentsConfig, Rules
 from scd_monitor.incidents.labels import STATE_LABELS, duration_es, iso
-from scd_monitor.incidents.model import (
-    MONITOR_PROVIDER,
-    MONITOR_SERVICE,
-    Severity,
-    Signal,
-    SignalKind,
-)
+from scd_monitor.incidents.model import MONITOR_PROVIDER, MONITOR_SERVICE, Signal
 from scd_monitor.incidents.observe import (
     CheckObservation,
     DirectoryObservation,

@@ -1,11 +1,15 @@
-"""Spanish (es-CO) words for the reports: kinds, severities, events, durations, instants."""
+"""Spanish (es-CO) words for the reports: kinds, severities, events, states.
+
+Numbers, instants and durations are written by :mod:`scd_monitor.l10n` (Spanish) and
+:mod:`scd_monitor.timefmt` (ISO-8601); ``iso`` and ``duration_es`` are those functions,
+kept under their old names for the modules that import them from here.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from scd_monitor.incidents.model import Severity, SignalKind
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
+from scd_monitor.l10n import duration as duration_es
+from scd_monitor.timefmt import iso_utc as iso
 
 __all__ = [
     "AUDIENCE_LABELS",
@@ -14,7 +18,6 @@ __all__ = [
     "SERVICE_TYPE_LABELS",
     "SEVERITY_LABELS",
     "duration_es",
-    "instant_es",
     "iso",
 ]
 
@@ -73,28 +76,3 @@ STATE_LABELS: dict[str, str] = {
     "maintenance": "en mantenimiento",
     "unknown": "sin datos",
 }
-
-
-def iso(value: datetime) -> str:
-    """UTC ISO-8601 with ``Z`` (the JSON form of every instant)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def instant_es(value: datetime, tz: ZoneInfo) -> str:
-    """``2026-05-04 10:15:00 (UTC-05:00)`` in the catalog's time zone."""
-    local = value.astimezone(tz)
-    offset = local.strftime("%z")
-    return f"{local:%Y-%m-%d %H:%M:%S} (UTC{offset[:3]}:{offset[3:]})"
-
-
-def duration_es(value: timedelta) -> str:
-    """``2 d 3 h 5 min 7 s`` (whole seconds; ``0 s`` for less than one)."""
-    total = int(value.total_seconds())
-    if total <= 0:
-        return "0 s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        n, total = divmod(total, size)
-        if n:
-            parts.append(f"{n} {unit}")
-    return " ".join(parts)

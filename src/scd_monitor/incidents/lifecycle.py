@@ -46,7 +46,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from scd_monitor.incidents.model import EventKind, Severity, Signal, SignalKind, primary
+from scd_monitor.catalog.incident_kinds import EventKind, Severity, SignalKind
+from scd_monitor.incidents.model import Signal, primary
 
 __all__ = ["Phase", "TrackerState", "Transition", "resolve", "step"]
 

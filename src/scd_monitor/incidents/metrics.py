@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from scd_monitor.incidents.model import Severity
+from scd_monitor.catalog.incident_kinds import Severity
 from scd_monitor.incidents.store import OutboxStats
 
 __all__ = ["IncidentCollector", "IncidentMetricsSnapshot"]

@@ -13,15 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
-from zoneinfo import ZoneInfo
 
-from scd_monitor.sla.maintenance import maintenance_spans
-from scd_monitor.sla.model import Period, Span, State
-from scd_monitor.sla.timeline import CheckTimeline, service_timeline
+from scd_monitor.analysis.servicestate import service_state
+from scd_monitor.sla.model import State
 
 if TYPE_CHECKING:
     from scd_monitor.analysis.reporting import SlaReport
-    from scd_monitor.catalog.models import Catalog, ResolvedCheck, Service
+    from scd_monitor.catalog.models import Catalog, ResolvedCheck
     from scd_monitor.probes.base import ProbeResult
     from scd_monitor.sla.engine import SlaFigures
     from scd_monitor.xroad.directory import DirectoryEvent
@@ -80,7 +78,8 @@ class ServiceObservation:
     service: str
     service_type: str
     state: State
-    """The service's state now by its rule (maintenance windows applied)."""
+    """The service's state now (:func:`scd_monitor.analysis.servicestate.service_state`:
+    by its rule, maintenance windows applied)."""
     checks: tuple[CheckObservation, ...] = ()
     sla: SlaFigures | None = None
     """Month-to-date SLA figures, when computed."""
@@ -174,7 +173,9 @@ def observe(
             members = by_service.get((provider.id, service.id))
             if not members:
                 continue
-            state = service_state(members, service, now, vantage, tz)
+            state = service_state(
+                service, [(c, o.state) for c, o in members], now=now, tz=tz, vantage=vantage
+            )
             services.append(
                 ServiceObservation(
                     provider=provider.id,
@@ -224,38 +225,3 @@ def observe(
         mass_failure_min_ratio=mass.min_ratio,
         mass_failure_min_providers=mass.min_providers,
     )
-
-
-def service_state(
-    members: Sequence[tuple[ResolvedCheck, CheckObservation]],
-    service: Service,
-    now: datetime,
-    vantage: str,
-    tz: ZoneInfo,
-) -> State:
-    """The service's state now from its checks' states by its rule; MAINTENANCE inside
-    an allowed maintenance window (the same combination as the ``scd_service_state``
-    metric, plus the windows)."""
-    instant = Period(now - timedelta(seconds=1), now)
-    timelines = [
-        CheckTimeline(
-            check_id=check.id,
-            provider=check.provider,
-            vantage=vantage,
-            critical=check.critical,
-            spans=[Span(instant.start, instant.end, obs.state)]
-            if obs.state is not State.UNKNOWN
-            else [],
-        )
-        for check, obs in members
-    ]
-    plan = maintenance_spans(service, instant, tz)
-    timeline = service_timeline(
-        timelines,
-        rule=service.rule,
-        vantage_quorum=1,
-        period=instant,
-        maintenance=plan.allowed,
-        monitor_faults={},
-    )
-    return timeline.effective[-1].state if timeline.effective else State.UNKNOWN

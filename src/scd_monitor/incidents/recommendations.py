@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from scd_monitor.incidents.model import SignalKind
+from scd_monitor.catalog.incident_kinds import SignalKind
 
 __all__ = ["BY_ERROR_KIND", "BY_SIGNAL_KIND", "recommendations"]
 

@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scd_monitor import __version__
+from scd_monitor import __version__, l10n
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.incidents.labels import (
     EVENT_LABELS,
     KIND_LABELS,
     REASON_LABELS,
     SERVICE_TYPE_LABELS,
     SEVERITY_LABELS,
-    duration_es,
-    instant_es,
-    iso,
 )
-from scd_monitor.incidents.model import Severity, SignalKind
 from scd_monitor.incidents.recommendations import recommendations
-from scd_monitor.logs import REDACTED, redact_processor, redact_text
+from scd_monitor.logs import redact_evidence, redact_processor
+from scd_monitor.timefmt import iso_utc
 
 __all__ = [
     "SCHEMA_ID",
@@ -50,13 +47,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 SCHEMA_ID = "https://scd-monitor.invalid/schemas/incident-report.schema.json"
-
-_QUERY_SECRET = re.compile(
-    r"(?P<k>[?&;](?:[\w.-]*(?:token|key|secret|pass(?:word)?|sig(?:nature)?|auth|code)[\w.-]*)=)"
-    r"[^&;#\s\"']+",
-    re.I,
-)
-_BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +108,6 @@ class RenderedReport:
     subject: str
 
 
-def redact_evidence(text: str | None) -> str | None:
-    """Passwords in URLs, secret-looking query parameters, bearer tokens: masked."""
-    if text is None:
-        return None
-    text = redact_text(text)
-    text = _QUERY_SECRET.sub(lambda m: m.group("k") + REDACTED, text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-
-
 def redact_details(details: Mapping[str, Any]) -> dict[str, Any]:
     cleaned = dict(redact_processor(None, "", dict(details)))
     return {k: redact_evidence(v) if isinstance(v, str) else v for k, v in cleaned.items()}
@@ -146,8 +127,8 @@ def sla_impact(figures: Any, *, started_at: datetime) -> dict[str, Any] | None:
     if budget is not None and budget.budget > timedelta(0):
         consumed_ratio = budget.consumed / budget.budget
     return {
-        "period_start": iso(figures.period.start),
-        "as_of": iso(figures.now),
+        "period_start": iso_utc(figures.period.start),
+        "as_of": iso_utc(figures.now),
         "target": figures.target,
         "availability": figures.availability,
         "charged_downtime_seconds": _secs(figures.charged_downtime),
@@ -193,7 +174,7 @@ def build_report(
         "schema_version": SCHEMA_VERSION,
         "report_id": f"{incident.code}.{event.seq}",
         "language": "es-CO",
-        "generated_at": iso(generated_at),
+        "generated_at": iso_utc(generated_at),
         "timezone": timezone,
         "issuer": {"name": issuer_name, "contact": issuer_contact},
         "software": {"name": "scd-monitor", "version": __version__},
@@ -216,9 +197,9 @@ def build_report(
                 "type": service_type,
                 "type_label": SERVICE_TYPE_LABELS.get(service_type, service_type),
             },
-            "start": iso(incident.started_at),
-            "detected": iso(incident.detected_at),
-            "end": iso(end) if end is not None else None,
+            "start": iso_utc(incident.started_at),
+            "detected": iso_utc(incident.detected_at),
+            "end": iso_utc(end) if end is not None else None,
             "duration_seconds": _secs(max(until - incident.started_at, timedelta(0))),
             "ongoing": end is None,
         },
@@ -228,7 +209,7 @@ def build_report(
             "kind_label": EVENT_LABELS[event.kind],
             "reason": event.reason,
             "reason_label": REASON_LABELS.get(event.reason, event.reason),
-            "at": iso(event.at),
+            "at": iso_utc(event.at),
         },
         "impact": {
             "checks": sorted(set(impact.get("checks", []))),
@@ -252,7 +233,7 @@ def build_report(
             {
                 "check": e.check_id,
                 "vantage": e.vantage,
-                "at": iso(e.started_at),
+                "at": iso_utc(e.started_at),
                 "duration_seconds": round(e.duration_seconds, 3),
                 "error_kind": e.error_kind,
                 "message": e.message,
@@ -262,7 +243,7 @@ def build_report(
             for e in evidence
         ],
         "actions": [
-            {"at": iso(n.at), "author": n.author, "text": n.text}
+            {"at": iso_utc(n.at), "author": n.author, "text": n.text}
             for n in sorted(notes, key=lambda n: n.at)
         ],
         "recommendations": recommendations(error_kinds, incident.kinds),
@@ -275,14 +256,14 @@ def build_report(
 def _summary(doc: Mapping[str, Any], timezone: str) -> str:
     tz = ZoneInfo(timezone)
     inc = doc["incident"]
-    start = instant_es(datetime.fromisoformat(inc["start"]), tz)
+    start = l10n.local_instant(datetime.fromisoformat(inc["start"]), tz)
     what = (
         f"{inc['type_label']} del servicio {inc['service']['name']} "
         f"({inc['service']['type_label']}) del prestador {inc['provider']['name']}"
     )
     if inc["end"] is not None:
-        end = instant_es(datetime.fromisoformat(inc["end"]), tz)
-        duration = duration_es(timedelta(seconds=inc["duration_seconds"]))
+        end = l10n.local_instant(datetime.fromisoformat(inc["end"]), tz)
+        duration = l10n.duration(timedelta(seconds=inc["duration_seconds"]))
         lead = (
             f"Se cierra el incidente {inc['id']}"
             if doc["event"]["kind"] == "resolved"
@@ -323,35 +304,36 @@ def render(document: dict[str, Any]) -> RenderedReport:
 
 
 def _t(value: str | None, tz: ZoneInfo) -> str:
-    return "—" if value is None else instant_es(datetime.fromisoformat(value), tz)
+    return "—" if value is None else l10n.local_instant(datetime.fromisoformat(value), tz)
 
 
 def _sla_lines(sla: Mapping[str, Any] | None) -> list[str]:
     if sla is None:
         return ["Sin cifras del ANS calculadas todavía."]
-    lines = [f"Meta del ANS: {sla['target'] * 100:g} %"]
+    lines = [f"Meta del ANS: {l10n.percent(sla['target'])}"]
     if sla.get("availability") is not None:
-        lines.append(f"Disponibilidad del mes a la fecha: {sla['availability'] * 100:.3f} %")
+        lines.append(f"Disponibilidad del mes a la fecha: {l10n.percent(sla['availability'])}")
     lines.append(
         "Tiempo de caída imputado en el mes: "
-        + duration_es(timedelta(seconds=sla["charged_downtime_seconds"]))
+        + l10n.duration(timedelta(seconds=sla["charged_downtime_seconds"]))
     )
     lines.append(
         "Tiempo imputado a este incidente: "
-        + duration_es(timedelta(seconds=sla["incident_charged_seconds"]))
+        + l10n.duration(timedelta(seconds=sla["incident_charged_seconds"]))
     )
     if sla.get("error_budget_seconds") is not None:
         consumed = sla.get("error_budget_consumed_ratio")
-        share = f"{consumed * 100:.1f} % " if consumed is not None else ""
+        share = f"{l10n.percent(consumed, decimals=1)} " if consumed is not None else ""
         lines.append(
             f"Presupuesto de error consumido: {share}("
-            + duration_es(timedelta(seconds=sla["error_budget_consumed_seconds"]))
+            + l10n.duration(timedelta(seconds=sla["error_budget_consumed_seconds"]))
             + " de "
-            + duration_es(timedelta(seconds=sla["error_budget_seconds"]))
+            + l10n.duration(timedelta(seconds=sla["error_budget_seconds"]))
             + ")"
         )
     rates = [
-        f"{duration_es(timedelta(seconds=b['window_seconds']))}: {b['rate']:.2f}"
+        f"{l10n.duration(timedelta(seconds=b['window_seconds']))}: "
+        f"{l10n.number(b['rate'], decimals=2)}"
         for b in sla.get("burn_rates", [])
         if b.get("rate") is not None
     ]
@@ -364,7 +346,7 @@ def _sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     tz = ZoneInfo(doc["timezone"])
     inc = doc["incident"]
     impact = doc["impact"]
-    duration = duration_es(timedelta(seconds=inc["duration_seconds"]))
+    duration = l10n.duration(timedelta(seconds=inc["duration_seconds"]))
     head = [
         f"Tipo: {inc['type_label']}",
         f"Severidad: {inc['severity_label']}",

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scd_monitor.incidents.config import EmailSinkConfig, IncidentsConfig
-from scd_monitor.incidents.model import Audience, Severity, SignalKind
+from scd_monitor.catalog.incident_kinds import Audience, Severity, SignalKind
+from scd_monitor.catalog.incidents import IncidentsConfig
+from scd_monitor.sinks.email import EmailSinkConfig
 
 __all__ = ["Planned", "plan_deliveries"]
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import structlog
 
+from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.clock import Clock
 from scd_monitor.errors import StoreError
-from scd_monitor.incidents.config import IncidentsConfig
 from scd_monitor.incidents.metrics import IncidentMetricsSnapshot
 from scd_monitor.incidents.observe import Observations
 from scd_monitor.incidents.service import IncidentService

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy import Connection
 
+from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.clock import Clock
-from scd_monitor.incidents.config import IncidentsConfig
 from scd_monitor.incidents.detect import describe_states, detect, unobservable
 from scd_monitor.incidents.labels import iso
 from scd_monitor.incidents.lifecycle import Phase, TrackerState, Transition, resolve, step

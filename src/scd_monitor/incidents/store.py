@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.errors import StoreError
 from scd_monitor.incidents.lifecycle import TrackerState
-from scd_monitor.incidents.model import Severity, SignalKind
 from scd_monitor.incidents.report import (
     EventFacts,
     Evidence,

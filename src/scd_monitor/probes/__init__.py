@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import PHASES, ErrorKind, Outcome, Probe, ProbeResult
 from scd_monitor.probes.http import HttpProbe
 from scd_monitor.probes.tls import TlsProbe
-from scd_monitor.probes.tlsinfo import ContextCache
 from scd_monitor.probes.xroad_globalconf import XRoadGlobalconfProbe
 from scd_monitor.probes.xroad_health import XRoadHealthProbe
 from scd_monitor.probes.xroad_metaservice import XRoadMetaserviceProbe

@@ -3,7 +3,7 @@
 How it works, and why:
 
 * **A fresh connection per run.** Each run has its own ``httpx.AsyncClient`` (cheap:
-  the SSL context is not rebuilt; :class:`~scd_monitor.probes.tlsinfo.ContextCache`
+  the SSL context is not rebuilt; :class:`~scd_monitor.net.tls.ContextCache`
   keeps one per set of TLS options), so ``connect`` and ``tls`` are measured every time.
   Environment proxies are ignored (``trust_env=False``): the probe measures the target.
 * **Bounded.** ``asyncio.timeout`` around the whole attempt is the safety net; httpx
@@ -58,7 +58,6 @@ import asyncio
 import dataclasses
 import json
 import re
-import ssl
 import time
 import zlib
 from collections.abc import Mapping
@@ -69,14 +68,16 @@ import httpx
 
 from scd_monitor import __version__
 from scd_monitor.catalog.models import HttpCheck, JsonAssertion, ResolvedCheck
-from scd_monitor.probes.base import ErrorKind, Outcome
-from scd_monitor.probes.tlsinfo import (
-    ContextCache,
-    PeerCertificates,
-    classify_network_error,
-    handshake,
-    read_peer,
+from scd_monitor.net.errors import (
+    NetErrorKind,
+    NetFailure,
+    classify,
+    classify_cause,
+    is_verify_failure,
 )
+from scd_monitor.net.tls import ContextCache, httpx_extensions
+from scd_monitor.probes.base import ErrorKind, Outcome
+from scd_monitor.probes.tlsinfo import PeerCertificates, error_kind, handshake, read_peer
 
 __all__ = ["HttpProbe"]
 
@@ -161,7 +162,7 @@ class _Attempt:
             outcome = self._fail(failed.kind, failed.message)
         except (httpx.HTTPError, OSError) as exc:
             kind, message = self._classify(exc)
-            verify_failed = _is_verify_failure(exc)
+            verify_failed = is_verify_failure(exc)
             outcome = self._fail(kind, message)
         if verify_failed and self.peer is None and self.tls_target is not None:
             self.peer = await self._read_untrusted(deadline)
@@ -177,9 +178,7 @@ class _Attempt:
             timeout=httpx.Timeout(self.timeout),
             headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         )
-        extensions: dict[str, Any] = {"trace": self._trace}
-        if spec.tls.server_name:
-            extensions["sni_hostname"] = spec.tls.server_name
+        extensions: dict[str, Any] = {"trace": self._trace, **httpx_extensions(spec.tls)}
         content = spec.body.encode("utf-8") if spec.body is not None else None
         async with client:
             request = client.build_request(
@@ -317,36 +316,26 @@ class _Attempt:
     def _classify(self, exc: Exception) -> tuple[ErrorKind, str]:
         if isinstance(exc, httpx.TimeoutException):
             return ErrorKind.TIMEOUT, self._timeout_message()
-        known = classify_network_error(exc)
+        known = classify_cause(exc)
         if self.tls13_unconfirmed:
             rejected = _post_handshake_rejection(exc, known)
             if rejected is not None:
                 return ErrorKind.TLS, rejected
         if self.in_progress == "connection.start_tls" and (
-            known is None or known[0] is ErrorKind.CONNECT
+            known is None or known.kind is NetErrorKind.CONNECT
         ):
             # The TCP connection was up; the server gave up on the handshake.
-            what = known[1] if known is not None else "connection closed"
+            what = known.message if known is not None else "connection closed"
             return ErrorKind.TLS, f"{what} during the TLS handshake"
         if known is not None:
-            if known[0] is ErrorKind.TIMEOUT:
+            if known.kind is NetErrorKind.TIMEOUT:
                 return ErrorKind.TIMEOUT, self._timeout_message()
-            return known
-        if isinstance(exc, httpx.LocalProtocolError):
-            return ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, httpx.ConnectError):
-            return ErrorKind.CONNECT, str(exc) or "connection failed"
+            return error_kind(known.kind), known.message
         if isinstance(exc, httpx.UnsupportedProtocol):
+            # Checks are http(s) URLs: another scheme can only come from a redirect.
             return ErrorKind.PROTOCOL, f"unsupported URL: {exc}"
-        if isinstance(exc, httpx.RemoteProtocolError):
-            return ErrorKind.PROTOCOL, _protocol_message(exc)
-        if isinstance(exc, httpx.DecodingError):
-            return ErrorKind.PROTOCOL, f"could not decode the response: {exc}"
-        if isinstance(exc, httpx.ReadError | httpx.WriteError):
-            return ErrorKind.PROTOCOL, "connection closed in the middle of the exchange"
-        if isinstance(exc, httpx.HTTPError):
-            return ErrorKind.PROTOCOL, f"{type(exc).__name__}: {exc}"
-        return ErrorKind.CONNECT, f"{type(exc).__name__}: {exc}"
+        failure = classify(exc)
+        return error_kind(failure.kind), failure.message
 
     def _timeout_message(self) -> str:
         where = _TRACE_WORDS.get(self.in_progress or "", "")
@@ -382,7 +371,7 @@ class _Attempt:
         )
 
 
-def _post_handshake_rejection(exc: Exception, known: tuple[ErrorKind, str] | None) -> str | None:
+def _post_handshake_rejection(exc: Exception, known: NetFailure | None) -> str | None:
     """Name a reset or close that came right after our side of a TLS 1.3 handshake.
 
     Under TLS 1.3 the client's handshake ends before the server has checked the client's
@@ -391,8 +380,8 @@ def _post_handshake_rejection(exc: Exception, known: tuple[ErrorKind, str] | Non
     would show up as TLS or CONNECT at random. A reset or close before any byte of the
     response is taken as the server rejecting the session: TLS, consistently.
     """
-    if known is not None and known[0] is ErrorKind.CONNECT:
-        what = known[1]
+    if known is not None and known.kind is NetErrorKind.CONNECT:
+        what = known.message
     elif isinstance(exc, httpx.RemoteProtocolError) and "without sending" in str(exc):
         what = "connection closed by peer"
     else:
@@ -402,18 +391,6 @@ def _post_handshake_rejection(exc: Exception, known: tuple[ErrorKind, str] | Non
         "rejected the session (as it does when it requires a client certificate or "
         "does not accept ours)"
     )
-
-
-def _is_verify_failure(exc: BaseException) -> bool:
-    """Whether certificate verification is what failed (httpx wraps the ``ssl`` error)."""
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        if isinstance(link, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(link))
-        link = link.__cause__ or link.__context__
-    return False
 
 
 def _request_headers(spec: HttpCheck) -> dict[str, str]:
@@ -467,13 +444,6 @@ def _shown_location(location: str) -> str:
     except ValueError:
         shown = location.split("?", 1)[0].split("#", 1)[0]
     return shown[:200]
-
-
-def _protocol_message(exc: httpx.RemoteProtocolError) -> str:
-    text = str(exc)
-    if "disconnected" in text or "closed" in text or "incomplete" in text:
-        return f"connection closed in the middle of the response: {text}"
-    return f"malformed HTTP response: {text}"
 
 
 def _needs_body(spec: HttpCheck) -> bool:

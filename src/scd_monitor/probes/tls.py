@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from scd_monitor.catalog.models import ResolvedCheck, TlsCheck
 from scd_monitor.clock import Clock, SystemClock
+from scd_monitor.net.errors import classify_cause, describe_ssl_error
+from scd_monitor.net.tls import ContextCache, server_name
 from scd_monitor.probes.base import ErrorKind, Outcome
-from scd_monitor.probes.tlsinfo import (
-    ContextCache,
-    PeerCertificates,
-    classify_network_error,
-    describe_ssl_error,
-    handshake,
-)
+from scd_monitor.probes.tlsinfo import PeerCertificates, error_kind, handshake
+from scd_monitor.timefmt import iso_utc
 
 __all__ = ["TlsProbe"]
 
@@ -59,7 +56,7 @@ class TlsProbe:
     async def _run(self, spec: TlsCheck, *, budget: float) -> Outcome:
         options = spec.tls
         context = self._contexts.get(options)  # before any I/O: a bad file is INTERNAL
-        server_name = options.server_name or spec.host
+        sni = server_name(options, spec.host)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         phases: dict[str, float] = {}
@@ -70,7 +67,7 @@ class TlsProbe:
                     spec.host,
                     spec.port,
                     context=context,
-                    server_name=server_name,
+                    server_name=sni,
                     phases=phases,
                     deadline=deadline,
                 )
@@ -80,12 +77,17 @@ class TlsProbe:
                 ErrorKind.TIMEOUT, f"timed out after {budget:.2f} s {where}".rstrip(), phases=phases
             )
         except ssl.SSLCertVerificationError as exc:
-            peer = await self._read_untrusted(spec, server_name, deadline)
+            peer = await self._read_untrusted(spec, sni, deadline)
             return self._with_peer(
                 Outcome.failure(ErrorKind.TLS, describe_ssl_error(exc), phases=phases), peer
             )
         except OSError as exc:
-            kind, message = classify_network_error(exc) or (ErrorKind.CONNECT, str(exc))
+            known = classify_cause(exc)
+            kind, message = (
+                (error_kind(known.kind), known.message)
+                if known is not None
+                else (ErrorKind.CONNECT, str(exc))
+            )
             if kind is ErrorKind.TIMEOUT:
                 message = f"timed out after {budget:.2f} s"
             elif kind is ErrorKind.CONNECT and "connect" in phases:
@@ -103,12 +105,12 @@ class TlsProbe:
         now = self._clock.now()
         if peer.not_after <= now:
             return Outcome.failure(
-                ErrorKind.TLS, f"certificate expired on {_iso(peer.not_after)}", phases=phases
+                ErrorKind.TLS, f"certificate expired on {iso_utc(peer.not_after)}", phases=phases
             )
         if peer.chain_not_after <= now:
             return Outcome.failure(
                 ErrorKind.TLS,
-                f"a chain certificate expired on {_iso(peer.chain_not_after)}",
+                f"a chain certificate expired on {iso_utc(peer.chain_not_after)}",
                 phases=phases,
             )
         days_left = (peer.chain_not_after - now) // timedelta(days=1)
@@ -123,7 +125,7 @@ class TlsProbe:
         return Outcome(ok=True, phases=phases)
 
     async def _read_untrusted(
-        self, spec: TlsCheck, server_name: str, deadline: float
+        self, spec: TlsCheck, sni: str, deadline: float
     ) -> PeerCertificates | None:
         """A second handshake that trusts anything, only to read the certificates."""
         context = self._contexts.get(spec.tls, verify=False)
@@ -133,7 +135,7 @@ class TlsProbe:
                     spec.host,
                     spec.port,
                     context=context,
-                    server_name=server_name,
+                    server_name=sni,
                     deadline=deadline,
                 )
         except (OSError, TimeoutError):
@@ -164,7 +166,3 @@ def _current_phase(phases: dict[str, float]) -> str:
         if phase not in phases:
             return phase
     return ""
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,130 +1,55 @@
-"""TLS pieces the probes share: cached contexts, peer certificates, error classification.
+"""TLS pieces the probes share: peer certificates, a bare handshake, error kinds.
 
-* :class:`ContextCache` builds an :class:`ssl.SSLContext` from :class:`TlsOptions` once
-  and hands the same object to every later run. Loading a CA bundle costs ~10 ms and
-  the daemon runs hundreds of probes a second, so contexts are never built per run.
-  The key holds the options that shape a context (``server_name`` does not: it is
-  per connection) and the mtime and size of every file they name, so a rotated client
-  certificate or CA file is picked up on the next run.
 * :func:`read_peer` parses what the peer sent (leaf and, where Python exposes it, the
   rest of the chain) with ``cryptography``: expiry is known even for a certificate
   the verifier rejected.
 * :func:`handshake` opens a TCP connection and does a TLS handshake, nothing else; the
   TLS probe is built on it, and the HTTP probe uses it to read a certificate that
   failed verification.
-* :func:`classify_network_error` maps what sockets, ``ssl`` and the libraries that
-  wrap them raise onto :class:`ErrorKind`.
+* :func:`error_kind` turns the network classifier's kinds
+  (:class:`~scd_monitor.net.errors.NetErrorKind`) into the probes' :class:`ErrorKind`.
 
-Trust: with ``verify`` on, the CA file of the options is the only trust anchor, or
-``certifi``'s bundle when none is given (the same default as httpx, so the HTTP and TLS
-probes agree on what is trusted, whatever the host's CA store holds).
+Contexts (and the trust policy) come from :mod:`scd_monitor.net.tls`; the
+classification of network errors from :mod:`scd_monitor.net.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import socket
 import ssl
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import certifi
 from cryptography import x509
 
-from scd_monitor.config.types import TlsOptions
+from scd_monitor.net.errors import NetErrorKind
 from scd_monitor.probes.base import ErrorKind
 
 __all__ = [
-    "ContextCache",
     "PeerCertificates",
-    "classify_network_error",
-    "describe_ssl_error",
+    "error_kind",
     "handshake",
     "read_peer",
 ]
 
-_FileStamp = tuple[str, int, int]
-_ContextKey = tuple[bool, Path | None, Path | None, Path | None, tuple[_FileStamp, ...]]
+_ERROR_KINDS: dict[NetErrorKind, ErrorKind] = {
+    NetErrorKind.DNS: ErrorKind.DNS,
+    NetErrorKind.CONNECT: ErrorKind.CONNECT,
+    NetErrorKind.TIMEOUT: ErrorKind.TIMEOUT,
+    NetErrorKind.TLS: ErrorKind.TLS,
+    NetErrorKind.PROTOCOL: ErrorKind.PROTOCOL,
+    NetErrorKind.INTERNAL: ErrorKind.INTERNAL,
+}
 
 
-class ContextCache:
-    """SSL client contexts by the options that shape them, least recently used evicted.
-
-    Contexts are shared between concurrent runs; nothing here mutates one after it
-    is built (httpcore sets ALPN to ``http/1.1`` on every connect; it is set here
-    already, so that write never changes anything).
-    """
-
-    def __init__(self, *, max_size: int = 256) -> None:
-        self._max_size = max_size
-        self._contexts: OrderedDict[_ContextKey, ssl.SSLContext] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._contexts)
-
-    def get(self, options: TlsOptions, *, verify: bool | None = None) -> ssl.SSLContext:
-        """The context for ``options``; ``verify=False`` forces a non-verifying one.
-
-        Raises ``OSError`` or ``ssl.SSLError`` when a named file is missing or invalid:
-        that is the monitor's problem, not the target's, and callers must call this
-        before they touch the network so the error is not mistaken for the target's.
-        """
-        verifying = options.verify if verify is None else verify
-        ca_file = options.ca_file if verifying else None
-        files = [p for p in (ca_file, options.client_cert, options.client_key) if p is not None]
-        key: _ContextKey = (
-            verifying,
-            ca_file,
-            options.client_cert,
-            options.client_key,
-            tuple(_stamp(p) for p in files),
-        )
-        context = self._contexts.get(key)
-        if context is not None:
-            self._contexts.move_to_end(key)
-            return context
-        context = _build_context(
-            verify=verifying,
-            ca_file=ca_file,
-            client_cert=options.client_cert,
-            client_key=options.client_key,
-        )
-        self._contexts[key] = context
-        while len(self._contexts) > self._max_size:
-            self._contexts.popitem(last=False)
-        return context
-
-
-def _stamp(path: Path) -> _FileStamp:
-    info = path.stat()
-    return (str(path), info.st_mtime_ns, info.st_size)
-
-
-def _build_context(
-    *,
-    verify: bool,
-    ca_file: Path | None,
-    client_cert: Path | None,
-    client_key: Path | None,
-) -> ssl.SSLContext:
-    # PROTOCOL_TLS_CLIENT has secure defaults (TLS >= 1.2, hostname checking, CERT_REQUIRED).
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if verify:
-        context.load_verify_locations(cafile=os.fspath(ca_file or certifi.where()))
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if client_cert is not None:
-        context.load_cert_chain(client_cert, client_key)
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+def error_kind(kind: NetErrorKind) -> ErrorKind:
+    """The probe error kind for a network failure kind (the same word)."""
+    return _ERROR_KINDS[kind]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +122,8 @@ async def handshake(
     """Resolve ``host``, connect, handshake, read the peer's certificates, close.
 
     Raises what the network raises (``socket.gaierror``, ``OSError``, ``ssl.SSLError``);
-    :func:`classify_network_error` maps those. Records ``dns``, ``connect`` and ``tls``
-    seconds into ``phases``. The caller bounds the time (``asyncio.timeout_at``); give
+    :func:`scd_monitor.net.errors.classify` maps those. Records ``dns``, ``connect`` and
+    ``tls`` seconds into ``phases``. The caller bounds the time (``asyncio.timeout_at``); give
     the same ``deadline`` (event loop time) here so that the polite close (sending
     close_notify, waiting a little for the peer's) never uses the time that is left
     up: it waits at most half of it, and at most 0.25 s.
@@ -269,72 +194,3 @@ async def _connect_first(
             continue
         return transport, protocol
     raise first_error or OSError(errno.EHOSTUNREACH, "no address to connect to")
-
-
-def describe_ssl_error(exc: ssl.SSLError) -> str:
-    """Why a TLS handshake or session failed, in words fit for a probe message."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or exc.reason or "unknown reason"
-        return f"certificate verify failed: {str(reason).rstrip('.')}"
-    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-        return "TLS connection closed by the peer"
-    reason = exc.reason or exc.strerror or str(exc)
-    return f"TLS error: {str(reason).lower().replace('_', ' ')}"
-
-
-_LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-"""The monitor's own resources ran out: INTERNAL, not the target's fault."""
-
-_CONNECT_ERRNOS = frozenset(
-    {
-        errno.ECONNREFUSED,
-        errno.ECONNRESET,
-        errno.ECONNABORTED,
-        errno.EPIPE,
-        errno.ENETUNREACH,
-        errno.ENETDOWN,
-        errno.EHOSTUNREACH,
-        errno.EHOSTDOWN,
-        errno.EADDRNOTAVAIL,
-    }
-)
-
-
-def classify_network_error(exc: BaseException) -> tuple[ErrorKind, str] | None:
-    """Map an exception, or any exception it was raised from, onto an error kind.
-
-    Walks ``__cause__``, ``__context__`` and exception groups, outermost first, and
-    answers for the first link it recognises: ``socket.gaierror`` → DNS, ``ssl.SSLError``
-    → TLS, ``TimeoutError`` → TIMEOUT, refused/reset/unreachable → CONNECT, the
-    monitor running out of file descriptors or memory → INTERNAL. ``None``
-    when nothing in the chain is recognised (the caller decides then).
-    """
-    for link in _chain(exc):
-        if isinstance(link, socket.gaierror):
-            return ErrorKind.DNS, f"name resolution failed: {link.strerror or link}"
-        if isinstance(link, ssl.SSLError):
-            return ErrorKind.TLS, describe_ssl_error(link)
-        if isinstance(link, TimeoutError):
-            return ErrorKind.TIMEOUT, "timed out"
-        if isinstance(link, OSError) and link.errno in _CONNECT_ERRNOS:
-            return ErrorKind.CONNECT, os.strerror(link.errno).lower()
-        if isinstance(link, OSError) and link.errno in _LOCAL_ERRNOS:
-            return ErrorKind.INTERNAL, f"monitor out of resources: {os.strerror(link.errno)}"
-    return None
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    pending = [exc]
-    while pending:
-        link = pending.pop(0)
-        if id(link) in seen:
-            continue
-        seen.add(id(link))
-        yield link
-        if isinstance(link, BaseExceptionGroup):
-            pending.extend(link.exceptions)
-        if link.__cause__ is not None:
-            pending.append(link.__cause__)
-        if link.__context__ is not None:
-            pending.append(link.__context__)

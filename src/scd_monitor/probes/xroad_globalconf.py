@@ -21,8 +21,8 @@ from pathlib import Path
 
 from scd_monitor.catalog.models import ResolvedCheck, XRoadGlobalconfCheck
 from scd_monitor.clock import Clock, SystemClock
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import ErrorKind, Outcome
-from scd_monitor.probes.tlsinfo import ContextCache
 from scd_monitor.probes.xroadinfo import failure_outcome
 from scd_monitor.xroad.client import fetch_globalconf
 from scd_monitor.xroad.errors import XRoadFailure

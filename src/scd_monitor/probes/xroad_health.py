@@ -15,8 +15,8 @@ One GET of the health check URL (the security server's ``proxy.health-check-port
 from __future__ import annotations
 
 from scd_monitor.catalog.models import ResolvedCheck, XRoadHealthCheck
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import ErrorKind, Outcome
-from scd_monitor.probes.tlsinfo import ContextCache
 from scd_monitor.probes.xroadinfo import failure_outcome
 from scd_monitor.xroad.client import HealthStatus, check_health
 from scd_monitor.xroad.errors import XRoadFailure

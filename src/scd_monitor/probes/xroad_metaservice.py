@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from scd_monitor.catalog.models import ResolvedCheck, XRoadMetaserviceCheck
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import ErrorKind, Outcome
-from scd_monitor.probes.tlsinfo import ContextCache
 from scd_monitor.probes.xroadinfo import failure_outcome
 from scd_monitor.xroad.client import SecurityServerClient
 from scd_monitor.xroad.errors import XRoadFailure

@@ -43,7 +43,7 @@ from scd_monitor.analysis.views import SourceStatus
 from scd_monitor.catalog.models import XRoadSource
 from scd_monitor.clock import Clock
 from scd_monitor.errors import StoreError
-from scd_monitor.probes.tlsinfo import ContextCache
+from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.xroad_globalconf import verification_material
 from scd_monitor.store import Store
 from scd_monitor.xroad.client import SecurityServerClient

@@ -7,17 +7,74 @@ credentials) or not (try again later: 5xx, timeouts, connection errors). It neve
 retries by itself: retries, backoff and the record of attempts are the outbox's
 (:mod:`scd_monitor.sinks.outbox`). Every payload carries an idempotency key, the same
 on every attempt, so that a receiver can drop a report it already has.
+
+Each sink also owns its configuration model (the catalog's ``incidents.sinks[]`` entry
+of its ``kind``), built on :class:`SinkConfigBase`: it names its secrets and TLS options
+and resolves them (:meth:`SinkConfigBase.resolve`); the catalog loader asks through
+:func:`scd_monitor.catalog.incidents.secret_problems` and ``resolve_secrets``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, Self
 
+from pydantic import SecretStr
+
+from scd_monitor.config.types import SecretRef, Slug, StrictModel, TlsOptions
 from scd_monitor.errors import SinkError
 
-__all__ = ["DeliveryPayload", "RetryLater", "Sink", "SinkError"]
+__all__ = [
+    "DeliveryPayload",
+    "RetryLater",
+    "Sink",
+    "SinkConfigBase",
+    "SinkError",
+    "read_secret",
+    "secret_problem",
+]
+
+
+class SinkConfigBase(StrictModel):
+    """What every sink's configuration has, and how it hands over its secrets."""
+
+    id: Slug
+
+    def secrets(self) -> list[tuple[str, SecretRef]]:
+        """``(field, reference)`` for every secret the sink needs (none by default)."""
+        return []
+
+    def tls_options(self) -> TlsOptions | None:
+        """The TLS options the sink connects with, when it connects with TLS."""
+        return None
+
+    def resolve(self, base_dir: Path) -> Self:
+        """A copy with every secret read and relative paths made absolute against
+        ``base_dir`` (the catalog's folder). Check :func:`secret_problem` first: a
+        missing secret raises ``KeyError``/``OSError``."""
+        return self
+
+
+def secret_problem(ref: SecretRef, base_dir: Path) -> str | None:
+    """Why ``ref`` cannot be read, or ``None``."""
+    if ref.env is not None and ref.env not in os.environ:
+        return f"environment variable {ref.env!r} is not set"
+    if ref.file is not None and not (base_dir / ref.file).is_file():
+        return f"secret file not found: {base_dir / ref.file}"
+    return None
+
+
+def read_secret(ref: SecretRef, base_dir: Path) -> SecretRef:
+    """``ref`` with its ``value`` read from the environment or the file (stripped)."""
+    if ref.env is not None:
+        raw = os.environ[ref.env]
+    else:
+        assert ref.file is not None
+        raw = (base_dir / ref.file).read_text(encoding="utf-8").strip()
+    return ref.model_copy(update={"value": SecretStr(raw)})
 
 
 @dataclass(frozen=True, slots=True)

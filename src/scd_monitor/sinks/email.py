@@ -14,8 +14,16 @@ operation is bounded by the sink's ``timeout``. The password is handed to ``logi
 it is never logged, and SMTP errors quote the server's answer, not our command.
 
 Outcomes: authentication refused, recipients or sender refused with a 5xx, a server
-without STARTTLS when it is required → permanent; 4xx answers, timeouts, connection and
-TLS errors → transient.
+without STARTTLS when it is required → permanent; 4xx answers → transient; failures
+without an answer (timeouts, DNS, connection and TLS errors, a dropped connection) are
+classified by :func:`scd_monitor.net.errors.classify`, and all of those are transient.
+
+TLS (``starttls`` or ``tls``): the monitor's one trust policy
+(:mod:`scd_monitor.net.tls`): the sink's ``tls.ca_file`` or certifi's bundle,
+``tls.verify``, a client certificate, and ``tls.server_name`` (instead of ``host``) for
+SNI and the certificate check. No ALPN is offered (this is not HTTP).
+
+Configuration: :class:`EmailSinkConfig` (``kind: email``).
 """
 
 from __future__ import annotations
@@ -23,15 +31,67 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
+from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import Field, model_validator
+
+from scd_monitor.config.durations import Duration
+from scd_monitor.config.types import SecretRef, TlsOptions
 from scd_monitor.errors import SinkError
-from scd_monitor.incidents.config import EmailSinkConfig
-from scd_monitor.sinks.base import DeliveryPayload
-from scd_monitor.sinks.webhook import ssl_context
+from scd_monitor.net.errors import classify
+from scd_monitor.net.tls import build_context, server_name, with_absolute_files
+from scd_monitor.sinks.base import DeliveryPayload, SinkConfigBase, read_secret
 
-__all__ = ["EmailSink", "build_message"]
+__all__ = ["EmailSink", "EmailSinkConfig", "build_message"]
+
+_ADDRESS = r"^[^@\s]+@[^@\s]+$"
+
+
+class EmailSinkConfig(SinkConfigBase):
+    """SMTP: text and HTML alternatives with the JSON report attached.
+
+    ``security``: ``starttls`` (default, port 587), ``tls`` (implicit, port 465) or
+    ``none`` (only without credentials, e.g. a local relay). ``to`` is required unless
+    every route using the sink is for the provider audience (then the provider's
+    ``contact`` is the recipient).
+    """
+
+    kind: Literal["email"]
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretRef | None = None
+    sender: Annotated[str, Field(pattern=_ADDRESS)]
+    to: list[Annotated[str, Field(pattern=_ADDRESS)]] = Field(default_factory=list)
+    cc: list[Annotated[str, Field(pattern=_ADDRESS)]] = Field(default_factory=list)
+    subject_prefix: str = "[SCD]"
+    timeout: Duration = timedelta(seconds=30)
+    tls: TlsOptions = TlsOptions()
+
+    @model_validator(mode="after")
+    def _credentials(self) -> EmailSinkConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both 'username' and 'password', or neither")
+        if self.security == "none" and self.username is not None:
+            raise ValueError("credentials are never sent without TLS: use 'starttls' or 'tls'")
+        return self
+
+    def secrets(self) -> list[tuple[str, SecretRef]]:
+        return [("password", self.password)] if self.password is not None else []
+
+    def tls_options(self) -> TlsOptions:
+        return self.tls
+
+    def resolve(self, base_dir: Path) -> EmailSinkConfig:
+        update: dict[str, object] = {"tls": with_absolute_files(self.tls, base_dir)}
+        if self.password is not None:
+            update["password"] = read_secret(self.password, base_dir)
+        return self.model_copy(update=update)
 
 
 def build_message(config: EmailSinkConfig, payload: DeliveryPayload) -> EmailMessage:
@@ -88,7 +148,7 @@ class EmailSink:
     def _ssl(self) -> ssl.SSLContext:
         if self._context is None:
             try:
-                self._context = ssl_context(self._config.tls)
+                self._context = build_context(self._config.tls, alpn=())
             except (OSError, ssl.SSLError) as exc:
                 raise SinkError(f"TLS settings unusable: {exc}", permanent=True) from exc
         return self._context
@@ -100,12 +160,17 @@ class EmailSink:
         try:
             smtp: smtplib.SMTP
             if config.security == "tls":
-                smtp = smtplib.SMTP_SSL(
-                    config.host, config.port, timeout=timeout, context=self._ssl()
-                )
+                smtp = smtplib.SMTP_SSL(timeout=timeout, context=self._ssl())
             else:
-                smtp = smtplib.SMTP(config.host, config.port, timeout=timeout)
+                smtp = smtplib.SMTP(timeout=timeout)
+            # smtplib sends as SNI and checks the certificate against the host it was
+            # created with (``_host``, stable since Python 3.4): created unconnected, it is
+            # given the TLS name (``tls.server_name`` or ``host``) instead.
+            smtp._host = server_name(config.tls, config.host)  # type: ignore[attr-defined]
             with smtp:
+                code, greeting = smtp.connect(config.host, config.port)
+                if code != 220:
+                    raise smtplib.SMTPConnectError(code, greeting)
                 smtp.ehlo()
                 if config.security == "starttls":
                     if not smtp.has_extn("starttls"):
@@ -141,7 +206,10 @@ class EmailSink:
                 f"{where}: {exc.smtp_code} {text.strip()[:200]}", permanent=exc.smtp_code >= 500
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:  # disconnects, timeouts, TLS, refused
-            raise SinkError(f"{where}: {type(exc).__name__}: {exc}", permanent=False) from exc
+            failure = classify(exc)
+            raise SinkError(
+                f"{where}: {failure.kind}: {failure.message}", permanent=not failure.transient
+            ) from exc
         if refused:
             raise SinkError(
                 f"{where}: accepted for some recipients, refused for {', '.join(sorted(refused))}",

@@ -6,6 +6,8 @@ hard-linked to its final name, which never replaces an existing file (a rename w
 the file system has no hard links). An existing file means an earlier attempt already
 delivered it: the key is unique per (incident, event, sink) and its content fixed.
 Whoever reads the directory sees whole files or none.
+
+Configuration: :class:`FileSinkConfig` (``kind: file``).
 """
 
 from __future__ import annotations
@@ -15,12 +17,31 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from scd_monitor.errors import SinkError
-from scd_monitor.incidents.config import FileSinkConfig
-from scd_monitor.sinks.base import DeliveryPayload
+from scd_monitor.sinks.base import DeliveryPayload, SinkConfigBase
 
-__all__ = ["FileSink", "atomic_write"]
+__all__ = ["FileFormat", "FileSink", "FileSinkConfig", "atomic_write"]
+
+FileFormat = Literal["json", "txt", "html"]
+_JSON_ONLY: tuple[FileFormat, ...] = ("json",)
+
+
+class FileSinkConfig(SinkConfigBase):
+    """Reports written atomically into ``directory`` (named by the idempotency key)."""
+
+    kind: Literal["file"]
+    directory: Path
+    formats: Annotated[list[FileFormat], Field(min_length=1)] = Field(
+        default_factory=lambda: list(_JSON_ONLY)
+    )
+
+    def resolve(self, base_dir: Path) -> FileSinkConfig:
+        return self.model_copy(update={"directory": (base_dir / self.directory).resolve()})
+
 
 _ORDER = {"txt": 0, "html": 1, "json": 2}
 

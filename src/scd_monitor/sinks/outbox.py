@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from scd_monitor.catalog.incidents import BackoffConfig, OutboxConfig
 from scd_monitor.clock import Clock
 from scd_monitor.errors import SinkError, StoreError
-from scd_monitor.incidents.config import BackoffConfig, OutboxConfig
 from scd_monitor.incidents.store import ClaimedDelivery, IncidentStore
 from scd_monitor.sinks.base import RetryLater, Sink
 from scd_monitor.store import Store

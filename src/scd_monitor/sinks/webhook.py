@@ -5,8 +5,17 @@ the shared secret; ``Idempotency-Key`` — the same on every attempt of one (inc
 event, sink); ``X-SCD-Incident``, ``X-SCD-Report``, ``X-SCD-Event``, ``X-SCD-Audience``,
 ``X-SCD-Attempt``. Redirects are not followed.
 
-Outcomes: 2xx delivered; 408, 409, 425, 429 and 5xx, timeouts and connection errors
-are transient (``Retry-After`` honoured); any other status (3xx, 4xx) is permanent.
+Outcomes: 2xx delivered; 408, 409, 425, 429 and 5xx are transient (``Retry-After``
+honoured); any other status (3xx, 4xx) is permanent. Failures without an answer are
+classified by :func:`scd_monitor.net.errors.classify`: timeouts, DNS, connection and TLS
+errors are transient; a request that cannot be sent at all (an illegal header value in
+the catalog) is permanent.
+
+TLS: the monitor's one trust policy (:mod:`scd_monitor.net.tls`): the sink's
+``tls.ca_file`` or certifi's bundle, ``tls.verify``, a client certificate for mutual
+TLS, and ``tls.server_name`` for SNI and the certificate check.
+
+Configuration: :class:`WebhookSinkConfig` (``kind: webhook``).
 """
 
 from __future__ import annotations
@@ -17,21 +26,33 @@ import hmac
 import ssl
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Literal
 
 import httpx
+from pydantic import Field
 
 from scd_monitor import __version__
-from scd_monitor.config.types import TlsOptions
+from scd_monitor.config.durations import Duration
+from scd_monitor.config.types import HttpUrlText, SecretRef, TlsOptions
 from scd_monitor.errors import SinkError
-from scd_monitor.incidents.config import WebhookSinkConfig
-from scd_monitor.incidents.report import redact_evidence
-from scd_monitor.sinks.base import DeliveryPayload, RetryLater
+from scd_monitor.logs import redact_evidence
+from scd_monitor.net.errors import classify
+from scd_monitor.net.tls import ContextCache, httpx_extensions, with_absolute_files
+from scd_monitor.sinks.base import DeliveryPayload, RetryLater, SinkConfigBase, read_secret
 
-__all__ = ["SIGNATURE_HEADER", "WebhookSink", "sign", "verify_signature"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "WebhookSink",
+    "WebhookSinkConfig",
+    "sign",
+    "verify_signature",
+]
 
 SIGNATURE_HEADER = "X-SCD-Signature"
 _TRANSIENT_4XX = frozenset({408, 409, 425, 429})
 _MAX_RETRY_AFTER = timedelta(hours=1)
+_PLAIN = TlsOptions(verify=False)
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -44,19 +65,29 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     return header is not None and hmac.compare_digest(sign(secret, body), header)
 
 
-def ssl_context(tls: TlsOptions) -> ssl.SSLContext:
-    """A client context from the catalog's TLS options (CA file, verify, client cert)."""
-    context = ssl.create_default_context(
-        cafile=str(tls.ca_file) if tls.ca_file is not None else None
-    )
-    if not tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.client_cert is not None:
-        context.load_cert_chain(
-            str(tls.client_cert), str(tls.client_key) if tls.client_key else None
+class WebhookSinkConfig(SinkConfigBase):
+    """JSON POST of the report, signed with HMAC-SHA256 (``X-SCD-Signature``)."""
+
+    kind: Literal["webhook"]
+    url: HttpUrlText
+    secret: SecretRef
+    timeout: Duration = timedelta(seconds=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+    tls: TlsOptions = TlsOptions()
+
+    def secrets(self) -> list[tuple[str, SecretRef]]:
+        return [("secret", self.secret)]
+
+    def tls_options(self) -> TlsOptions:
+        return self.tls
+
+    def resolve(self, base_dir: Path) -> WebhookSinkConfig:
+        return self.model_copy(
+            update={
+                "secret": read_secret(self.secret, base_dir),
+                "tls": with_absolute_files(self.tls, base_dir),
+            }
         )
-    return context
 
 
 def _retry_after(value: str | None, now: datetime) -> timedelta | None:
@@ -84,22 +115,18 @@ class WebhookSink:
         config: WebhookSinkConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        contexts: ContextCache | None = None,
     ) -> None:
         if config.secret.value is None:
             raise ValueError(f"sink {config.id!r}: the secret has not been read (resolve_secrets)")
         self._config = config
         self._secret = config.secret.value.get_secret_value().encode("utf-8")
         self._transport = transport
-        self._context: ssl.SSLContext | None = None
+        self._contexts = contexts if contexts is not None else ContextCache(max_size=4)
 
     @property
     def name(self) -> str:
         return self._config.id
-
-    def _ssl(self) -> ssl.SSLContext:
-        if self._context is None:
-            self._context = ssl_context(self._config.tls)
-        return self._context
 
     async def deliver(self, payload: DeliveryPayload) -> None:
         config = self._config
@@ -116,10 +143,14 @@ class WebhookSink:
             "X-SCD-Audience": payload.audience,
             "X-SCD-Attempt": str(payload.attempt),
         }
+        https = config.url.startswith("https:")
         try:
-            verify: ssl.SSLContext | bool = self._ssl() if config.url.startswith("https:") else True
+            # Plain HTTP never speaks TLS (redirects are not followed): the cached
+            # non-verifying context spares httpx building a verifying one per delivery.
+            verify = self._contexts.get(config.tls if https else _PLAIN)
         except (OSError, ssl.SSLError) as exc:
             raise SinkError(f"TLS settings unusable: {exc}", permanent=True) from exc
+        extensions = httpx_extensions(config.tls) if https else {}
         where = redact_evidence(config.url)
         try:
             async with httpx.AsyncClient(
@@ -130,15 +161,20 @@ class WebhookSink:
                 trust_env=False,
             ) as client:
                 response = await asyncio.wait_for(
-                    client.post(config.url, content=payload.body, headers=headers), timeout
+                    client.post(
+                        config.url, content=payload.body, headers=headers, extensions=extensions
+                    ),
+                    timeout,
                 )
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise SinkError(
                 f"POST {where}: no answer within {timeout:g}s", permanent=False
             ) from exc
         except httpx.HTTPError as exc:
+            failure = classify(exc)
             raise SinkError(
-                f"POST {where}: {type(exc).__name__}: {redact_evidence(str(exc))}", permanent=False
+                f"POST {where}: {failure.kind}: {redact_evidence(failure.message)}",
+                permanent=not failure.transient,
             ) from exc
         status = response.status_code
         if 200 <= status < 300:

@@ -4,7 +4,8 @@ configuration sources.
 Every call is one bounded HTTP exchange with a fresh connection (``httpx``, environment
 proxies ignored, redirects not followed, no compression asked for), so a probe measures
 the target every time. TLS contexts, including client certificates for mutual TLS,
-come from a shared :class:`~scd_monitor.probes.tlsinfo.ContextCache`.
+come from a shared :class:`~scd_monitor.net.tls.ContextCache` (the monitor's one trust
+policy), and failures are classified by :func:`scd_monitor.net.errors.classify`.
 
 What can go wrong, and what is raised (see :mod:`scd_monitor.xroad.errors`):
 
@@ -42,6 +43,8 @@ import httpx
 
 from scd_monitor import __version__
 from scd_monitor.config.types import TlsOptions
+from scd_monitor.net.errors import NetErrorKind, classify
+from scd_monitor.net.tls import ContextCache, httpx_extensions
 from scd_monitor.xroad.errors import (
     FailureKind,
     XRoadFailure,
@@ -80,7 +83,6 @@ from scd_monitor.xroad.xml import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     from scd_monitor.clock import Clock
-    from scd_monitor.probes.tlsinfo import ContextCache
 
 __all__ = [
     "HealthReport",
@@ -94,13 +96,13 @@ _USER_AGENT = f"scd-monitor/{__version__}"
 _PLAIN = TlsOptions(verify=False)
 _MAX_HEALTH_BODY = 64 * 1024
 _SHOWN = 300
-_KINDS: dict[str, FailureKind] = {
-    "dns": "dns",
-    "connect": "connect",
-    "tls": "tls",
-    "timeout": "timeout",
-    "protocol": "protocol",
-    "internal": "internal",
+_KINDS: dict[NetErrorKind, FailureKind] = {
+    NetErrorKind.DNS: "dns",
+    NetErrorKind.CONNECT: "connect",
+    NetErrorKind.TLS: "tls",
+    NetErrorKind.TIMEOUT: "timeout",
+    NetErrorKind.PROTOCOL: "protocol",
+    NetErrorKind.INTERNAL: "internal",
 }
 
 
@@ -155,14 +157,8 @@ class _Fetcher:
     def __init__(
         self, *, tls: TlsOptions | None, contexts: ContextCache | None, max_bytes: int
     ) -> None:
-        if contexts is None:
-            # Imported here: scd_monitor.probes may import this package (an X-Road
-            # probe), so this package must not import scd_monitor.probes while loading.
-            from scd_monitor.probes.tlsinfo import ContextCache
-
-            contexts = ContextCache()
         self.tls = tls or TlsOptions()
-        self.contexts = contexts
+        self.contexts = contexts if contexts is not None else ContextCache()
         self.max_bytes = max_bytes
 
     async def request(
@@ -181,7 +177,7 @@ class _Fetcher:
         failing (for answers judged by their status)."""
         limit = self.max_bytes if max_bytes is None else max_bytes
         https = urlsplit(url).scheme == "https"
-        verify: ssl.SSLContext | bool
+        verify: ssl.SSLContext
         extensions: dict[str, Any] = {}
         if not https:
             # Plain HTTP never speaks TLS here (redirects are not followed), but httpx
@@ -195,8 +191,7 @@ class _Fetcher:
                 raise XRoadTransportError(
                     "internal", f"{what}: cannot load the TLS files: {exc}"
                 ) from exc
-            if self.tls.server_name:
-                extensions["sni_hostname"] = self.tls.server_name
+            extensions = httpx_extensions(self.tls)
         sent = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
         try:
             async with (
@@ -249,24 +244,8 @@ async def _read(response: httpx.Response, limit: int, what: str, *, truncate: bo
 def _transport_error(exc: BaseException, what: str, timeout: float) -> XRoadTransportError:
     if isinstance(exc, httpx.TimeoutException):
         return XRoadTransportError("timeout", f"{what}: no complete answer within {timeout:.2f} s")
-    # Imported here for the reason given in _Fetcher.__init__.
-    from scd_monitor.probes.tlsinfo import classify_network_error
-
-    known = classify_network_error(exc)
-    if known is not None:
-        kind, message = known
-        return XRoadTransportError(_KINDS.get(kind.value, "connect"), f"{what}: {message}")
-    if isinstance(exc, httpx.ConnectError):
-        return XRoadTransportError("connect", f"{what}: {exc or 'connection failed'}")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return XRoadTransportError("protocol", f"{what}: broken HTTP answer: {exc}")
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return XRoadTransportError("protocol", f"{what}: connection closed mid-exchange")
-    if isinstance(
-        exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL | ValueError
-    ):
-        return XRoadTransportError("internal", f"{what}: cannot send the request: {exc}")
-    return XRoadTransportError("protocol", f"{what}: {type(exc).__name__}: {exc}")
+    failure = classify(exc)
+    return XRoadTransportError(_KINDS[failure.kind], f"{what}: {failure.message}")
 
 
 def _check_base_url(url: str, what: str) -> str:

@@ -44,7 +44,7 @@ from scd_monitor.xroad.identifiers import ClientId, ServiceId
 if TYPE_CHECKING:
     from scd_monitor.clock import Clock
     from scd_monitor.config.types import TlsOptions
-    from scd_monitor.probes.tlsinfo import ContextCache
+    from scd_monitor.net.tls import ContextCache
 
 __all__ = [
     "ENTITY_KINDS",

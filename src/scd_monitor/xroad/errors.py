@@ -13,10 +13,13 @@
                                   (SOAP Fault, or the REST ``X-Road-Error`` header)
 
 Foreign exceptions (httpx, ssl, socket, expat, json) are translated at the boundary and
-chained (``raise … from exc``); none escapes. ``kind`` on the first three is the value of
-an :class:`~scd_monitor.probes.base.ErrorKind` (``ErrorKind(exc.kind)``), so a probe can
-copy it into its outcome. It is a plain string here because ``scd_monitor.probes`` may
-import this package (an X-Road probe), so this package must not import it while loading.
+chained (``raise … from exc``); none escapes. Transport failures are classified by
+:func:`scd_monitor.net.errors.classify` (the one classifier probes and sinks use too).
+``kind`` on the first three is a plain string: one of the network kinds
+(:class:`~scd_monitor.net.errors.NetErrorKind`: ``dns``, ``connect``, ``tls``,
+``timeout``, ``protocol``, ``internal``) or ``status``/``too_large``. Every value is also
+a value of the probes' ``ErrorKind`` (``ErrorKind(exc.kind)``), so a probe can copy it
+into its outcome; this package never imports the probes.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ __all__ = [
 FailureKind = Literal[
     "dns", "connect", "tls", "timeout", "status", "too_large", "protocol", "internal"
 ]
-"""The :class:`~scd_monitor.probes.base.ErrorKind` values the X-Road client can report."""
+"""What the X-Road client can report: the network kinds, ``status`` and ``too_large``
+(each also a value of the probes' ``ErrorKind``)."""
 
 Side = Literal["consumer", "provider", "client", "unknown"]
 """Where an X-Road fault arose: the consumer's security server (``Server.ClientProxy``),
