@@ -1,4 +1,4 @@
-"""Spanish (es-CO) wording of numbers, dates and durations, and the rangos de medición."""
+"""Spanish (es-CO) numbers, percentages, dates and durations (exports and incident reports)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,28 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scd_monitor.exports import Band, es_co
-from scd_monitor.exports.model import band_of, compliance_label
-from scd_monitor.sla.engine import Outage
+from scd_monitor import l10n
 
 
 def test_dates() -> None:
-    assert es_co.long_date(date(2026, 11, 1)) == "1 de noviembre de 2026"
-    assert es_co.long_date(date(2026, 12, 31)) == "31 de diciembre de 2026"
-    assert es_co.month_name(2026, 1) == "enero de 2026"
+    assert l10n.long_date(date(2026, 11, 1)) == "1 de noviembre de 2026"
+    assert l10n.long_date(date(2026, 12, 31)) == "31 de diciembre de 2026"
+    assert l10n.month_name(2026, 1) == "enero de 2026"
     bogota = ZoneInfo("America/Bogota")
-    assert (
-        es_co.local_datetime(datetime(2026, 10, 5, 15, tzinfo=UTC), bogota) == "05/10/2026 10:00:00"
+    at = datetime(2026, 10, 5, 15, tzinfo=UTC)
+    assert l10n.local_datetime(at, bogota) == "05/10/2026 10:00:00"
+    assert l10n.local_datetime(at, bogota, seconds=False) == "05/10/2026 10:00"
+    assert l10n.long_datetime(datetime(2026, 12, 3, 14, 42, tzinfo=UTC), bogota) == (
+        "3 de diciembre de 2026, 09:42"
     )
+    assert l10n.local_instant(datetime(2026, 5, 4, 15, 15, tzinfo=UTC), bogota) == (
+        "2026-05-04 10:15:00 (UTC-05:00)"
+    )
+    madrid = ZoneInfo("Europe/Madrid")
+    assert l10n.local_instant(datetime(2026, 7, 1, 10, tzinfo=UTC), madrid) == (
+        "2026-07-01 12:00:00 (UTC+02:00)"
+    )
+    assert [l10n.MONTHS[0], l10n.MONTHS[8], l10n.MONTHS[11]] == ["enero", "septiembre", "diciembre"]
 
 
 @pytest.mark.parametrize(
@@ -35,10 +44,11 @@ def test_dates() -> None:
         (None, "–"),
         (1.3440860215053763, "134,409 %"),
         (-0.0000001, "0,000 %"),
+        (12.3456789, "1.234,568 %"),  # thousands with a dot, as es-CO writes them
     ],
 )
 def test_percent(ratio: float | None, text: str) -> None:
-    assert es_co.percent(ratio) == text
+    assert l10n.percent(ratio) == text
 
 
 @pytest.mark.parametrize(
@@ -52,49 +62,37 @@ def test_percent(ratio: float | None, text: str) -> None:
         (timedelta(seconds=1_318_505), "15 d 6 h 15 min 5 s"),
         (timedelta(seconds=13_233.05), "3 h 40 min 33 s"),
         (timedelta(seconds=-921.6), "-15 min 22 s"),
+        (timedelta(days=3, hours=4), "3 d 4 h"),
+        (timedelta(hours=2, minutes=5), "2 h 5 min"),
+        (timedelta(minutes=7, seconds=30.5), "7 min 30 s"),  # half to even
+        (timedelta(seconds=0.04), "0 s"),
         (None, "–"),
     ],
 )
 def test_duration(value: timedelta | None, text: str) -> None:
-    assert es_co.duration(value) == text
+    assert l10n.duration(value) == text
 
 
 def test_latency_seconds() -> None:
-    assert es_co.seconds(0.324007) == "0,324 s"
-    assert es_co.seconds("+Inf") == "> 60 s"
-    assert es_co.seconds(None) == "–"
+    assert l10n.seconds(0.324007) == "0,324 s"
+    assert l10n.seconds("+Inf") == "> 60 s"
+    assert l10n.seconds(None) == "–"
 
 
-def test_bands_are_exact() -> None:
-    day = timedelta(days=1)
-    # target 0.995: green down to 0.995 exactly, amber down to 0.99 exactly.
-    assert band_of(day, day * 0.005, 0.995) is Band.GREEN
-    assert band_of(day, day * 0.005 + timedelta(microseconds=1), 0.995) is Band.AMBER
-    assert band_of(day, day * 0.01, 0.995) is Band.AMBER
-    assert band_of(day, day * 0.01 + timedelta(microseconds=1), 0.995) is Band.RED
-    assert band_of(timedelta(0), timedelta(0), 0.995) is None
-    assert band_of(day, timedelta(0), 1.0) is Band.GREEN
-    assert band_of(day, timedelta(microseconds=1), 1.0) is Band.RED
-    assert [compliance_label(m) for m in (True, False, None)] == [
-        "Cumple",
-        "No cumple",
-        "Sin datos",
-    ]
-
-
-def test_why_an_outage_is_charged() -> None:
-    t = datetime(2026, 10, 19, 7, 30, tzinfo=UTC)
-    partial = Outage(t, t + timedelta(minutes=70), timedelta(minutes=70), timedelta(minutes=40),
-                     {"cambio de certificados": timedelta(minutes=30)}, "x: timeout")  # fmt: skip
-    assert es_co.outage_charged(partial) == "Parcial"
-    assert es_co.outage_why(partial) == (
-        "Se descuentan 40 min; no se descuentan 30 min en mantenimiento «cambio de certificados»"
-    )
-    excluded = {"monitor_fault": timedelta(minutes=20), "unknown": timedelta(minutes=40)}
-    none = Outage(t, t + timedelta(hours=1), timedelta(hours=1), timedelta(0), excluded, None)
-    assert es_co.outage_charged(none) == "No"
-    assert es_co.outage_why(none) == (
-        "No se descuenta: 20 min con falla del monitor; 40 min sin medición"
-    )
-    whole = Outage(t, None, timedelta(hours=1), timedelta(hours=1), {}, None)
-    assert es_co.outage_charged(whole) == "Sí"
+@pytest.mark.parametrize(
+    ("value", "decimals", "text"),
+    [
+        (0.324007, 3, "0,324"),
+        (1.5, 1, "1,5"),
+        (2.0, 2, "2"),
+        (1234.56, 1, "1.234,6"),
+        (999.0, 0, "999"),
+        (1000.0, 0, "1.000"),
+        (1234567.891, 2, "1.234.567,89"),
+        (-1234.5, 1, "-1.234,5"),
+        (-0.01, 1, "0"),
+        (0.25, 1, "0,2"),  # half to even
+    ],
+)
+def test_number(value: float, decimals: int, text: str) -> None:
+    assert l10n.number(value, decimals=decimals) == text

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -26,11 +25,11 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from scd_monitor import __version__
+from scd_monitor.analysis.servicestate import service_state
 from scd_monitor.analysis.views import Snapshot
-from scd_monitor.catalog.models import Catalog, ResolvedCheck, Service
+from scd_monitor.catalog.models import Catalog, ResolvedCheck
 from scd_monitor.clock import Clock
-from scd_monitor.sla.model import Period, Span, State
-from scd_monitor.sla.timeline import CheckTimeline, service_timeline
+from scd_monitor.sla.model import State
 from scd_monitor.store.writer import WriterStats
 
 if TYPE_CHECKING:
@@ -293,7 +292,7 @@ class StateCollector(Collector):
         yield check_state
         yield down_since
 
-        service_state = GaugeMetricFamily(
+        service_states = GaugeMetricFamily(
             "scd_service_state",
             "1 for the service's current state as seen from this vantage.",
             labels=["provider", "service", "vantage", "state"],
@@ -310,16 +309,16 @@ class StateCollector(Collector):
             service = catalog.service(provider, service_id)
             if service is None:
                 continue
-            state = current_service_state(members, service, now, vantage)
+            state = service_state(service, members, now=now, tz=catalog.tz, vantage=vantage)
             for s in State:
-                service_state.add_metric(
+                service_states.add_metric(
                     [provider, service_id, vantage, s.value], 1.0 if s is state else 0.0
                 )
             if state in (State.UP, State.DEGRADED):
                 service_up.add_metric([provider, service_id, vantage], 1.0)
             elif state is State.DOWN:
                 service_up.add_metric([provider, service_id, vantage], 0.0)
-        yield service_state
+        yield service_states
         yield service_up
         yield _service_info(catalog)
         yield from self._sla_metrics()
@@ -409,32 +408,6 @@ def _service_info(catalog: Catalog) -> InfoMetricFamily:
                 },
             )
     return info
-
-
-def current_service_state(
-    members: Sequence[tuple[ResolvedCheck, State]], service: Service, now: datetime, vantage: str
-) -> State:
-    """The service's state now from its checks' current states, by the service's rule."""
-    instant = Period(now - timedelta(seconds=1), now)
-    timelines = [
-        CheckTimeline(
-            check_id=check.id,
-            provider=check.provider,
-            vantage=vantage,
-            critical=check.critical,
-            spans=[Span(instant.start, instant.end, state)] if state is not State.UNKNOWN else [],
-        )
-        for check, state in members
-    ]
-    timeline = service_timeline(
-        timelines,
-        rule=service.rule,
-        vantage_quorum=1,
-        period=instant,
-        maintenance=[],
-        monitor_faults={},
-    )
-    return timeline.effective[-1].state if timeline.effective else State.UNKNOWN
 
 
 class DirectoryCollector(Collector):

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from scd_monitor.exports import ExportSource, build_month_export, es_co, export_month
+from scd_monitor import l10n
+from scd_monitor.exports import ExportSource, build_month_export, export_month
 from scd_monitor.sla.calendar import month_period
 from tests.exports.conftest import NOW
 from tests.exports.readers import pdf_pages, read_csv, read_json, read_xlsx, xlsx_table
@@ -101,12 +102,12 @@ def test_the_pdf_shows_the_reporters_figures(source: ExportSource, tmp_path: Pat
     text = " ".join(pdf_pages(result.path("pdf")))
     for s in sla.services:
         f = s.figures
-        assert es_co.percent(f.availability) in text
-        assert es_co.percent(f.coverage) in text
-        assert es_co.duration(f.charged_downtime) in text
-        assert es_co.duration(f.unknown) in text
+        assert l10n.percent(f.availability) in text
+        assert l10n.percent(f.coverage) in text
+        assert l10n.duration(f.charged_downtime) in text
+        assert l10n.duration(f.unknown) in text
         counted = "descontada" if f.outage_count == 1 else "descontadas"
         assert f"{f.outage_count} {counted} de {f.outages_total}" in text
     for p in sla.providers:
         assert f"{p.provider_name} ({p.provider})" in text
-        assert es_co.percent(p.figures.availability) in text
+        assert l10n.percent(p.figures.availability) in text

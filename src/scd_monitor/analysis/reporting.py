@@ -42,6 +42,7 @@ from scd_monitor.sla.timeline import (
 )
 from scd_monitor.store import Store
 from scd_monitor.store.tables import check_machines, check_spans, latency_hourly
+from scd_monitor.timefmt import iso_utc
 
 REPORT_VERSION = 1
 
@@ -66,8 +67,8 @@ class ServiceReport:
             **self.figures.to_json(),
             "rejected_maintenance_windows": [
                 {
-                    "start": _iso(w.start),
-                    "end": _iso(w.end),
+                    "start": iso_utc(w.start),
+                    "end": iso_utc(w.end),
                     "reason": w.reason,
                     "why": w.rejected,
                 }
@@ -105,15 +106,11 @@ class SlaReport:
             "software_version": __version__,
             "catalog_version": self.catalog_version,
             "timezone": self.timezone,
-            "period": {"start": _iso(self.period.start), "end": _iso(self.period.end)},
-            "as_of": _iso(self.now),
+            "period": {"start": iso_utc(self.period.start), "end": iso_utc(self.period.end)},
+            "as_of": iso_utc(self.now),
             "services": [s.to_json() for s in self.services],
             "providers": [p.to_json() for p in self.providers],
         }
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 class SlaReporter:

@@ -15,6 +15,7 @@ from scd_monitor.clock import SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ConfigError
 from scd_monitor.sla.model import Period
+from scd_monitor.timefmt import hms
 
 
 def add_parsers(
@@ -115,11 +116,7 @@ def _pct(value: float | None) -> str:
 
 
 def _dur(value: timedelta | None) -> str:
-    if value is None:
-        return "-"
-    seconds = int(value.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+    return "-" if value is None else hms(value)
 
 
 def render_slatable(report: Any) -> str:

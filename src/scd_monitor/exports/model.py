@@ -36,6 +36,7 @@ from scd_monitor.errors import ConfigError
 from scd_monitor.sla.calendar import day_periods, month_period, parse_month
 from scd_monitor.sla.engine import ProviderFigures, SlaFigures, provider_figures
 from scd_monitor.sla.model import Period
+from scd_monitor.timefmt import iso_utc
 
 __all__ = [
     "EXPORT_VERSION",
@@ -115,8 +116,8 @@ class IncidentRef:
             "provider": self.provider,
             "service": self.service,
             "severity": self.severity,
-            "opened_at": _iso(self.opened_at),
-            "resolved_at": None if self.resolved_at is None else _iso(self.resolved_at),
+            "opened_at": iso_utc(self.opened_at),
+            "resolved_at": None if self.resolved_at is None else iso_utc(self.resolved_at),
         }
 
 
@@ -209,8 +210,8 @@ class DayFigures:
         band = self.band
         return {
             "date": self.day.isoformat(),
-            "start": _iso(self.period.start),
-            "end": _iso(self.period.end),
+            "start": iso_utc(self.period.start),
+            "end": iso_utc(self.period.end),
             "pending": self.pending,
             "availability": self.availability,
             "met": self.met,
@@ -478,10 +479,6 @@ def _month_incidents(
 
 def _micros(value: timedelta) -> int:
     return value // _US
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _secs(value: timedelta | None) -> int | float | None:

@@ -22,7 +22,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 from fpdf.fonts import FontFace
 
-from scd_monitor import __version__
+from scd_monitor import __version__, l10n
 from scd_monitor.exports import es_co
 from scd_monitor.exports.model import (
     NO_INCIDENTS,
@@ -112,7 +112,7 @@ class _Pdf(FPDF):
         self.set_font("Helvetica", "", 8)
         self.set_text_color(*MUTED)
         self.cell(
-            0, 5, f"Cumplimiento ANS - {es_co.month_name(e.year, e.month_number)}", align=Align.L
+            0, 5, f"Cumplimiento ANS - {l10n.month_name(e.year, e.month_number)}", align=Align.L
         )
         if e.provisional:
             self.set_x(self.l_margin)
@@ -251,7 +251,7 @@ def _cover(pdf: _Pdf) -> None:
     )
     pdf.ln(2)
     pdf.set_font("Helvetica", "", 18)
-    month = es_co.month_name(e.year, e.month_number)
+    month = l10n.month_name(e.year, e.month_number)
     pdf.cell(0, 9, month[:1].upper() + month[1:], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*TEXT)
     if e.provider_filter:
@@ -280,7 +280,7 @@ def _cover(pdf: _Pdf) -> None:
             0,
             6,
             f"{PROVISIONAL_NOTE}: cifras con corte al "
-            f"{es_co.local_datetime(e.as_of, tz, seconds=False)}.",
+            f"{l10n.local_datetime(e.as_of, tz, seconds=False)}.",
             align=Align.C,
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
@@ -292,12 +292,11 @@ def _cover(pdf: _Pdf) -> None:
     last = (e.period.end - timedelta(microseconds=1)).astimezone(tz).date()
     s = e.summary
     rows = [
-        ("Periodo", f"Del {es_co.long_date(first)} al {es_co.long_date(last)}"),
+        ("Periodo", f"Del {l10n.long_date(first)} al {l10n.long_date(last)}"),
         ("Zona horaria", e.timezone),
         (
             "Datos con corte al",
-            f"{es_co.long_date(e.as_of.astimezone(tz).date())}, "
-            f"{e.as_of.astimezone(tz).strftime('%H:%M')}",
+            l10n.long_datetime(e.as_of, tz),
         ),
         ("Estado del informe", "PROVISIONAL" if e.provisional else "Definitivo (mes cerrado)"),
         ("Prestadores", str(len(e.providers))),
@@ -306,7 +305,7 @@ def _cover(pdf: _Pdf) -> None:
             f"{s.services}: {_n(s.met, 'cumple', 'cumplen')}, "
             f"{_n(s.missed, 'no cumple', 'no cumplen')}, {s.undetermined} sin datos",
         ),
-        ("Versión del catálogo", e.catalog_version or es_co.DASH),
+        ("Versión del catálogo", e.catalog_version or l10n.DASH),
         ("Generado por", f"scd-monitor {__version__}"),
     ]
     pdf.set_font("Helvetica", "", 10)
@@ -347,13 +346,13 @@ def _summary(pdf: _Pdf) -> None:
     pdf.add_page()
     pdf.heading("Resumen general")
     pdf.paragraph(
-        f"En {es_co.month_name(e.year, e.month_number)} se evaluaron "
+        f"En {l10n.month_name(e.year, e.month_number)} se evaluaron "
         f"{_n(s.services, 'servicio', 'servicios')} de "
         f"{_n(len(e.providers), 'prestador', 'prestadores')}: "
         f"{_n(s.met, 'cumple su meta', 'cumplen su meta')}, "
         f"{_n(s.missed, 'no la cumple', 'no la cumplen')} y "
         f"{_n(s.undetermined, 'no tiene datos', 'no tienen datos')}. Disponibilidad conjunta: "
-        f"{es_co.percent(s.availability)}; cobertura de medición: {es_co.percent(s.coverage)}."
+        f"{l10n.percent(s.availability)}; cobertura de medición: {l10n.percent(s.coverage)}."
     )
     pdf.heading("Por prestador", 11)
     rows: list[list[_Cell]] = []
@@ -376,12 +375,12 @@ def _summary(pdf: _Pdf) -> None:
             [
                 (r.provider_name, False),
                 (r.service_name or r.service, False),
-                (es_co.percent(f.target), False),
-                (es_co.percent(f.availability), False),
+                (l10n.percent(f.target), False),
+                (l10n.percent(f.availability), False),
                 (svc.compliance, svc.band),
-                (es_co.percent(f.coverage), False),
+                (l10n.percent(f.coverage), False),
                 (str(f.outage_count), False),
-                (es_co.duration(f.charged_downtime), False),
+                (l10n.duration(f.charged_downtime), False),
             ]
         )
     pdf.table_rows(
@@ -402,9 +401,9 @@ def _provider_row(name: str, services: int, f: ProviderFigures) -> list[_Cell]:
         (str(f.met), False),
         (str(f.missed), False),
         (str(f.undetermined), False),
-        (es_co.percent(f.availability), False),
-        (es_co.percent(f.coverage), False),
-        (es_co.duration(f.charged_downtime), False),
+        (l10n.percent(f.availability), False),
+        (l10n.percent(f.coverage), False),
+        (l10n.duration(f.charged_downtime), False),
     ]
 
 
@@ -484,10 +483,10 @@ def _provider(pdf: _Pdf, p: ProviderExport) -> None:
     pdf.paragraph(
         f"{_n(f.services, 'servicio', 'servicios')}: {_n(f.met, 'cumple', 'cumplen')}, "
         f"{_n(f.missed, 'no cumple', 'no cumplen')}, {f.undetermined} sin "
-        f"datos. Disponibilidad conjunta {es_co.percent(f.availability)}, cobertura "
-        f"{es_co.percent(f.coverage)}; indisponibilidad descontada "
-        f"{es_co.duration(f.charged_downtime)}, mantenimiento excluido "
-        f"{es_co.duration(f.excluded_maintenance)}, sin medición {es_co.duration(f.unknown)}; "
+        f"datos. Disponibilidad conjunta {l10n.percent(f.availability)}, cobertura "
+        f"{l10n.percent(f.coverage)}; indisponibilidad descontada "
+        f"{l10n.duration(f.charged_downtime)}, mantenimiento excluido "
+        f"{l10n.duration(f.excluded_maintenance)}, sin medición {l10n.duration(f.unknown)}; "
         f"{_n(f.outage_count, 'interrupción descontada', 'interrupciones descontadas')}."
     )
     if p.incidents:
@@ -512,8 +511,8 @@ def _service(pdf: _Pdf, svc: ServiceExport) -> None:
     pdf.cell(
         0,
         6,
-        f"  Disponibilidad {es_co.percent(f.availability)} frente a una meta de "
-        f"{es_co.percent(f.target)} ({r.service_type})",
+        f"  Disponibilidad {l10n.percent(f.availability)} frente a una meta de "
+        f"{l10n.percent(f.target)} ({r.service_type})",
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
     )
@@ -524,30 +523,30 @@ def _service(pdf: _Pdf, svc: ServiceExport) -> None:
         latency = "sin respuestas exitosas medidas"
     else:
         threshold = (
-            es_co.duration(svc.latency_threshold) if svc.latency_threshold is not None else "?"
+            l10n.duration(svc.latency_threshold) if svc.latency_threshold is not None else "?"
         )
         latency = (
-            f"{es_co.percent(f.latency_compliance)} en hasta {threshold}; "
-            f"p95 {es_co.seconds(f.latency_p95)}"
+            f"{l10n.percent(f.latency_compliance)} en hasta {threshold}; "
+            f"p95 {l10n.seconds(f.latency_p95)}"
         )
     pairs = [
-        ("Meta ANS", es_co.percent(f.target)),
-        ("Disponibilidad lograda", es_co.percent(f.availability)),
+        ("Meta ANS", l10n.percent(f.target)),
+        ("Disponibilidad lograda", l10n.percent(f.availability)),
         ("Cumplimiento", svc.compliance),
-        ("Tiempo elegible", es_co.duration(f.eligible)),
-        ("Indisponibilidad descontada", es_co.duration(f.charged_downtime)),
-        ("Mantenimiento excluido", es_co.duration(f.excluded_maintenance)),
-        ("Sin medición (UNKNOWN)", es_co.duration(f.unknown)),
-        ("Cobertura de medición", es_co.percent(f.coverage)),
+        ("Tiempo elegible", l10n.duration(f.eligible)),
+        ("Indisponibilidad descontada", l10n.duration(f.charged_downtime)),
+        ("Mantenimiento excluido", l10n.duration(f.excluded_maintenance)),
+        ("Sin medición (UNKNOWN)", l10n.duration(f.unknown)),
+        ("Cobertura de medición", l10n.percent(f.coverage)),
         (
             "Interrupciones",
             f"{_n(f.outage_count, 'descontada', 'descontadas')} de {f.outages_total}",
         ),
-        ("MTTR", es_co.duration(f.mttr)),
-        ("MTBF", es_co.duration(f.mtbf)),
+        ("MTTR", l10n.duration(f.mttr)),
+        ("MTBF", l10n.duration(f.mtbf)),
         ("Latencia", latency),
-        ("Presupuesto de error", es_co.duration(None if budget is None else budget.budget)),
-        ("Presupuesto usado", es_co.percent(svc.error_budget_used)),
+        ("Presupuesto de error", l10n.duration(None if budget is None else budget.budget)),
+        ("Presupuesto usado", l10n.percent(svc.error_budget_used)),
         ("Incidentes", str(len(svc.incidents))),
     ]
     half = (len(pairs) + 1) // 2
@@ -577,7 +576,7 @@ def _service(pdf: _Pdf, svc: ServiceExport) -> None:
         pdf.cell(w, 2.8, str(d.day.day), align=Align.C)
         if not d.pending and d.availability is not None and d.band is not Band.GREEN:
             pdf.set_xy(pdf.l_margin + i * w, y + 10)
-            pdf.cell(w, 2.8, es_co.percent(d.availability, decimals=0).replace(" %", "%"),
+            pdf.cell(w, 2.8, l10n.percent(d.availability, decimals=0).replace(" %", "%"),
                      align=Align.C)  # fmt: skip
     pdf.set_xy(pdf.l_margin, y + 14)
 
@@ -591,10 +590,10 @@ def _service(pdf: _Pdf, svc: ServiceExport) -> None:
         for o in f.outages:
             rows.append(
                 [
-                    (es_co.local_datetime(o.start, tz), False),
-                    ("en curso" if o.end is None else es_co.local_datetime(o.end, tz), False),
-                    (es_co.duration(o.duration), False),
-                    (es_co.duration(o.charged), False),
+                    (l10n.local_datetime(o.start, tz), False),
+                    ("en curso" if o.end is None else l10n.local_datetime(o.end, tz), False),
+                    (l10n.duration(o.duration), False),
+                    (l10n.duration(o.charged), False),
                     (es_co.outage_charged(o), False),
                     (es_co.outage_why(o), False),
                 ]
@@ -622,11 +621,11 @@ def _incident_list(pdf: _Pdf, incidents: Sequence[IncidentRef]) -> None:
                 (i.id, False),
                 (i.service or "(todo el prestador)", False),
                 (i.severity, False),
-                (es_co.local_datetime(i.opened_at, tz, seconds=False), False),
+                (l10n.local_datetime(i.opened_at, tz, seconds=False), False),
                 (
                     "abierto"
                     if i.resolved_at is None
-                    else es_co.local_datetime(i.resolved_at, tz, seconds=False),
+                    else l10n.local_datetime(i.resolved_at, tz, seconds=False),
                     False,
                 ),
             ]

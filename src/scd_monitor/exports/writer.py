@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from scd_monitor.exports.model import (
 )
 from scd_monitor.exports.pdffile import render_pdf
 from scd_monitor.exports.xlsxfile import render_xlsx
+from scd_monitor.timefmt import iso_utc
 
 __all__ = [
     "FORMATS",
@@ -249,8 +250,8 @@ def _manifest(export: MonthExport, name: str, digest: str, files: Sequence[Expor
         "month": export.month,
         "provider": export.provider_filter,
         "provisional": export.provisional,
-        "period": {"start": _iso(export.period.start), "end": _iso(export.period.end)},
-        "as_of": _iso(export.as_of),
+        "period": {"start": iso_utc(export.period.start), "end": iso_utc(export.period.end)},
+        "as_of": iso_utc(export.as_of),
         "timezone": export.timezone,
         "catalog_version": export.catalog_version,
         "software_version": __version__,
@@ -319,7 +320,3 @@ def _remove_leftovers(output_dir: Path, name: str) -> None:
     for path in output_dir.glob(f".{name}.*"):
         if path.suffix in (".tmp", ".old") and path.is_dir() and path.stat().st_mtime < cutoff:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter  # type: ignore[import-untyped]  # XlsxWriter ships no type information
 
-from scd_monitor import __version__
+from scd_monitor import __version__, l10n
 from scd_monitor.exports import es_co
 from scd_monitor.exports.model import (
     NO_INCIDENTS,
@@ -174,7 +174,7 @@ def _summary(book: _Book) -> None:
     ws.write_string(
         1,
         0,
-        f"Servicios Ciudadanos Digitales — {es_co.month_name(e.year, e.month_number)}",
+        f"Servicios Ciudadanos Digitales — {l10n.month_name(e.year, e.month_number)}",
         book.subtitle,
     )
     row = 2
@@ -186,12 +186,12 @@ def _summary(book: _Book) -> None:
     meta = [
         (
             "Periodo",
-            f"Del {es_co.long_date(e.period.start.astimezone(book.tz).date())} "
-            f"al {es_co.long_date(last_day)}",
+            f"Del {l10n.long_date(e.period.start.astimezone(book.tz).date())} "
+            f"al {l10n.long_date(last_day)}",
         ),
         ("Zona horaria", e.timezone),
-        ("Datos con corte al", es_co.local_datetime(e.as_of, book.tz) + f" ({e.timezone})"),
-        ("Versión del catálogo", e.catalog_version or es_co.DASH),
+        ("Datos con corte al", l10n.local_datetime(e.as_of, book.tz) + f" ({e.timezone})"),
+        ("Versión del catálogo", e.catalog_version or l10n.DASH),
         ("Versión del software", f"scd-monitor {__version__}"),
     ]
     if e.provider_filter:

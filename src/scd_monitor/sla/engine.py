@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -42,6 +42,7 @@ from scd_monitor.sla.intervals import duration_in, fill_gaps, segments, to_utc
 from scd_monitor.sla.latency import LatencyStats
 from scd_monitor.sla.model import Period, Span, State
 from scd_monitor.sla.timeline import ServiceTimeline
+from scd_monitor.timefmt import iso_utc
 
 __all__ = [
     "BURN_WINDOWS",
@@ -144,12 +145,12 @@ class SlaFigures:
         budget = self.error_budget
         return {
             "period": {
-                "start": _iso(self.period.start),
-                "end": _iso(self.period.end),
-                "requested_end": _iso(self.requested_end),
+                "start": iso_utc(self.period.start),
+                "end": iso_utc(self.period.end),
+                "requested_end": iso_utc(self.requested_end),
                 "partial": self.partial,
             },
-            "now": _iso(self.now),
+            "now": iso_utc(self.now),
             "target": self.target,
             "availability": self.availability,
             "met": self.met,
@@ -170,8 +171,8 @@ class SlaFigures:
             "error_budget": None
             if budget is None
             else {
-                "month_start": _iso(budget.month.start),
-                "month_end": _iso(budget.month.end),
+                "month_start": iso_utc(budget.month.start),
+                "month_end": iso_utc(budget.month.end),
                 "eligible_seconds": _secs(budget.eligible),
                 "budget_seconds": _secs(budget.budget),
                 "consumed_seconds": _secs(budget.consumed),
@@ -189,8 +190,8 @@ class SlaFigures:
             ],
             "outages": [
                 {
-                    "start": _iso(o.start),
-                    "end": None if o.end is None else _iso(o.end),
+                    "start": iso_utc(o.start),
+                    "end": None if o.end is None else iso_utc(o.end),
                     "duration_seconds": _secs(o.duration),
                     "charged_seconds": _secs(o.charged),
                     "excluded_seconds": {k: _secs(o.excluded[k]) for k in sorted(o.excluded)},
@@ -492,10 +493,6 @@ def _exact_target(target: float) -> Fraction:
     if not 0 < exact <= 1:
         raise ValueError(f"target must be within (0, 1], got {target}")
     return exact
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _secs(value: timedelta | None) -> int | float | None:

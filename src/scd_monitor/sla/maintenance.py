@@ -8,14 +8,20 @@ Rules, exactly:
   A window that is not allowed is *rejected*: it is reported, with why, and its time
   is not excluded (an outage in it is charged).
 - A :class:`RecurringMaintenance` starts at every fire time of its 5-field cron
-  expression read in the catalog's zone ``tz`` and lasts ``duration`` of elapsed time
-  (start converted to UTC, then ``duration`` added). It is a standing announcement, so
-  ``maintenance_notice`` does not apply to it. Occurrences that began before the period
-  but reach into it are included (the expansion looks back by ``duration``).
-  In a DST zone, a fire time that falls in the spring-forward gap is APScheduler's
-  reading of it (the wall time with the pre-transition offset, i.e. the instant the gap
-  pushes it to); a wall time that happens twice on fall-back day starts *one* window,
-  at its first occurrence.
+  expression, with standard cron semantics (``cronsim``: 0 and 7 are Sunday, names
+  ``mon``..``sun``, ranges and steps; when both day-of-month and day-of-week are
+  restricted, either one matching is enough), read on the wall clock of the catalog's
+  zone ``tz``, and lasts ``duration`` of elapsed time (start converted to UTC, then
+  ``duration`` added). It is a standing announcement, so ``maintenance_notice`` does
+  not apply to it. Occurrences that began before the period but reach into it are
+  included (the expansion looks back by ``duration``).
+  In a DST zone, a fire time that falls in the spring-forward gap is read with the
+  pre-transition offset (the instant the gap pushes it to: 02:30 in a 02:00→03:00 gap
+  starts at 03:30 new time), and two fire times naming the same instant start one
+  window. On fall-back day the repeated hour is walked in time order through both of
+  its occurrences, and the same wall time twice in a row starts *one* window, at its
+  first occurrence (a daily 02:30 starts once; every 30 minutes goes on through both
+  occurrences of the hour).
 - Only windows that overlap the period are returned. :attr:`MaintenancePlan.allowed`
   is the union of the allowed windows clipped to the period, as normalized
   MAINTENANCE spans ready for :func:`scd_monitor.sla.timeline.service_timeline`;
@@ -32,14 +38,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from scd_monitor.catalog.models import (
-    MaintenanceWindow,
-    RecurringMaintenance,
-    Service,
-    standard_crontab,
-)
+from cronsim import CronSim
+
+from scd_monitor.catalog.models import MaintenanceWindow, RecurringMaintenance, Service
+from scd_monitor.config.durations import format_duration
 from scd_monitor.sla.intervals import clip_spans, flatten, to_utc
 from scd_monitor.sla.model import Period, Span, State
+from scd_monitor.timefmt import iso_utc
 
 __all__ = ["MaintenancePlan", "PlannedWindow", "maintenance_spans"]
 
@@ -107,55 +112,61 @@ def _one_off(item: MaintenanceWindow, notice: timedelta | None) -> PlannedWindow
     rejected: str | None = None
     if notice is not None:
         deadline = start - notice
+        required = (
+            f"the service requires {format_duration(notice)} notice "
+            f"(announcement due by {iso_utc(deadline)})"
+        )
         if announced is None:
-            rejected = (
-                f"not announced: the service requires {_human(notice)} notice "
-                f"(announcement due by {_iso(deadline)})"
-            )
+            rejected = f"not announced: {required}"
         elif announced > deadline:
-            rejected = (
-                f"announced {_iso(announced)}, {_human(start - announced)} before the start; "
-                f"the service requires {_human(notice)} notice "
-                f"(announcement due by {_iso(deadline)})"
+            ahead = (
+                f"{format_duration(start - announced)} before the start"
+                if announced <= start
+                else f"{format_duration(announced - start)} after the start"
             )
+            rejected = f"announced {iso_utc(announced)}, {ahead}; {required}"
     return PlannedWindow(start, end, item.reason, "once", announced, rejected)
+
+
+_OFFSET_SLACK = timedelta(hours=3)
+"""More than any change of a zone's UTC offset: how far past the period, in wall-clock
+time, fire times are read so that none whose instant meets the period is missed."""
 
 
 def _recurring(
     item: RecurringMaintenance, lo: datetime, hi: datetime, tz: ZoneInfo
 ) -> list[PlannedWindow]:
-    # Imported here like the catalog does: APScheduler is only needed to expand cron.
-    from apscheduler.triggers.cron import CronTrigger
-
-    trigger = CronTrigger.from_crontab(standard_crontab(item.cron), timezone=tz)
-    out: list[PlannedWindow] = []
-    fire: datetime | None = trigger.get_next_fire_time(None, (lo - item.duration).astimezone(tz))
-    last_wall: datetime | None = None
-    while fire is not None:
-        start = fire.astimezone(UTC)
-        if start >= hi:
+    # cronsim walks naive wall-clock times (it applies no DST rule of its own); each is
+    # placed in ``tz`` by _instants, and the fire times are then taken in time order.
+    wall_lo = (lo - item.duration).astimezone(tz).replace(tzinfo=None) - _OFFSET_SLACK
+    wall_hi = hi.astimezone(tz).replace(tzinfo=None) + _OFFSET_SLACK
+    fires: list[tuple[datetime, datetime]] = []
+    for wall in CronSim(item.cron, wall_lo):
+        if wall >= wall_hi:
             break
-        wall = fire.replace(tzinfo=None)
-        if wall != last_wall:  # the second reading of a repeated (fall-back) wall time
+        fires.extend((start, wall) for start in _instants(wall, tz))
+    fires.sort()
+    out: list[PlannedWindow] = []
+    started: set[datetime] = set()
+    last_wall: datetime | None = None
+    for start, wall in fires:
+        # The same wall time twice in a row is one fire time read twice (fall-back day);
+        # two wall times naming the same instant (a gap) start one window.
+        if wall != last_wall and start not in started:
+            started.add(start)
             end = start + item.duration
-            if end > lo:
+            if start < hi and end > lo:
                 out.append(PlannedWindow(start, end, item.reason, "recurring"))
         last_wall = wall
-        fire = trigger.get_next_fire_time(fire, fire)
     return out
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _human(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s"))]
-    kept = [p for p in parts if not p.startswith("0")]
-    return sign + ("".join(kept) if kept else "0s")
+def _instants(wall: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The UTC instants the naive wall-clock time ``wall`` names in ``tz``: one; both
+    readings of a time that happens twice (fall-back); for a time that does not happen
+    (spring-forward gap), its reading with the pre-transition offset."""
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if first == second or first.astimezone(tz).replace(tzinfo=None) != wall:
+        return [first]
+    return [first, second]
