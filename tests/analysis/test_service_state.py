@@ -25,9 +25,9 @@ from scd_monitor.catalog.models import ResolvedCheck, Service
 from scd_monitor.incidents.detect import detect
 from scd_monitor.incidents.observe import observe
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.metrics import StateCollector
 from scd_monitor.sla.model import State
 from scd_monitor.store import Store
+from scd_monitor.web.metrics import StateCollector
 from tests.conftest import utc
 from tests.incidents.conftest import SettableClock, config
 

@@ -21,9 +21,9 @@ from scd_monitor.catalog import Catalog, load_catalog
 from scd_monitor.catalog.discovered import expand
 from scd_monitor.cli import main
 from scd_monitor.clock import SystemClock
-from scd_monitor.metrics import DirectoryCollector
 from scd_monitor.runtime.discovery import DirectoryWatcher
 from scd_monitor.store import Store
+from scd_monitor.web.metrics import DirectoryCollector
 from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.fleet import Simulator
 

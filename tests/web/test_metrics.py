@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import utc
 
 from scd_monitor.catalog import parse_catalog
-from scd_monitor.metrics import DaemonMetrics, DaemonStatus, SnapshotCollector
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.pipeline import ResultsPipeline
 from scd_monitor.store.writer import WriterStats
+from scd_monitor.web.metrics import DaemonMetrics, DaemonStatus, SnapshotCollector
+from tests.conftest import utc
 
 CATALOG = parse_catalog(
     """

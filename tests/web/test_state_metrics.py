@@ -11,16 +11,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import utc
 
 from scd_monitor.analysis.reporting import ServiceReport, SlaReport
 from scd_monitor.analysis.views import CheckStatus
 from scd_monitor.catalog import parse_catalog
 from scd_monitor.clock import SystemClock
-from scd_monitor.metrics import StateCollector
 from scd_monitor.sla.engine import sla_figures
 from scd_monitor.sla.model import Period, Span, State
 from scd_monitor.sla.timeline import CheckTimeline, service_timeline
+from scd_monitor.web.metrics import StateCollector
+from tests.conftest import utc
 
 CATALOG = parse_catalog(
     """

@@ -1,6 +1,6 @@
 """A service's state now: the one combination behind the board and incident detection.
 
-``scd_service_state`` (:class:`scd_monitor.metrics.StateCollector`) and incident
+``scd_service_state`` (:class:`scd_monitor.web.metrics.StateCollector`) and incident
 detection (:func:`scd_monitor.incidents.observe.observe`) both read a service's state
 from :func:`service_state`, so a service inside an announced maintenance window reads
 ``maintenance`` on the board exactly when detection opens nothing for it.

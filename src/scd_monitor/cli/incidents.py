@@ -16,15 +16,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from scd_monitor import l10n
 from scd_monitor.catalog import load_catalog
 from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ConfigError
-from scd_monitor.incidents.labels import duration_es, iso
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.incidents.store import DeliveryRow, IncidentRow, NotFoundError
 from scd_monitor.store import Store
+from scd_monitor.timefmt import iso_utc
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
@@ -126,7 +127,7 @@ def _incidents(
                         r.type.value,
                         f"{r.provider}/{r.service}",
                         _local(r.started_at, tz),
-                        duration_es((r.ended_at or datetime.now(UTC)) - r.started_at),
+                        l10n.duration((r.ended_at or datetime.now(UTC)) - r.started_at),
                     ]
                     for r in rows
                 ],
@@ -144,14 +145,14 @@ def _incidents(
                         "seq": e.seq,
                         "kind": e.kind,
                         "reason": e.reason,
-                        "at": iso(e.at),
+                        "at": iso_utc(e.at),
                         "severity": e.severity.value,
                         "reported": notify,
                     }
                     for e, notify, _ in detail.events
                 ],
                 "actions": [
-                    {"at": iso(n.at), "author": n.author, "text": n.text} for n in detail.notes
+                    {"at": iso_utc(n.at), "author": n.author, "text": n.text} for n in detail.notes
                 ],
                 "deliveries": [_delivery_json(d) for d in detail.deliveries],
             }
@@ -226,7 +227,7 @@ def _deliveries(
     age = stats.oldest_pending_age_seconds
     out.write(
         f"\nbacklog {stats.backlog}"
-        + (f", oldest {duration_es(timedelta(seconds=age))}" if age is not None else "")
+        + (f", oldest {l10n.duration(timedelta(seconds=age))}" if age is not None else "")
         + "\n"
     )
     return 0
@@ -294,10 +295,10 @@ def _incident_json(r: IncidentRow) -> dict[str, Any]:
         "type": r.type.value,
         "severity": r.severity.value,
         "types": [k.value for k in r.kinds],
-        "start": iso(r.started_at),
-        "detected": iso(r.detected_at),
-        "end": iso(r.ended_at) if r.ended_at else None,
-        "resolved": iso(r.resolved_at) if r.resolved_at else None,
+        "start": iso_utc(r.started_at),
+        "detected": iso_utc(r.detected_at),
+        "end": iso_utc(r.ended_at) if r.ended_at else None,
+        "resolved": iso_utc(r.resolved_at) if r.resolved_at else None,
     }
 
 
@@ -312,11 +313,11 @@ def _delivery_json(d: DeliveryRow) -> dict[str, Any]:
         "idempotency_key": d.idempotency_key,
         "status": d.status,
         "attempts": d.attempts,
-        "next_attempt_at": iso(d.next_attempt_at),
+        "next_attempt_at": iso_utc(d.next_attempt_at),
         "last_error": d.last_error,
-        "last_attempt_at": iso(d.last_attempt_at) if d.last_attempt_at else None,
-        "delivered_at": iso(d.delivered_at) if d.delivered_at else None,
-        "created_at": iso(d.created_at),
+        "last_attempt_at": iso_utc(d.last_attempt_at) if d.last_attempt_at else None,
+        "delivered_at": iso_utc(d.delivered_at) if d.delivered_at else None,
+        "created_at": iso_utc(d.created_at),
     }
 
 

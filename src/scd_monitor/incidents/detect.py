@@ -27,9 +27,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from scd_monitor import l10n
 from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.catalog.incidents import IncidentsConfig, Rules
-from scd_monitor.incidents.labels import STATE_LABELS, duration_es, iso
+from scd_monitor.incidents.labels import STATE_LABELS
 from scd_monitor.incidents.model import MONITOR_PROVIDER, MONITOR_SERVICE, Signal
 from scd_monitor.incidents.observe import (
     CheckObservation,
@@ -38,6 +39,7 @@ from scd_monitor.incidents.observe import (
     ServiceObservation,
 )
 from scd_monitor.sla.model import State
+from scd_monitor.timefmt import iso_utc
 
 if TYPE_CHECKING:
     from scd_monitor.xroad.directory import DirectoryEvent
@@ -218,7 +220,7 @@ def sla_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
                 summary=(
                     f"Tasa de consumo del presupuesto de error en {label}: {burn.rate:.1f} "
                     f"(umbral {threshold.above:g}); tiempo de caída imputado en la ventana: "
-                    f"{duration_es(burn.charged)}."
+                    f"{l10n.duration(burn.charged)}."
                 ),
                 after=rule.after,
                 details={
@@ -239,7 +241,7 @@ def sla_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
                 provider=service.provider,
                 service=service.service,
                 kind=SignalKind.SLA_AT_RISK,
-                key=f"sla_availability:{iso(month)[:7]}",
+                key=f"sla_availability:{iso_utc(month)[:7]}",
                 severity=_sev(
                     rule.severity, SignalKind.SLA_AT_RISK, service.service_type, "availability"
                 ),
@@ -269,14 +271,14 @@ def certificate_signals(service: ServiceObservation, rules: Rules, now: datetime
             severity = rule.expired_severity or default_severity(kind, service.service_type)
             summary = (
                 f"El certificado del servidor de la verificación {check.check} venció el "
-                f"{iso(expiry)}."
+                f"{iso_utc(expiry)}."
             )
         elif remaining <= rule.expiring_within:
             kind = SignalKind.CERT_EXPIRING
             severity = _sev(rule.severity, kind, service.service_type)
             summary = (
                 f"El certificado del servidor de la verificación {check.check} vence el "
-                f"{iso(expiry)} (en {duration_es(remaining)})."
+                f"{iso_utc(expiry)} (en {l10n.duration(remaining)})."
             )
         else:
             continue
@@ -289,7 +291,7 @@ def certificate_signals(service: ServiceObservation, rules: Rules, now: datetime
                 severity=severity,
                 summary=summary,
                 checks=(check.check_id,),
-                details={"not_after": iso(expiry), "check": check.check_id},
+                details={"not_after": iso_utc(expiry), "check": check.check_id},
             )
         )
     return out
@@ -349,19 +351,19 @@ def directory_signals(
             signal(
                 "globalconf",
                 "globalconf_expired",
-                f"La configuración global de X-Road {source.instance} venció el {iso(expires)}: "
-                "los servidores de seguridad dejan de intercambiar mensajes.",
+                f"La configuración global de X-Road {source.instance} venció el "
+                f"{iso_utc(expires)}: los servidores de seguridad dejan de intercambiar mensajes.",
                 expires,
-                expires_at=iso(expires),
+                expires_at=iso_utc(expires),
             )
         elif remaining < source.min_validity:
             signal(
                 "globalconf",
                 "globalconf_expiring",
-                f"La configuración global de X-Road {source.instance} vence el {iso(expires)} "
-                f"(en {duration_es(remaining)}) y no se ha renovado.",
+                f"La configuración global de X-Road {source.instance} vence el {iso_utc(expires)} "
+                f"(en {l10n.duration(remaining)}) y no se ha renovado.",
                 None,
-                expires_at=iso(expires),
+                expires_at=iso_utc(expires),
             )
     stale_after = rule.stale_after or 3 * source.interval
     last = source.last_success_at
@@ -370,9 +372,9 @@ def directory_signals(
             "directory_stale",
             "stale",
             f"El directorio de X-Road {source.instance} ({source.source}) no se ha podido leer "
-            f"desde el {iso(last)} (hace {duration_es(now - last)}).",
+            f"desde el {iso_utc(last)} (hace {l10n.duration(now - last)}).",
             last + stale_after,
-            last_success_at=iso(last),
+            last_success_at=iso_utc(last),
         )
     return out
 
@@ -471,7 +473,7 @@ def describe_states(service: ServiceObservation) -> list[str]:
     for check in service.checks:
         state = STATE_LABELS.get(check.state.value, check.state.value)
         extra = f", último error: {check.error_kind}" if check.error_kind else ""
-        since = f", desde {iso(check.since)}" if check.since is not None else ""
+        since = f", desde {iso_utc(check.since)}" if check.since is not None else ""
         critical = "crítica" if check.critical else "no crítica"
         lines.append(f"Verificación {check.check} ({critical}): {state}{since}{extra}.")
     return lines

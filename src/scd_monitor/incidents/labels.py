@@ -1,15 +1,12 @@
 """Spanish (es-CO) words for the reports: kinds, severities, events, states.
 
 Numbers, instants and durations are written by :mod:`scd_monitor.l10n` (Spanish) and
-:mod:`scd_monitor.timefmt` (ISO-8601); ``iso`` and ``duration_es`` are those functions,
-kept under their old names for the modules that import them from here.
+:mod:`scd_monitor.timefmt` (ISO-8601).
 """
 
 from __future__ import annotations
 
 from scd_monitor.catalog.incident_kinds import Severity, SignalKind
-from scd_monitor.l10n import duration as duration_es
-from scd_monitor.timefmt import iso_utc as iso
 
 __all__ = [
     "AUDIENCE_LABELS",
@@ -17,8 +14,6 @@ __all__ = [
     "KIND_LABELS",
     "SERVICE_TYPE_LABELS",
     "SEVERITY_LABELS",
-    "duration_es",
-    "iso",
 ]
 
 KIND_LABELS: dict[SignalKind, str] = {

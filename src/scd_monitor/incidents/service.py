@@ -25,7 +25,6 @@ from sqlalchemy import Connection
 from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.clock import Clock
 from scd_monitor.incidents.detect import describe_states, detect, unobservable
-from scd_monitor.incidents.labels import iso
 from scd_monitor.incidents.lifecycle import Phase, TrackerState, Transition, resolve, step
 from scd_monitor.incidents.model import MONITOR_PROVIDER, Signal
 from scd_monitor.incidents.observe import Observations, ServiceObservation
@@ -47,6 +46,7 @@ from scd_monitor.incidents.store import (
     OutboxStats,
 )
 from scd_monitor.store import Store
+from scd_monitor.timefmt import iso_utc
 
 __all__ = ["IncidentDetail", "IncidentService", "RecordedEvent"]
 
@@ -464,7 +464,7 @@ def _condition(signal: Signal) -> dict[str, Any]:
         "kind": signal.kind.value,
         "severity": signal.severity.value,
         "summary": signal.summary,
-        "since": iso(signal.since) if signal.since is not None else None,
+        "since": iso_utc(signal.since) if signal.since is not None else None,
     }
 
 

@@ -31,13 +31,6 @@ from scd_monitor.incidents.metrics import IncidentCollector
 from scd_monitor.incidents.observe import Observations, observe
 from scd_monitor.incidents.runner import IncidentRunner, build_runner
 from scd_monitor.incidents.service import names_from_catalog
-from scd_monitor.metrics import (
-    DaemonMetrics,
-    DaemonStatus,
-    DirectoryCollector,
-    SnapshotCollector,
-    StateCollector,
-)
 from scd_monitor.probes import build_probes
 from scd_monitor.probes.base import Probe
 from scd_monitor.runtime.catalogs import CatalogInForce
@@ -50,6 +43,13 @@ from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import ResultWriter, Store
 from scd_monitor.store.spool import replay_spool, spool_pending
 from scd_monitor.web import Readiness, WebEndpoints, web_server
+from scd_monitor.web.metrics import (
+    DaemonMetrics,
+    DaemonStatus,
+    DirectoryCollector,
+    SnapshotCollector,
+    StateCollector,
+)
 
 log = structlog.get_logger("scd_monitor.runtime.daemon")
 
