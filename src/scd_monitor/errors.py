@@ -34,6 +34,17 @@ class StoreError(ScdMonitorError):
     """The store could not read or write."""
 
 
+class NoStoreDataError(StoreError):
+    """A database opened for reading holds nothing scd-monitor wrote: a mistyped SQLite
+    path, an empty or non-database file, a PostgreSQL database without its tables."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"{url} holds no scd-monitor data; start the daemon on it first, or check the URL"
+        )
+
+
 class SinkError(ScdMonitorError):
     """A delivery to a sink failed; ``permanent`` failures are not retried."""
 

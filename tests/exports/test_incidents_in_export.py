@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 
 from scd_monitor.exports.incidents import incidents_of
-from scd_monitor.incidents.tables import incidents
 from scd_monitor.sla.model import Period
 from scd_monitor.store import Store
+from scd_monitor.store.tables import incidents
 
 
 def test_incidents_of_a_month(store: Store) -> None:

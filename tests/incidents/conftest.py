@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-import scd_monitor.incidents.tables  # noqa: F401  (the store's create_all must know them)
 from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.incidents.observe import CheckObservation, Observations, ServiceObservation
 from scd_monitor.sla.model import State

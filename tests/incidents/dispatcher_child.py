@@ -11,7 +11,6 @@ from pathlib import Path
 
 from scd_monitor.catalog.incidents import IncidentsConfig, OutboxConfig, resolve_secrets
 from scd_monitor.clock import SystemClock
-from scd_monitor.incidents import tables as _tables  # noqa: F401
 from scd_monitor.incidents.store import IncidentStore
 from scd_monitor.logs import configure_logging
 from scd_monitor.sinks import build_sinks

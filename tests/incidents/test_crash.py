@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.incidents.tables import deliveries, incident_reports
 from scd_monitor.store import Store
+from scd_monitor.store.tables import deliveries, incident_reports
 from tests.incidents.conftest import SettableClock, outage
 from tests.incidents.dispatcher_child import incidents_config
 from tests.incidents.receivers import WebhookReceiver

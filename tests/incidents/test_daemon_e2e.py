@@ -213,7 +213,7 @@ async def test_daemon_killed_during_delivery_ten_times(tmp_path: Path) -> None:
     from sqlalchemy import select
 
     from scd_monitor.incidents.service import IncidentService
-    from scd_monitor.incidents.tables import deliveries, incident_reports
+    from scd_monitor.store.tables import deliveries, incident_reports
     from tests.incidents.conftest import SettableClock, outage
     from tests.incidents.dispatcher_child import incidents_config
 

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from scd_monitor.errors import StoreError
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.incidents.store import NotFoundError
-from scd_monitor.incidents.tables import deliveries, incident_reports, incidents
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.store import Store
+from scd_monitor.store.tables import deliveries, incident_reports, incidents
 from tests.incidents.conftest import SettableClock, config, healthy, outage
 from tests.incidents.figures import figures
 from tests.incidents.schema import validate

@@ -43,8 +43,11 @@ from scd_monitor.incidents.report import (
     redact_evidence,
     subject_of,
 )
-from scd_monitor.incidents.tables import (
+from scd_monitor.sinks.base import DeliveryPayload
+from scd_monitor.store import Store
+from scd_monitor.store.tables import (
     deliveries,
+    directory_events,
     incident_events,
     incident_leases,
     incident_notes,
@@ -52,10 +55,8 @@ from scd_monitor.incidents.tables import (
     incident_sequences,
     incident_trackers,
     incidents,
+    probe_results,
 )
-from scd_monitor.sinks.base import DeliveryPayload
-from scd_monitor.store import Store
-from scd_monitor.store.tables import directory_events, probe_results
 
 __all__ = [
     "ClaimedDelivery",

@@ -7,28 +7,40 @@ event loop's hot path. Database errors are translated into :class:`StoreError`.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from scd_monitor.catalog.models import ResolvedCheck
-from scd_monitor.errors import StoreError
+from scd_monitor.errors import NoStoreDataError, StoreError
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.store.tables import (
-    SCHEMA_VERSION,
     checks,
     directory_events,
     directory_snapshots,
-    metadata,
     probe_results,
-    schema_info,
     tracker_cursors,
 )
 from scd_monitor.xroad.directory import Directory, DirectoryEvent
@@ -70,11 +82,18 @@ def redacted_url(url: str) -> str:
         return "<unparsable database URL>"
 
 
+Access = Literal["create", "write", "read"]
+"""How a :class:`Store` opens its database: ``create`` (the daemon: an SQLite file and
+its directory are made when missing), ``write`` (an existing database only, nothing
+made) or ``read`` (an existing database, read-only)."""
+
+
 class Store:
     """The probe results and the checks they belong to."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, access: Access = "create") -> None:
         self.url_for_humans = redacted_url(url)
+        self.access: Access = access
         try:
             parsed = make_url(url)
         except Exception as exc:
@@ -82,13 +101,17 @@ class Store:
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.dialect == "sqlite":
-            database = parsed.database or ""
-            if database and database != ":memory:":
-                from pathlib import Path
-
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            path = _sqlite_path(parsed)
+            if access != "create":
+                # Opening must not make the file (nor its directory): check it is there,
+                # then open it by URI in mode "ro" or "rw", which never creates.
+                if path is None or not path.is_file():
+                    raise NoStoreDataError(self.url_for_humans)
+                kwargs["creator"] = partial(_sqlite_connect, path, readonly=access == "read")
+            elif path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            if database in ("", ":memory:"):
+            if path is None:
                 # Every connection to ":memory:" is a new database; share one.
                 from sqlalchemy.pool import StaticPool
 
@@ -97,6 +120,11 @@ class Store:
             kwargs["pool_pre_ping"] = True
             kwargs["pool_size"] = 4
             kwargs["connect_args"] = {"connect_timeout": 5}
+            if access == "read":
+                options = str(parsed.query.get("options") or "")
+                kwargs["connect_args"]["options"] = (
+                    f"{options} -c default_transaction_read_only=on".strip()
+                )
         else:
             kwargs["poolclass"] = NullPool
         try:
@@ -104,7 +132,33 @@ class Store:
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot use database {self.url_for_humans}: {exc}") from None
         if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            pragmas = _sqlite_read_pragmas if access == "read" else _sqlite_pragmas
+            event.listen(self.engine, "connect", pragmas)
+
+    @classmethod
+    def open_existing(cls, url: str, *, writable: bool = False, echo: bool = False) -> Store:
+        """Open a database scd-monitor already wrote, for the commands that read it
+        (``sla``, ``export sla``, ``incidents``, ``deliveries``, ``directory``,
+        ``states``); ``writable`` for those that also write rows (a note, a retry, a
+        rebuild). Nothing is created: no file, no directory, no table.
+
+        :class:`NoStoreDataError` when scd-monitor never wrote it (a mistyped SQLite
+        path, an empty or non-database file, a PostgreSQL database without its tables);
+        :class:`StoreError` when a newer release wrote it or it must be upgraded first
+        (see :func:`scd_monitor.store.schema.require_readable`).
+        """
+        from scd_monitor.store import schema
+
+        store = cls(url, echo=echo, access="read")
+        try:
+            schema.require_readable(store)
+        except BaseException:
+            store.dispose()
+            raise
+        if not writable:
+            return store
+        store.dispose()
+        return cls(url, echo=echo, access="write")
 
     @contextmanager
     def _begin(self, what: str) -> Iterator[Connection]:
@@ -118,23 +172,18 @@ class Store:
             ) from exc
 
     def create_schema(self) -> None:
-        """Create missing tables; refuse a database written by a newer schema."""
-        import scd_monitor.incidents.tables  # noqa: F401  (registers the incidents' tables)
+        """Bring the database to this release's schema (:func:`scd_monitor.store.schema.
+        upgrade`): create it when empty, migrate it when older, refuse it when newer."""
+        from scd_monitor.store import schema
 
-        with self._begin("creating the schema") as conn:
-            metadata.create_all(conn)
-            version = conn.execute(select(schema_info.c.version)).scalar()
-            if version is None:
-                conn.execute(insert(schema_info).values(id=1, version=SCHEMA_VERSION))
-            elif version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the database has schema version {version}, newer than this "
-                    f"scd-monitor's {SCHEMA_VERSION}; upgrade scd-monitor"
-                )
+        if self.access == "read":
+            raise StoreError(f"{self.url_for_humans} is open read-only; cannot change its schema")
+        schema.upgrade(self)
 
     def ping(self) -> None:
+        """Whether the database answers (:class:`StoreError` if not)."""
         with self._begin("ping") as conn:
-            conn.execute(select(schema_info.c.version))
+            conn.execute(select(literal(1)))
 
     def sync_checks(self, resolved: Sequence[ResolvedCheck], now: datetime) -> None:
         """Record the catalog's checks: new ones added, changed ones updated, missing retired.
@@ -342,6 +391,37 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of an SQLite URL; None for an in-memory database."""
+    database = url.database or ""
+    if str(url.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
+        # sqlite:///file:path?mode=...&uri=true
+        parts = urlsplit(database)
+        if url.query.get("mode") == "memory" or parts.path in ("", ":memory:"):
+            return None
+        return Path(unquote(parts.path))
+    if database in ("", ":memory:"):
+        return None
+    return Path(database)
+
+
+def _sqlite_connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    """Open an existing SQLite file; mode ``ro``/``rw`` never creates one."""
+    mode = "ro" if readonly else "rw"
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode={mode}", uri=True, check_same_thread=False, timeout=30
+    )
+
+
+def _sqlite_read_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA query_only=ON")
+    finally:
+        cursor.close()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,0 +1,653 @@
+"""Schema migrations on SQLite files and a private PostgreSQL database per test: the
+migrated schema is the tables module's, a database of the release before migrations
+keeps every row, upgrades are idempotent, a newer database is refused, two upgraders
+at once make the schema once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, select, text
+
+from scd_monitor.errors import StoreError
+from scd_monitor.incidents.store import IncidentStore
+from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
+from scd_monitor.store import Store, schema
+from scd_monitor.store.tables import (
+    check_machines,
+    check_spans,
+    incident_leases,
+    incident_sequences,
+    latency_hourly,
+    metadata,
+    schema_info,
+    tracker_cursors,
+)
+from scd_monitor.xroad.directory import DirectoryEvent
+from tests.store.fixtures.databases import (
+    V1_COUNTS,
+    load_v1_postgresql,
+    load_v1_sqlite,
+    private_postgres_database,
+    raw_rows,
+    shape,
+)
+
+T0 = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def empty_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of ``dialect``."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{tmp_path}/store.db"
+        return
+    with private_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def legacy_url(empty_url: str, dialect: str, tmp_path: Path) -> str:
+    """A database as the last release before migrations left it (the fixture)."""
+    if dialect == "sqlite":
+        return load_v1_sqlite(tmp_path / "v1.db")
+    load_v1_postgresql(empty_url)
+    return empty_url
+
+
+@contextmanager
+def another_empty_database(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    if dialect == "sqlite":
+        yield f"sqlite:///{tmp_path}/another.db"
+        return
+    with private_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+def engine_of(url: str) -> Engine:
+    return create_engine(url)
+
+
+def schema_diff(store: Store) -> list[Any]:
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "version_table": schema.VERSION_TABLE,
+                "compare_type": True,
+                "compare_server_default": True,
+            },
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def count(store: Store, table: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())  # noqa: S608
+
+
+# -- a new database ------------------------------------------------------------------------
+
+
+def test_an_empty_database_is_migrated_to_the_tables_module_exactly(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        assert schema.current(store) is None
+        before = schema.status(store)
+        assert (before.holds_data, before.pending, before.newer) == (False, True, False)
+
+        result = schema.upgrade(store)
+
+        assert (result.before, result.after, result.adopted) == (None, schema.head(), False)
+        assert result.line().endswith(f"created the schema at {schema.head()}")
+        # Nothing to ignore: tables, columns, types (UTCDateTime, the BigInteger variant),
+        # nullability, indexes, unique and foreign keys, comments and server defaults.
+        assert schema_diff(store) == []
+        assert schema.current(store) == schema.head()
+        with store.engine.connect() as conn:
+            assert conn.execute(select(schema_info.c.id, schema_info.c.version)).all() == [(1, 1)]
+        status = schema.status(store)
+        assert status.missing == frozenset()
+        assert not status.pending
+        assert status.lines()[1:] == [
+            f"current:  {schema.head()}",
+            f"head:     {schema.head()}",
+            "upgrade:  none needed",
+        ]
+    finally:
+        store.dispose()
+
+
+def test_the_comparison_sees_a_difference(tmp_path: Path) -> None:
+    """A control for the test above: compare_metadata does report what is off."""
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    store.create_schema()
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_scd_incidents_status"))
+    assert [d[0] for d in schema_diff(store)] == ["add_index"]
+    store.dispose()
+
+
+def test_revision_0001_is_the_schema_of_the_release_before_migrations(
+    legacy_url: str, dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same schema, whether migrated from nothing or adopted from the old release."""
+    legacy = Store(legacy_url)
+    try:
+        schema.upgrade(legacy)
+        with another_empty_database(dialect, tmp_path, request) as fresh_url:
+            fresh = Store(fresh_url)
+            try:
+                schema.upgrade(fresh)
+                with fresh.engine.connect() as a, legacy.engine.connect() as b:
+                    assert shape(a) == shape(b)
+                    if dialect == "sqlite":
+                        # SQLite keeps each table's CREATE statement: the very same text.
+                        ddl = "SELECT type, name, sql FROM sqlite_master ORDER BY type, name"
+                        assert a.execute(text(ddl)).all() == b.execute(text(ddl)).all()
+            finally:
+                fresh.dispose()
+    finally:
+        legacy.dispose()
+
+
+def test_upgrade_is_idempotent(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        store.create_schema()
+        store.write_results([_result(T0)])
+        with store.engine.connect() as conn:
+            before = (shape(conn), raw_rows(conn))
+        again = schema.upgrade(store)
+        store.create_schema()
+        assert not again.changed
+        assert again.line().endswith(f"at {schema.head()} already")
+        with store.engine.connect() as conn:
+            assert (shape(conn), raw_rows(conn)) == before
+            assert conn.execute(text(f"SELECT count(*) FROM {schema.VERSION_TABLE}")).scalar() == 1  # noqa: S608
+    finally:
+        store.dispose()
+
+
+# -- the release before migrations -----------------------------------------------------------
+
+
+def test_a_database_of_the_previous_release_keeps_every_row(legacy_url: str) -> None:
+    store = Store(legacy_url)
+    try:
+        assert schema.current(store) is None
+        status = schema.status(store)
+        assert (status.legacy, status.legacy_version, status.pending) == (True, 1, True)
+        assert status.lines()[1] == "current:  none: made before migrations (scd_schema version 1)"
+        with store.engine.connect() as conn:
+            rows_before = raw_rows(conn)
+        assert {t: len(r) for t, r in rows_before.items()} == V1_COUNTS
+        assert set(V1_COUNTS) == set(metadata.tables)  # every table has rows
+
+        result = schema.upgrade(store)
+
+        assert (result.before, result.after, result.adopted) == (None, schema.head(), True)
+        assert schema.current(store) == schema.head()
+        assert schema_diff(store) == []
+        with store.engine.connect() as conn:
+            assert raw_rows(conn) == rows_before
+        assert_v1_reads_back(store)
+
+        # Still a working database: new rows get new identifiers.
+        store.write_results([_result(T0 + timedelta(hours=1))])
+        assert len(store.results()) == V1_COUNTS["scd_probe_results"] + 1
+        store.save_directory(
+            "xroad-co",
+            events=[
+                DirectoryEvent(
+                    T0 + timedelta(hours=1), "xroad-co", "directory", "fetch_failed", "CO"
+                )
+            ],
+        )
+        assert [e.id for e in store.directory_events()] == [1, 2, 3]
+    finally:
+        store.dispose()
+
+
+def assert_v1_reads_back(store: Store) -> None:
+    """The fixture's rows, through the read APIs (and the tables where there is none)."""
+    checks = {c.id: c for c in store.checks()}
+    assert sorted(checks) == [
+        "prestador-a/autenticacion/cert",
+        "prestador-a/autenticacion/oidc",
+        "prestador-b/carpeta/health",
+    ]
+    health = checks["prestador-b/carpeta/health"]
+    assert (health.target, health.interval_seconds, health.critical) == (
+        "https://b.example/salud",
+        30.0,
+        True,
+    )
+    assert health.first_seen == T0 and health.retired_at is None
+
+    results = store.results()
+    assert len(results) == 41
+    assert all(r.started_at.tzinfo is not None for r in results)
+    oidc = store.results(check_id="prestador-a/autenticacion/oidc", vantage="bogota")
+    assert len(oidc) == 20
+    assert oidc[4].started_at == T0 + timedelta(minutes=4, milliseconds=123)
+    assert oidc[4].outcome.phases == {"connect": 0.012, "tls": 0.034, "first_byte": 0.15}
+    assert oidc[4].outcome.details == {"http_version": "HTTP/1.1", "título": "Autenticación ✓"}
+    failed = oidc[8]
+    assert (failed.ok, failed.outcome.error_kind, failed.duration) == (
+        False,
+        ErrorKind.TIMEOUT,
+        10.0,
+    )
+    assert failed.outcome.message == (
+        "sin respuesta de https://a.example: la sesión expiró — reintentando"
+    )
+    assert failed.outcome.details == {
+        "intento": 8,
+        "observación": "conexión rechazada, señal débil",
+    }
+    cert = store.results(check_id="prestador-a/autenticacion/cert")[0]
+    assert cert.outcome.cert_not_after == datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert cert.outcome.details == {"emisor": "Autoridad de Certificación Pública — Colombia"}
+    (medellin,) = store.results(vantage="medellín")
+    assert medellin.outcome.message == "estado inesperado 503: «Servicio en mantenimiento»"
+    assert medellin.outcome.status_code == 503
+
+    directories = store.directories()
+    stored = directories["xroad-co"]
+    assert stored.last_success_at == T0 + timedelta(minutes=1)
+    assert stored.directory.members == {
+        "CO/GOB/800000000": {"name": "Ministerio de Tecnologías de la Información"}
+    }
+    assert stored.directory.globalconf_version == 3
+    events = store.directory_events()
+    assert [(e.id, e.kind, e.change) for e in events] == [
+        (1, "directory", "baseline"),
+        (2, "service", "appeared"),
+    ]
+    assert events[0].details["nota"] == "línea base"
+
+    repo = IncidentStore(store)
+    (incident,) = repo.list_incidents(open_only=True)
+    assert (incident.code, incident.status, incident.started_at) == (
+        "SCD-2026-000001",
+        "open",
+        T0 + timedelta(minutes=8),
+    )
+    assert incident.context["provider_name"] == "Prestador Ñandú S.A.S."
+    deliveries = repo.deliveries()
+    assert [(d.report_id, d.sink, d.status) for d in deliveries] == [
+        ("SCD-2026-000001.1", "archivo", "delivered"),
+        ("SCD-2026-000001.1", "respaldo", "failed"),
+        ("SCD-2026-000001.2", "archivo", "pending"),
+        ("SCD-2026-000001.2", "respaldo", "pending"),
+    ]
+    assert deliveries[1].last_error == (
+        "directorio no escribible: «/var/lib/scd/informes» (permiso denegado)"
+    )
+    assert deliveries[0].delivered_at == T0 + timedelta(minutes=12)
+    with repo.transaction("reading the fixture") as conn:
+        notes = repo.notes(conn, incident.id)
+        assert [(n.author, n.text) for n in notes] == [
+            (
+                "Ana María Muñoz",
+                "Se reinició el proveedor de identidad; el equipo de operación sigue atento.",
+            )
+        ]
+        assert [(e.seq, e.kind, e.reason) for e, _, _ in repo.events(conn, incident.id)] == [
+            (1, "opened", "opened"),
+            (2, "updated", "note"),
+        ]
+        reports = repo.reports(conn, incident.id)
+        assert [seq for seq, _ in reports] == [1, 2]
+        documents = [json.loads(body) for _, body in reports]
+        assert documents[1]["actions"][0]["author"] == "Ana María Muñoz"
+        text_, html = repo.report_text(conn, incident.id) or ("", "")
+        assert "Ñandú" in text_ and "Ñandú" in html
+        ((key, (tracker, revision)),) = repo.trackers(conn).items()
+        assert key == ("prestador-a", "autenticacion")
+        assert (tracker.generation, tracker.is_open, revision) == (1, True, 1)
+        sha = conn.execute(text("SELECT body, sha256 FROM scd_incident_reports")).all()
+        assert all(hashlib.sha256(b.encode()).hexdigest() == h for b, h in sha)
+        assert conn.execute(select(incident_sequences)).all() == [(2026, 1)]
+        assert conn.execute(select(incident_leases)).all() == [
+            ("incident-evaluator", "bogota", T0 + timedelta(minutes=10, seconds=30))
+        ]
+        assert conn.execute(select(tracker_cursors)).all() == [
+            ("bogota", 40, T0 + timedelta(minutes=20))
+        ]
+        spans = conn.execute(
+            select(check_spans.c.state, check_spans.c.start, check_spans.c.end).order_by(
+                check_spans.c.id
+            )
+        ).all()
+        assert spans == [
+            ("up", T0 + timedelta(milliseconds=123), T0 + timedelta(minutes=8, milliseconds=123)),
+            (
+                "down",
+                T0 + timedelta(minutes=8, milliseconds=123),
+                T0 + timedelta(minutes=14, milliseconds=123),
+            ),
+        ]
+        machines = {
+            r.check_id: r.snapshot
+            for r in conn.execute(select(check_machines.c.check_id, check_machines.c.snapshot))
+        }
+        assert machines["prestador-a/autenticacion/oidc"]["version"] == 1
+        rollups = {
+            r.check_id: (r.hour, r.ok_count, sum(r.histogram))
+            for r in conn.execute(select(latency_hourly))
+        }
+        assert rollups == {
+            "prestador-a/autenticacion/oidc": (T0, 14, 14),
+            "prestador-a/autenticacion/cert": (T0, 20, 20),
+        }
+    stats = repo.stats(T0 + timedelta(minutes=13))
+    assert stats.backlog == 2 and stats.open_by_severity == {"critical": 1}
+
+
+def test_an_older_release_without_later_tables_gets_them(tmp_path: Path) -> None:
+    """Releases before migrations added tables without changing scd_schema's version:
+    adopting one makes what it lacks (indexes too) and keeps the rest."""
+    url = load_v1_sqlite(tmp_path / "old.db")
+    engine = engine_of(url)
+    with engine.begin() as conn:
+        for table in (
+            "scd_deliveries",
+            "scd_incident_reports",
+            "scd_incident_notes",
+            "scd_incident_events",
+            "scd_incidents",
+            "scd_incident_trackers",
+            "scd_incident_sequences",
+            "scd_incident_leases",
+        ):
+            conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(text("DROP INDEX ix_scd_probe_results_time"))
+        before = raw_rows(conn)
+    engine.dispose()
+    store = Store(url)
+    try:
+        result = schema.upgrade(store)
+        assert result.adopted
+        assert schema_diff(store) == []
+        with store.engine.connect() as conn:
+            after = raw_rows(conn)
+        assert {t: r for t, r in after.items() if t in before} == before
+        assert count(store, "scd_incidents") == 0
+    finally:
+        store.dispose()
+
+
+def test_a_legacy_table_without_its_row_gets_version_1(tmp_path: Path) -> None:
+    url = load_v1_sqlite(tmp_path / "old.db")
+    engine = engine_of(url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM scd_schema"))
+    engine.dispose()
+    store = Store(url)
+    store.create_schema()
+    with store.engine.connect() as conn:
+        assert conn.execute(select(schema_info)).all() == [(1, 1)]
+    store.dispose()
+
+
+# -- newer databases and failures ------------------------------------------------------------
+
+
+def test_an_unknown_revision_is_refused_and_left_alone(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        store.create_schema()
+        with store.engine.begin() as conn:
+            conn.execute(
+                text(f"UPDATE {schema.VERSION_TABLE} SET version_num = '0099_future'")  # noqa: S608
+            )
+            before = shape(conn)
+        with pytest.raises(StoreError) as info:
+            schema.upgrade(store)
+        message = str(info.value)
+        assert message == (
+            f"the database {store.url_for_humans} was written by a newer scd-monitor "
+            "(revision 0099_future); upgrade scd-monitor"
+        )
+        assert "\n" not in message
+        with pytest.raises(StoreError, match=r"newer scd-monitor \(revision 0099_future\)"):
+            store.create_schema()
+        assert schema.current(store) == "0099_future"
+        status = schema.status(store)
+        assert status.newer and not status.pending
+        assert status.lines()[1] == "current:  0099_future (unknown to this release)"
+        assert status.lines()[3].startswith("upgrade:  refused: ")
+        with store.engine.connect() as conn:
+            assert shape(conn) == before
+    finally:
+        store.dispose()
+
+
+def test_a_newer_legacy_version_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    url = load_v1_sqlite(tmp_path / "old.db")
+    engine = engine_of(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE scd_schema SET version = 2"))
+    engine.dispose()
+    store = Store(url)
+    try:
+        with pytest.raises(StoreError, match=r"newer scd-monitor \(schema version 2\)"):
+            schema.upgrade(store)
+        with store.engine.connect() as conn:
+            assert schema.VERSION_TABLE not in {
+                r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))
+            }
+    finally:
+        store.dispose()
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("esto no es una base de datos\n" * 50, encoding="utf-8")
+    store = Store(f"sqlite:///{path}")
+    with pytest.raises(StoreError) as info:
+        store.create_schema()
+    assert str(info.value) == (
+        f"upgrading the schema failed on sqlite:///{path}: file is not a database"
+    )
+    store.dispose()
+
+
+def test_driver_errors_are_one_line_without_the_password() -> None:
+    store = Store("postgresql+psycopg://scd:hunter2@127.0.0.1:1/nowhere")
+    with pytest.raises(StoreError) as info:
+        store.create_schema()
+    message = str(info.value)
+    assert message.startswith(
+        "upgrading the schema failed on postgresql+psycopg://scd:***@127.0.0.1:1/nowhere: "
+    )
+    assert "hunter2" not in message and "\n" not in message
+    store.dispose()
+
+
+# -- two upgraders at once -------------------------------------------------------------------
+
+
+# A daemon's start, as far as the schema goes: says "ready", waits for "go", upgrades.
+UPGRADER = """
+import sys
+from scd_monitor.store import Store, schema
+store = Store(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    print("changed" if schema.upgrade(store).changed else "unchanged", flush=True)
+except Exception as exc:
+    print(f"error {exc}", flush=True)
+store.dispose()
+"""
+
+
+def test_concurrent_upgrades_make_the_schema_once(empty_url: str) -> None:
+    """Daemons of several vantages starting together on one database (processes, each
+    with its own connections, let go at once): one migrates, the others wait for its
+    lock and find the database at head."""
+    n = 4
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADER, empty_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(n)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        outcomes = sorted(child.communicate(timeout=90)[0].strip() for child in children)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert outcomes == ["changed"] + ["unchanged"] * (n - 1)
+    store = Store(empty_url)
+    try:
+        assert count(store, schema.VERSION_TABLE) == 1
+        assert count(store, "scd_schema") == 1
+        assert schema_diff(store) == []
+    finally:
+        store.dispose()
+
+
+def test_threads_of_one_process_upgrade_one_at_a_time(empty_url: str) -> None:
+    """Alembic's context is process-wide: upgrades in threads take turns, all succeed."""
+    n = 4
+    stores = [Store(empty_url) for _ in range(n)]
+    barrier = threading.Barrier(n)
+    outcomes: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = schema.upgrade(stores[i]).changed
+        except BaseException as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert sorted(outcomes) == [False] * (n - 1) + [True]
+        assert count(stores[0], schema.VERSION_TABLE) == 1
+    finally:
+        for s in stores:
+            s.dispose()
+
+
+def upgrade_then_set(store: Store, done: threading.Event) -> None:
+    schema.upgrade(store)
+    done.set()
+
+
+def test_an_sqlite_upgrade_waits_for_the_write_lock(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    Store(url).dispose()
+    holder = create_engine(url)
+    store = Store(url)
+    done = threading.Event()
+    try:
+        with holder.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            conn.exec_driver_sql("BEGIN EXCLUSIVE")
+            worker = threading.Thread(target=upgrade_then_set, args=(store, done))
+            worker.start()
+            assert not done.wait(1.0)  # waiting for the write lock
+            conn.rollback()
+        worker.join(timeout=30)
+        assert done.is_set()
+        assert schema.current(store) == schema.head()
+    finally:
+        store.dispose()
+        holder.dispose()
+
+
+def test_the_lock_is_held_while_migrating(postgres_url: str) -> None:
+    """Whoever holds the upgrade lock keeps every other upgrader waiting."""
+    with private_postgres_database(postgres_url) as url:
+        holder = create_engine(url)
+        store = Store(url)
+        done = threading.Event()
+        try:
+            with holder.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": schema._PG_LOCK_KEY})
+                worker = threading.Thread(target=upgrade_then_set, args=(store, done))
+                worker.start()
+                assert not done.wait(1.0)  # waiting for the lock
+                assert schema.current(store) is None
+                conn.rollback()  # releases it
+            worker.join(timeout=30)
+            assert done.is_set()
+            assert schema.current(store) == schema.head()
+        finally:
+            store.dispose()
+            holder.dispose()
+
+
+# -- the Alembic environment -----------------------------------------------------------------
+
+
+def test_the_environment_is_in_the_package() -> None:
+    assert schema.MIGRATIONS.is_dir()
+    assert (schema.MIGRATIONS / "env.py").is_file()
+    assert (schema.MIGRATIONS / "script.py.mako").is_file()
+    assert schema.revisions()[0] == "0001"
+    assert schema.revisions()[-1] == schema.head()
+
+
+def test_offline_sql_for_a_database_administrator(capsys: pytest.CaptureFixture[str]) -> None:
+    command.upgrade(schema.alembic_config("postgresql+psycopg://"), "head", sql=True)
+    sql = capsys.readouterr().out
+    assert "CREATE TABLE scd_incidents (" in sql
+    assert "id BIGSERIAL NOT NULL" in sql
+    assert "COMMENT ON TABLE scd_check_spans IS" in sql
+    assert f"CREATE TABLE {schema.VERSION_TABLE} (" in sql
+    assert "INSERT INTO scd_schema (id, version) VALUES (1, 1)" in sql
+
+
+def _result(at: datetime) -> ProbeResult:
+    return ProbeResult(
+        check_id="p/s/c",
+        kind="http",
+        vantage="bogota",
+        started_at=at,
+        duration=0.1,
+        outcome=Outcome(ok=True, status_code=200, details={"nota": "señal"}),
+    )
