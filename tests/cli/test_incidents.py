@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from scd_monitor.cli import incidents as commands
 from scd_monitor.incidents.metrics import IncidentCollector, IncidentMetricsSnapshot
+from scd_monitor.incidents.outbox import OutboxDispatcher
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.sinks.outbox import OutboxDispatcher
 from scd_monitor.store import Store
 from tests.incidents.conftest import Recorder, SettableClock, config, outage
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from scd_monitor.catalog.incidents import IncidentsConfig, OutboxConfig, resolve_secrets
 from scd_monitor.clock import SystemClock
+from scd_monitor.incidents.outbox import OutboxDispatcher
 from scd_monitor.incidents.store import IncidentStore
 from scd_monitor.logs import configure_logging
 from scd_monitor.sinks import build_sinks
-from scd_monitor.sinks.outbox import OutboxDispatcher
 from scd_monitor.store import Store
 from tests.incidents.receivers import SECRET
 

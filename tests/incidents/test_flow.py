@@ -11,9 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from scd_monitor.catalog.incidents import IncidentsConfig, resolve_secrets
+from scd_monitor.incidents.outbox import OutboxDispatcher
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.sinks import build_sinks
-from scd_monitor.sinks.outbox import OutboxDispatcher
 from scd_monitor.store import Store
 from scd_simulator.certs import CertificateAuthority
 from tests.incidents.conftest import T0, SettableClock, healthy, outage

@@ -10,10 +10,10 @@ import pytest
 
 from scd_monitor.catalog.incidents import BackoffConfig, OutboxConfig
 from scd_monitor.errors import SinkError
+from scd_monitor.incidents.outbox import OutboxDispatcher, backoff_delay
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.incidents.store import IncidentStore, NotFoundError
 from scd_monitor.sinks.base import RetryLater
-from scd_monitor.sinks.outbox import OutboxDispatcher, backoff_delay
 from scd_monitor.store import Store
 from tests.incidents.conftest import Recorder, SettableClock, config, outage
 

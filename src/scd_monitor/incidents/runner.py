@@ -24,11 +24,11 @@ from scd_monitor.clock import Clock
 from scd_monitor.errors import StoreError
 from scd_monitor.incidents.metrics import IncidentMetricsSnapshot
 from scd_monitor.incidents.observe import Observations
+from scd_monitor.incidents.outbox import OutboxDispatcher
 from scd_monitor.incidents.service import IncidentService
 from scd_monitor.incidents.store import OutboxStats
 from scd_monitor.sinks import build_sinks
 from scd_monitor.sinks.base import Sink
-from scd_monitor.sinks.outbox import OutboxDispatcher
 from scd_monitor.store import Store
 
 __all__ = ["IncidentRunner", "build_runner"]

@@ -5,7 +5,7 @@ by returning (delivered) or raising :class:`~scd_monitor.errors.SinkError` with
 ``permanent`` set (the receiver refused it for good: 4xx, bad address, bad
 credentials) or not (try again later: 5xx, timeouts, connection errors). It never
 retries by itself: retries, backoff and the record of attempts are the outbox's
-(:mod:`scd_monitor.sinks.outbox`). Every payload carries an idempotency key, the same
+(:mod:`scd_monitor.incidents.outbox`). Every payload carries an idempotency key, the same
 on every attempt, so that a receiver can drop a report it already has.
 
 Each sink also owns its configuration model (the catalog's ``incidents.sinks[]`` entry
