@@ -34,6 +34,14 @@ class StoreError(ScdMonitorError):
     """The store could not read or write."""
 
 
+class ConflictError(StoreError):
+    """A write lost a race with another process (a unique key taken meanwhile)."""
+
+
+class NotFoundError(StoreError):
+    """The row asked for (an incident code, a delivery id) does not exist."""
+
+
 class NoStoreDataError(StoreError):
     """A database opened for reading holds nothing scd-monitor wrote: a mistyped SQLite
     path, an empty or non-database file, a PostgreSQL database without its tables."""

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scd_monitor.catalog.incident_kinds import Severity, SignalKind
-from scd_monitor.errors import StoreError
+from scd_monitor.errors import ConflictError, NotFoundError, StoreError
 from scd_monitor.incidents.lifecycle import TrackerState
 from scd_monitor.incidents.report import (
     EventFacts,
@@ -70,14 +70,6 @@ __all__ = [
 
 ServiceKey = tuple[str, str]
 ERROR_MAX = 2000
-
-
-class ConflictError(StoreError):
-    """Another process changed what this transaction read; nothing was written."""
-
-
-class NotFoundError(StoreError):
-    """No such incident or delivery."""
 
 
 @dataclass(frozen=True, slots=True)

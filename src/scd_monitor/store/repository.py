@@ -30,11 +30,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from scd_monitor.catalog.models import ResolvedCheck
-from scd_monitor.errors import NoStoreDataError, StoreError
+from scd_monitor.errors import ConflictError, NoStoreDataError, StoreError
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.store.tables import (
     checks,
@@ -161,10 +161,19 @@ class Store:
         return cls(url, echo=echo, access="write")
 
     @contextmanager
-    def _begin(self, what: str) -> Iterator[Connection]:
+    def transaction(self, what: str) -> Iterator[Connection]:
+        """One transaction; a driver error becomes one :class:`StoreError` line naming
+        ``what`` and the (redacted) URL, a lost unique-key race a :class:`ConflictError`."""
         try:
             with self.engine.begin() as conn:
                 yield conn
+        except StoreError:
+            raise
+        except IntegrityError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise ConflictError(
+                f"{what}: lost a race with another process ({detail[0] if detail else exc})"
+            ) from exc
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             raise StoreError(
@@ -182,7 +191,7 @@ class Store:
 
     def ping(self) -> None:
         """Whether the database answers (:class:`StoreError` if not)."""
-        with self._begin("ping") as conn:
+        with self.transaction("ping") as conn:
             conn.execute(select(literal(1)))
 
     def sync_checks(self, resolved: Sequence[ResolvedCheck], now: datetime) -> None:
@@ -192,7 +201,7 @@ class Store:
         in one statement (a discovered catalog has tens of thousands of checks).
         """
         wanted = {c.id: c for c in resolved}
-        with self._begin("syncing checks") as conn:
+        with self.transaction("syncing checks") as conn:
             existing = {row.id: row for row in conn.execute(select(checks))}
             new_rows = []
             for ident, c in wanted.items():
@@ -223,7 +232,7 @@ class Store:
         query = select(checks).order_by(checks.c.id)
         if not include_retired:
             query = query.where(checks.c.retired_at.is_(None))
-        with self._begin("reading checks") as conn:
+        with self.transaction("reading checks") as conn:
             return [CheckRow(**row._mapping) for row in conn.execute(query)]
 
     def write_results(self, results: Sequence[ProbeResult]) -> None:
@@ -231,7 +240,7 @@ class Store:
         if not results:
             return
         rows = [to_row(r) for r in results]
-        with self._begin(f"writing {len(rows)} probe results") as conn:
+        with self.transaction(f"writing {len(rows)} probe results") as conn:
             conn.execute(insert(probe_results), rows)
 
     def results(
@@ -255,7 +264,7 @@ class Store:
             query = query.where(probe_results.c.started_at < until)
         if limit is not None:
             query = query.limit(limit)
-        with self._begin("reading probe results") as conn:
+        with self.transaction("reading probe results") as conn:
             return [from_row(row._mapping) for row in conn.execute(query)]
 
     def prune_results(self, *, vantage: str, older_than: datetime, batch: int = 10_000) -> int:
@@ -267,7 +276,7 @@ class Store:
         """
         deleted = 0
         while True:
-            with self._begin("pruning probe results") as conn:
+            with self.transaction("pruning probe results") as conn:
                 cursor = conn.execute(
                     select(tracker_cursors.c.last_result_id).where(
                         tracker_cursors.c.vantage == vantage
@@ -295,7 +304,7 @@ class Store:
 
     def directories(self) -> dict[str, StoredDirectory]:
         """The last good directory of every source that ever had one."""
-        with self._begin("reading directory snapshots") as conn:
+        with self.transaction("reading directory snapshots") as conn:
             rows = conn.execute(select(directory_snapshots)).all()
         out = {}
         for row in rows:
@@ -318,7 +327,7 @@ class Store:
     ) -> None:
         """In one transaction: the source's new last good ``directory`` (when given), the
         time of its last successful read (when given) and ``events``."""
-        with self._begin(f"saving the directory of {source!r}") as conn:
+        with self.transaction(f"saving the directory of {source!r}") as conn:
             if directory is not None:
                 success = last_success_at or directory.fetched_at
                 values = {
@@ -375,7 +384,7 @@ class Store:
             query = query.where(t.c.at < until)
         if limit is not None:
             query = query.limit(limit)
-        with self._begin("reading directory events") as conn:
+        with self.transaction("reading directory events") as conn:
             return [
                 DirectoryEvent(
                     at=row.at,
