@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t scd-monitor .
-# Run:   docker run -p 9464:9464 -v $PWD/data:/data scd-monitor
+# Run:   docker run -p 9464:9464 -v $PWD/data:/data -v $PWD/exports:/exports scd-monitor
 
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -11,12 +11,14 @@ RUN python -m pip install --no-cache-dir --upgrade pip \
 
 FROM python:3.11-slim
 RUN groupadd --system scd && useradd --system --gid scd --home-dir /data scd \
- && mkdir -p /data /etc/scd-monitor && chown scd:scd /data
+ && mkdir -p /data /exports /etc/scd-monitor && chown scd:scd /data /exports
 COPY --from=build /wheels /wheels
 RUN python -m pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY config/catalog.example.yaml /etc/scd-monitor/catalog.yaml
 ENV SCD_MONITOR_CATALOG=/etc/scd-monitor/catalog.yaml \
     SCD_MONITOR_DATABASE_URL=sqlite:////data/scd-monitor.db \
+    SCD_MONITOR_EXPORT_DIR=/exports \
+    SCD_MONITOR_SPOOL_DIR=/data/spool \
     SCD_MONITOR_LISTEN=0.0.0.0:9464 \
     SCD_MONITOR_LOG_FORMAT=json \
     PYTHONUNBUFFERED=1

@@ -110,5 +110,5 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Third-party chatter stays at warning; our own events are structlog's.
-    for noisy in ("apscheduler", "httpx", "httpcore", "sqlalchemy", "asyncio"):
+    for noisy in ("alembic", "apscheduler", "httpx", "httpcore", "sqlalchemy", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -167,3 +167,10 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations(text: str | bool) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_a_timeout_set_in_defaults_is_blamed_once_at_the_defaults_line() -> None:
+    path = Path(__file__).parent / "invalid" / "defaults-timeout-not-below-interval.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_catalog(path)
+    assert info.value.problems == [f"{path.parent}/{expected_message(path)}"]

@@ -103,3 +103,33 @@ def test_parse_listen() -> None:
     assert parse_listen("localhost:9464") == ("localhost", 9464)
     with pytest.raises(ValueError, match="host:port"):
         parse_listen("127.0.0.1:99999")
+
+
+def test_a_bad_flag_is_blamed_on_the_flag_not_the_environment() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(listen="nonsense")
+    assert info.value.problems == [
+        "--listen: expected host:port (e.g. 127.0.0.1:9464), got 'nonsense'"
+    ]
+
+
+def test_a_bad_environment_variable_is_blamed_on_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCD_MONITOR_LISTEN", "nonsense")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.problems[0].startswith("setting 'listen' (SCD_MONITOR_LISTEN): expected")
+
+
+def test_a_bad_value_in_the_settings_file_is_blamed_on_the_file(tmp_path: Path) -> None:
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("listen: nonsense\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(settings_file=settings_file)
+    assert info.value.problems[0].startswith(f"{settings_file}: listen: expected")
+
+
+def test_an_empty_export_dir_disables_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCD_MONITOR_EXPORT_DIR", "")
+    assert load_settings().export_dir is None
+    monkeypatch.setenv("SCD_MONITOR_EXPORT_DIR", "/exports")
+    assert load_settings().export_dir == Path("/exports")

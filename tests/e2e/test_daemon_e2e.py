@@ -24,7 +24,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from scd_monitor.probes.base import ErrorKind
-from scd_monitor.store import Store
+from scd_monitor.store import ResultRepository, Store
 from scd_simulator.fleet import Simulator
 
 pytestmark = pytest.mark.e2e
@@ -159,7 +159,7 @@ async def test_daemon_probes_stores_and_exports(tmp_path: Path) -> None:
 
     # -- stored rows ------------------------------------------------------------------------
     store = Store(f"sqlite:///{db}")
-    rows = store.results(vantage="e2e")
+    rows = ResultRepository(store).read(vantage="e2e")
     store.dispose()
     assert len(rows) == len(probe_events), "every probe logged was stored, none lost on stop"
     by_check: dict[str, list[Any]] = {}

@@ -13,7 +13,7 @@ import pytest
 
 from scd_monitor.config.settings import load_settings
 from scd_monitor.runtime.daemon import Daemon, build
-from scd_monitor.store import Store
+from scd_monitor.store import CheckRepository, ResultRepository, Store
 from scd_simulator.fleet import Simulator
 
 DEAD_DB = "postgresql+psycopg://scd:pw@127.0.0.1:1/nowhere"
@@ -90,7 +90,7 @@ async def test_dead_database_daemon_keeps_probing_and_spools_on_stop(
     assert await asyncio.wait_for(task, 20) == 0
     assert not list((tmp_path / "spool").glob("results-*.jsonl"))
     store = Store(f"sqlite:///{db}")
-    rows = store.results(vantage="inproc")
+    rows = ResultRepository(store).read(vantage="inproc")
     store.dispose()
     assert len(rows) >= n_spooled
     assert {r.check_id for r in rows} == {
@@ -124,7 +124,7 @@ async def test_catalog_reload_keeps_the_old_catalog_when_the_new_one_is_bad(
         await wait_until(
             lambda: any(
                 c.id == "prestador-a/carpeta/health" and c.retired_at is not None
-                for c in daemon.store.checks()
+                for c in CheckRepository(daemon.store).list()
             )
         )
     finally:

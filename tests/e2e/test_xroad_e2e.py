@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from scd_monitor.sla.derive import CheckStateMachine, DerivePolicy, MachineSnapshot
 from scd_monitor.sla.model import Span, State
-from scd_monitor.store import Store
+from scd_monitor.store import CheckRepository, ResultRepository, Store
 from scd_monitor.store.tables import check_machines, check_spans
 from scd_monitor.xroad.identifiers import ClientId, ServiceId
 from scd_simulator.directory import FakeService, XRoadDirectory
@@ -275,11 +275,11 @@ async def test_discovery_end_to_end(tmp_path: Path) -> None:
     # -- stored facts --------------------------------------------------------------------
     store = Store(f"sqlite:///{db}")
     try:
-        rows = {r.id: r for r in store.checks()}
+        rows = {r.id: r for r in CheckRepository(store).list()}
         assert rows[gone].retired_at is not None
         assert all(rows[c].retired_at is None for c in wanted - {gone})
         assert rows[f"{PLATFORM}/health"].kind == "xroad_health"
-        health_results = store.results(check_id=f"{PLATFORM}/health")
+        health_results = ResultRepository(store).read(check_id=f"{PLATFORM}/health")
         assert health_results
         outcomes = Counter(
             "maintenance" if r.outcome.details.get("maintenance") is True else str(r.error_kind)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from scd_monitor.catalog import Catalog, parse_catalog
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
-from scd_monitor.store import Store
+from scd_monitor.store import ResultRepository, Store
 
 BOGOTA = ZoneInfo("America/Bogota")
 
@@ -149,9 +149,9 @@ def build_store(url: str) -> Store:
     for r in results():
         batch.append(r)
         if len(batch) >= 5000:
-            store.write_results(batch)
+            ResultRepository(store).write(batch)
             batch = []
-    store.write_results(batch)
+    ResultRepository(store).write(batch)
     tracker = StateTracker(store, vantage="v1", clock=_Clock(TRACKED_AT))
     tracker.set_catalog(catalog())
     tracker.run_until_idle()

@@ -12,10 +12,10 @@ from pathlib import Path
 from scd_monitor.catalog.incidents import IncidentsConfig, OutboxConfig, resolve_secrets
 from scd_monitor.clock import SystemClock
 from scd_monitor.incidents.outbox import OutboxDispatcher
-from scd_monitor.incidents.store import IncidentStore
 from scd_monitor.logs import configure_logging
 from scd_monitor.sinks import build_sinks
 from scd_monitor.store import Store
+from scd_monitor.store.outbox import OutboxRepository
 from tests.incidents.receivers import SECRET
 
 OUTBOX = {
@@ -54,7 +54,7 @@ async def main(database_url: str, webhook_url: str) -> int:
     config = resolve_secrets(incidents_config(webhook_url), Path())
     store = Store(database_url)
     clock = SystemClock()
-    repo = IncidentStore(store)
+    repo = OutboxRepository(store)
     dispatcher = OutboxDispatcher(
         repo, build_sinks(config.sinks), clock, config=OutboxConfig.model_validate(OUTBOX)
     )

@@ -77,11 +77,11 @@ def catalog_with_incidents(path: Path, *, webhook: str, smtp_port: int) -> None:
 
 
 def incidents(db: Path) -> list[Any]:
-    from scd_monitor.incidents.store import IncidentStore
+    from scd_monitor.store.incidents import IncidentRepository
 
     store = Store(f"sqlite:///{db}")
     try:
-        return IncidentStore(store).list_incidents(open_only=False)
+        return IncidentRepository(store).list_incidents(open_only=False)
     except Exception:  # the schema may not exist yet
         return []
     finally:

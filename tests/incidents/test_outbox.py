@@ -1,5 +1,5 @@
-"""The outbox over SQLite and PostgreSQL: claims, leases, retries with backoff,
-permanent failures kept, re-queue, statistics."""
+"""The outbox dispatcher over SQLite and PostgreSQL: retries with backoff, permanent
+failures kept, re-queue, statistics (claims and leases: tests/store/test_outbox.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 
 from scd_monitor.catalog.incidents import BackoffConfig, OutboxConfig
-from scd_monitor.errors import SinkError
+from scd_monitor.errors import NotFoundError, SinkError
 from scd_monitor.incidents.outbox import OutboxDispatcher, backoff_delay
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.incidents.store import IncidentStore, NotFoundError
 from scd_monitor.sinks.base import RetryLater
 from scd_monitor.store import Store
+from scd_monitor.store.outbox import OutboxRepository
 from tests.incidents.conftest import Recorder, SettableClock, config, outage
 
 OUTBOX = OutboxConfig(
@@ -40,43 +40,23 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
     assert all(20 <= s <= 40 for s in samples) and len(samples) > 10
 
 
-def test_claims_are_exclusive_until_the_lease_ends(store: Store, clock: SettableClock) -> None:
-    seed(store, clock, 3)
-    repo = IncidentStore(store)
-    now = clock.now()
-    first = repo.claim(now, sinks=["fake"], lease=timedelta(seconds=60), limit=10)
-    assert len(first) == 3 and all(c.payload.attempt == 1 for c in first)
-    assert repo.claim(now, sinks=["fake"], lease=timedelta(seconds=60), limit=10) == []
-    assert repo.claim(now, sinks=["other"], lease=timedelta(seconds=60), limit=10) == []
-    later = now + timedelta(seconds=61)  # the claimer died: the leases ran out
-    second = repo.claim(later, sinks=["fake"], lease=timedelta(seconds=60), limit=10)
-    assert sorted(c.id for c in second) == sorted(c.id for c in first)
-    assert all(c.payload.attempt == 2 for c in second)
-    # the first claimer comes back: its settlement is refused, the new claim stands
-    assert not repo.settle_delivered(first[0].id, first[0].token, later)
-    assert repo.settle_delivered(second[0].id, second[0].token, later)
-    (row,) = [d for d in repo.deliveries() if d.id == second[0].id]
-    assert row.status == "delivered" and row.attempts == 2
-    assert second[0].payload.body == first[0].payload.body
-
-
 async def test_transient_failures_back_off_then_deliver(store: Store, clock: SettableClock) -> None:
     seed(store, clock)
     sink = Recorder(fail=[SinkError("503", permanent=False), SinkError("timeout", permanent=False)])
     dispatcher = OutboxDispatcher(store, {"fake": sink}, clock, config=OUTBOX)
     stats = await dispatcher.run_once()
     assert (stats.claimed, stats.retried) == (1, 1)
-    (row,) = IncidentStore(store).deliveries()
+    (row,) = OutboxRepository(store).deliveries()
     assert row.status == "pending" and row.last_error == "503"
     assert row.next_attempt_at == clock.now() + timedelta(seconds=10)
     assert (await dispatcher.run_once()).claimed == 0  # not due yet
     clock.advance(timedelta(seconds=10))
     assert (await dispatcher.run_once()).retried == 1
-    (row,) = IncidentStore(store).deliveries()
+    (row,) = OutboxRepository(store).deliveries()
     assert row.next_attempt_at == clock.now() + timedelta(seconds=20)
     clock.advance(timedelta(seconds=20))
     assert (await dispatcher.run_once()).delivered == 1
-    (row,) = IncidentStore(store).deliveries()
+    (row,) = OutboxRepository(store).deliveries()
     assert (row.status, row.attempts, row.last_error) == ("delivered", 3, None)
     assert [p.attempt for p in sink.received] == [3]
     assert dispatcher.outcomes[("fake", "transient_error")] == 2
@@ -86,7 +66,7 @@ async def test_retry_after_is_honoured(store: Store, clock: SettableClock) -> No
     seed(store, clock)
     sink = Recorder(fail=[RetryLater("429", retry_after=timedelta(seconds=30))])
     await OutboxDispatcher(store, {"fake": sink}, clock, config=OUTBOX).run_once()
-    (row,) = IncidentStore(store).deliveries()
+    (row,) = OutboxRepository(store).deliveries()
     assert row.next_attempt_at == clock.now() + timedelta(seconds=30)
 
 
@@ -97,7 +77,7 @@ async def test_permanent_failures_are_kept_and_can_be_retried(
     sink = Recorder(fail=[SinkError("HTTP 401: bad signature", permanent=True)])
     dispatcher = OutboxDispatcher(store, {"fake": sink}, clock, config=OUTBOX)
     assert (await dispatcher.run_once()).failed == 1
-    repo = IncidentStore(store)
+    repo = OutboxRepository(store)
     (row,) = repo.deliveries(statuses=["failed"])
     assert row.last_error == "HTTP 401: bad signature"
     clock.advance(timedelta(days=30))
@@ -118,7 +98,7 @@ async def test_max_attempts_turns_transient_into_failed(store: Store, clock: Set
     await dispatcher.run_once()
     clock.advance(timedelta(minutes=1))
     await dispatcher.run_once()
-    (row,) = IncidentStore(store).deliveries()
+    (row,) = OutboxRepository(store).deliveries()
     assert row.status == "failed" and row.last_error == "gave up after 2 attempts: 503"
 
 
@@ -127,14 +107,14 @@ async def test_a_crashing_sink_is_a_transient_failure(store: Store, clock: Setta
     sink = Recorder(fail=[RuntimeError("bug")])
     stats = await OutboxDispatcher(store, {"fake": sink}, clock, config=OUTBOX).run_once()
     assert stats.retried == 1
-    (row,) = IncidentStore(store).deliveries()
+    (row,) = OutboxRepository(store).deliveries()
     assert row.status == "pending" and "RuntimeError: bug" in (row.last_error or "")
 
 
 async def test_statistics(store: Store, clock: SettableClock) -> None:
     seed(store, clock, 2)
     clock.advance(timedelta(seconds=42))
-    repo = IncidentStore(store)
+    repo = OutboxRepository(store)
     stats = repo.stats(clock.now())
     assert stats.backlog == 2 and stats.oldest_pending_age_seconds == 42
     assert stats.by_sink_status == {("fake", "pending"): 2}

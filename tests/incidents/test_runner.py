@@ -16,7 +16,7 @@ from scd_monitor.incidents.service import names_from_catalog
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.model import State
-from scd_monitor.store import Store
+from scd_monitor.store import ResultRepository, Store
 from tests.incidents.conftest import T0, SettableClock
 from tests.incidents.schema import validate
 
@@ -93,7 +93,7 @@ async def test_tracker_states_become_an_incident_and_its_files(
 
     async def minute(m: int, ok: bool) -> list[object]:
         batch = [result(m, ok), result(m, True, "prestador-a/autenticacion/cert")]
-        store.write_results(batch)
+        ResultRepository(store).write(batch)
         latest.update({r.check_id: r for r in batch})
         clock.at = T0 + timedelta(minutes=m, seconds=5)
         tracker.run_until_idle()
@@ -139,7 +139,7 @@ def test_an_allowed_maintenance_window_is_not_an_outage(store: Store, clock: Set
     tracker = StateTracker(store, vantage="bogota", clock=clock)
     tracker.set_catalog(CATALOG)
     # 11:05-11:10 Bogotá = 16:05-16:10 UTC: inside the window
-    store.write_results([result(65 + m, False) for m in range(5)])
+    ResultRepository(store).write([result(65 + m, False) for m in range(5)])
     clock.at = T0 + timedelta(minutes=70)
     tracker.run_until_idle()
     assert tracker.current()[OIDC].state is State.DOWN

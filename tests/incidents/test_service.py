@@ -9,11 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from scd_monitor.errors import StoreError
+from scd_monitor.errors import NotFoundError, StoreError
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.incidents.store import NotFoundError
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
-from scd_monitor.store import Store
+from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.tables import deliveries, incident_reports, incidents
 from tests.incidents.conftest import SettableClock, config, healthy, outage
 from tests.incidents.figures import figures
@@ -31,7 +30,7 @@ def reports(store: Store) -> list[dict]:  # type: ignore[type-arg]
 
 
 def seed_failures(store: Store, clock: SettableClock) -> None:
-    store.write_results(
+    ResultRepository(store).write(
         [
             ProbeResult(
                 check_id="prestador-a/autenticacion/oidc",
@@ -207,7 +206,7 @@ def test_a_failed_transaction_stores_nothing(store: Store, clock: SettableClock)
     def boom(*_a: object, **_k: object) -> None:
         raise StoreError("disk on fire")
 
-    service.repo.add_delivery = boom  # type: ignore[method-assign]
+    service.outbox.add_delivery = boom  # type: ignore[method-assign]
     with pytest.raises(StoreError):
         service.evaluate(outage(clock.now()))
     with store.engine.connect() as conn:

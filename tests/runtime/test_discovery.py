@@ -22,7 +22,7 @@ from scd_monitor.catalog.discovered import expand
 from scd_monitor.cli import main
 from scd_monitor.clock import SystemClock
 from scd_monitor.runtime.discovery import DirectoryWatcher
-from scd_monitor.store import Store
+from scd_monitor.store import DirectoryRepository, Store
 from scd_monitor.web.metrics import DirectoryCollector
 from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.fleet import Simulator
@@ -75,7 +75,7 @@ class World:
         return {c.id for c in expand(self.catalog, watcher.directories()).catalog.resolved_checks()}
 
     def events(self) -> list[tuple[str, str, str]]:
-        return [(e.kind, e.change, e.subject) for e in self.store.directory_events()]
+        return [(e.kind, e.change, e.subject) for e in DirectoryRepository(self.store).events()]
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ async def test_first_read_is_a_baseline_then_changes_are_events(world: World) ->
     await watcher.load()
     assert await watcher.refresh("sim")
     assert world.events() == [("directory", "baseline", "CO")]
-    (baseline,) = world.store.directory_events()
+    (baseline,) = DirectoryRepository(world.store).events()
     assert baseline.details["services"] == 3
     assert baseline.details["subsystems"] == 3  # with the monitor's own
     assert world.changes == 1
@@ -134,7 +134,7 @@ async def test_a_failed_read_keeps_the_last_good_directory(world: World) -> None
     status = watcher.statuses()["sim"]
     assert status.failures_total == 2
     assert "500" in (status.last_error or "")
-    failures = [e for e in world.store.directory_events() if e.change == "fetch_failed"]
+    failures = [e for e in DirectoryRepository(world.store).events() if e.change == "fetch_failed"]
     assert len(failures) == 1, "one event when the source starts failing, not one per read"
     assert "HTTP 500" in failures[0].details["error"]
     xroad.configuration_source.set_status(None)
@@ -145,7 +145,11 @@ async def test_a_failed_read_keeps_the_last_good_directory(world: World) -> None
     assert await watcher.refresh("sim")
     assert world.events()[-1] == ("directory", "fetch_recovered", "CO")
     assert world.check_ids(watcher) == good
-    assert world.store.directories()["sim"].directory.same_entities(watcher.directories()["sim"])
+    assert (
+        DirectoryRepository(world.store)
+        .latest()["sim"]
+        .directory.same_entities(watcher.directories()["sim"])
+    )
 
 
 async def test_a_restart_does_not_announce_again(world: World) -> None:

@@ -11,7 +11,7 @@ from scd_monitor.clock import Clock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.model import Span, State
-from scd_monitor.store import Store
+from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.tables import check_spans, latency_hourly
 from tests.conftest import utc
 
@@ -81,7 +81,7 @@ def interleaved() -> list[ProbeResult]:
 
 
 def test_spans_are_derived_and_stored(store: Store) -> None:
-    store.write_results(interleaved())
+    ResultRepository(store).write(interleaved())
     t = tracker(store, T0 + timedelta(minutes=30))
     assert t.run_until_idle() == 60
     spans_a = stored_spans(store, A)
@@ -99,13 +99,13 @@ def test_spans_are_derived_and_stored(store: Store) -> None:
 def test_a_restart_continues_an_outage_and_equals_one_uninterrupted_run(store: Store) -> None:
     results = interleaved()
     first, second = results[:26], results[26:]  # minutes 0-12: a has failed 3 times
-    store.write_results(first)
+    ResultRepository(store).write(first)
     t1 = tracker(store, T0 + timedelta(minutes=13))
     t1.run_until_idle()
     assert t1.current()[A].state is State.DOWN
     assert t1.current()[A].since == T0 + timedelta(minutes=10)
 
-    store.write_results(second)
+    ResultRepository(store).write(second)
     t2 = tracker(store, T0 + timedelta(minutes=30))  # a new process: state from the store
     t2.run_until_idle()
     resumed = {c: stored_spans(store, c) for c in (A, B)}
@@ -120,7 +120,7 @@ def test_a_restart_continues_an_outage_and_equals_one_uninterrupted_run(store: S
 
 
 def test_latency_rollups(store: Store) -> None:
-    store.write_results(HISTORY_B)
+    ResultRepository(store).write(HISTORY_B)
     t = tracker(store, T0 + timedelta(minutes=30))
     t.run_until_idle()
     with store.engine.connect() as conn:
@@ -135,22 +135,24 @@ def test_latency_rollups(store: Store) -> None:
 
 
 def test_out_of_order_results_are_skipped_and_counted(store: Store) -> None:
-    store.write_results(HISTORY_A[5:])
+    ResultRepository(store).write(HISTORY_A[5:])
     t = tracker(store, T0 + timedelta(minutes=30))
     t.run_until_idle()
-    store.write_results(HISTORY_A[:5])  # e.g. replayed from the spool
+    ResultRepository(store).write(HISTORY_A[:5])  # e.g. replayed from the spool
     assert t.run_until_idle() == 5
     assert t.out_of_order_total == 5
 
 
 def test_pruning_keeps_what_the_tracker_has_not_processed_and_the_spans(store: Store) -> None:
-    store.write_results(HISTORY_A[:20])
+    ResultRepository(store).write(HISTORY_A[:20])
     t = tracker(store, T0 + timedelta(minutes=30))
     t.run_until_idle()
-    store.write_results(HISTORY_A[20:])  # not processed yet
+    ResultRepository(store).write(HISTORY_A[20:])  # not processed yet
     spans_before = stored_spans(store, A)
-    deleted = store.prune_results(vantage="v1", older_than=T0 + timedelta(hours=1))
+    deleted = ResultRepository(store).prune(vantage="v1", older_than=T0 + timedelta(hours=1))
     assert deleted == 20
-    assert [r.started_at for r in store.results()] == [r.started_at for r in HISTORY_A[20:]]
+    assert [r.started_at for r in ResultRepository(store).read()] == [
+        r.started_at for r in HISTORY_A[20:]
+    ]
     assert stored_spans(store, A) == spans_before
-    assert store.prune_results(vantage="other", older_than=T0 + timedelta(hours=1)) == 0
+    assert ResultRepository(store).prune(vantage="other", older_than=T0 + timedelta(hours=1)) == 0

@@ -23,9 +23,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, select, text
 
 from scd_monitor.errors import StoreError
-from scd_monitor.incidents.store import IncidentStore
+from scd_monitor.incidents.lifecycle import TrackerState
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
-from scd_monitor.store import Store, schema
+from scd_monitor.store import CheckRepository, DirectoryRepository, ResultRepository, Store, schema
+from scd_monitor.store.incidents import IncidentRepository
+from scd_monitor.store.outbox import OutboxRepository
 from scd_monitor.store.tables import (
     check_machines,
     check_spans,
@@ -175,12 +177,14 @@ def test_revision_0001_is_the_schema_of_the_release_before_migrations(
 def test_upgrade_is_idempotent(empty_url: str) -> None:
     store = Store(empty_url)
     try:
-        store.create_schema()
-        store.write_results([_result(T0)])
+        first = store.create_schema()
+        assert (first.before, first.after, first.changed) == (None, schema.head(), True)
+        assert "created the schema" in first.line()
+        ResultRepository(store).write([_result(T0)])
         with store.engine.connect() as conn:
             before = (shape(conn), raw_rows(conn))
         again = schema.upgrade(store)
-        store.create_schema()
+        assert not store.create_schema().changed
         assert not again.changed
         assert again.line().endswith(f"at {schema.head()} already")
         with store.engine.connect() as conn:
@@ -215,9 +219,9 @@ def test_a_database_of_the_previous_release_keeps_every_row(legacy_url: str) -> 
         assert_v1_reads_back(store)
 
         # Still a working database: new rows get new identifiers.
-        store.write_results([_result(T0 + timedelta(hours=1))])
-        assert len(store.results()) == V1_COUNTS["scd_probe_results"] + 1
-        store.save_directory(
+        ResultRepository(store).write([_result(T0 + timedelta(hours=1))])
+        assert len(ResultRepository(store).read()) == V1_COUNTS["scd_probe_results"] + 1
+        DirectoryRepository(store).save(
             "xroad-co",
             events=[
                 DirectoryEvent(
@@ -225,14 +229,14 @@ def test_a_database_of_the_previous_release_keeps_every_row(legacy_url: str) -> 
                 )
             ],
         )
-        assert [e.id for e in store.directory_events()] == [1, 2, 3]
+        assert [e.id for e in DirectoryRepository(store).events()] == [1, 2, 3]
     finally:
         store.dispose()
 
 
 def assert_v1_reads_back(store: Store) -> None:
     """The fixture's rows, through the read APIs (and the tables where there is none)."""
-    checks = {c.id: c for c in store.checks()}
+    checks = {c.id: c for c in CheckRepository(store).list()}
     assert sorted(checks) == [
         "prestador-a/autenticacion/cert",
         "prestador-a/autenticacion/oidc",
@@ -246,10 +250,10 @@ def assert_v1_reads_back(store: Store) -> None:
     )
     assert health.first_seen == T0 and health.retired_at is None
 
-    results = store.results()
+    results = ResultRepository(store).read()
     assert len(results) == 41
     assert all(r.started_at.tzinfo is not None for r in results)
-    oidc = store.results(check_id="prestador-a/autenticacion/oidc", vantage="bogota")
+    oidc = ResultRepository(store).read(check_id="prestador-a/autenticacion/oidc", vantage="bogota")
     assert len(oidc) == 20
     assert oidc[4].started_at == T0 + timedelta(minutes=4, milliseconds=123)
     assert oidc[4].outcome.phases == {"connect": 0.012, "tls": 0.034, "first_byte": 0.15}
@@ -267,28 +271,29 @@ def assert_v1_reads_back(store: Store) -> None:
         "intento": 8,
         "observación": "conexión rechazada, señal débil",
     }
-    cert = store.results(check_id="prestador-a/autenticacion/cert")[0]
+    cert = ResultRepository(store).read(check_id="prestador-a/autenticacion/cert")[0]
     assert cert.outcome.cert_not_after == datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert cert.outcome.details == {"emisor": "Autoridad de Certificación Pública — Colombia"}
-    (medellin,) = store.results(vantage="medellín")
+    (medellin,) = ResultRepository(store).read(vantage="medellín")
     assert medellin.outcome.message == "estado inesperado 503: «Servicio en mantenimiento»"
     assert medellin.outcome.status_code == 503
 
-    directories = store.directories()
+    directories = DirectoryRepository(store).latest()
     stored = directories["xroad-co"]
     assert stored.last_success_at == T0 + timedelta(minutes=1)
     assert stored.directory.members == {
         "CO/GOB/800000000": {"name": "Ministerio de Tecnologías de la Información"}
     }
     assert stored.directory.globalconf_version == 3
-    events = store.directory_events()
+    events = DirectoryRepository(store).events()
     assert [(e.id, e.kind, e.change) for e in events] == [
         (1, "directory", "baseline"),
         (2, "service", "appeared"),
     ]
     assert events[0].details["nota"] == "línea base"
 
-    repo = IncidentStore(store)
+    repo = IncidentRepository(store)
+    outbox = OutboxRepository(store)
     (incident,) = repo.list_incidents(open_only=True)
     assert (incident.code, incident.status, incident.started_at) == (
         "SCD-2026-000001",
@@ -296,7 +301,7 @@ def assert_v1_reads_back(store: Store) -> None:
         T0 + timedelta(minutes=8),
     )
     assert incident.context["provider_name"] == "Prestador Ñandú S.A.S."
-    deliveries = repo.deliveries()
+    deliveries = outbox.deliveries()
     assert [(d.report_id, d.sink, d.status) for d in deliveries] == [
         ("SCD-2026-000001.1", "archivo", "delivered"),
         ("SCD-2026-000001.1", "respaldo", "failed"),
@@ -307,7 +312,7 @@ def assert_v1_reads_back(store: Store) -> None:
         "directorio no escribible: «/var/lib/scd/informes» (permiso denegado)"
     )
     assert deliveries[0].delivered_at == T0 + timedelta(minutes=12)
-    with repo.transaction("reading the fixture") as conn:
+    with store.transaction("reading the fixture") as conn:
         notes = repo.notes(conn, incident.id)
         assert [(n.author, n.text) for n in notes] == [
             (
@@ -315,7 +320,7 @@ def assert_v1_reads_back(store: Store) -> None:
                 "Se reinició el proveedor de identidad; el equipo de operación sigue atento.",
             )
         ]
-        assert [(e.seq, e.kind, e.reason) for e, _, _ in repo.events(conn, incident.id)] == [
+        assert [(e.seq, e.kind, e.reason) for e in repo.events(conn, incident.id)] == [
             (1, "opened", "opened"),
             (2, "updated", "note"),
         ]
@@ -325,7 +330,8 @@ def assert_v1_reads_back(store: Store) -> None:
         assert documents[1]["actions"][0]["author"] == "Ana María Muñoz"
         text_, html = repo.report_text(conn, incident.id) or ("", "")
         assert "Ñandú" in text_ and "Ñandú" in html
-        ((key, (tracker, revision)),) = repo.trackers(conn).items()
+        ((key, (state, revision)),) = repo.trackers(conn).items()
+        tracker = TrackerState.from_json(state)
         assert key == ("prestador-a", "autenticacion")
         assert (tracker.generation, tracker.is_open, revision) == (1, True, 1)
         sha = conn.execute(text("SELECT body, sha256 FROM scd_incident_reports")).all()
@@ -363,7 +369,7 @@ def assert_v1_reads_back(store: Store) -> None:
             "prestador-a/autenticacion/oidc": (T0, 14, 14),
             "prestador-a/autenticacion/cert": (T0, 20, 20),
         }
-    stats = repo.stats(T0 + timedelta(minutes=13))
+    stats = outbox.stats(T0 + timedelta(minutes=13))
     assert stats.backlog == 2 and stats.open_by_severity == {"critical": 1}
 
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from scd_monitor.errors import NoStoreDataError, StoreError
-from scd_monitor.incidents.store import IncidentStore
 from scd_monitor.probes.base import Outcome, ProbeResult
-from scd_monitor.store import Store, schema
+from scd_monitor.store import CheckRepository, ResultRepository, Store, schema
+from scd_monitor.store.incidents import IncidentRepository
 from tests.store.fixtures.databases import load_v1_sqlite, private_postgres_database
 
 AT = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
@@ -114,7 +114,7 @@ def test_an_upgraded_sqlite_database_is_read_and_never_written(tmp_path: Path) -
     url = f"sqlite:///{tmp_path}/store.db"
     daemon = Store(url)
     daemon.create_schema()
-    daemon.write_results([result()])
+    ResultRepository(daemon).write([result()])
     daemon.dispose()
     main = tmp_path / "store.db"
     before = digest(main)
@@ -122,11 +122,11 @@ def test_an_upgraded_sqlite_database_is_read_and_never_written(tmp_path: Path) -
     store = Store.open_existing(url)
     try:
         assert store.access == "read"
-        assert [r.check_id for r in store.results()] == ["p/s/c"]
-        assert IncidentStore(store).list_incidents(open_only=False) == []
+        assert [r.check_id for r in ResultRepository(store).read()] == ["p/s/c"]
+        assert IncidentRepository(store).list_incidents(open_only=False) == []
         store.ping()
         with pytest.raises(StoreError, match="readonly"):
-            store.write_results([result("medellin")])
+            ResultRepository(store).write([result("medellin")])
         with pytest.raises(StoreError, match="read-only"):
             store.create_schema()
     finally:
@@ -142,8 +142,8 @@ def test_writable_opening_writes_rows_but_makes_nothing_else(tmp_path: Path) -> 
     store = Store.open_existing(url, writable=True)
     try:
         assert store.access == "write"
-        store.write_results([result()])
-        assert len(store.results()) == 1
+        ResultRepository(store).write([result()])
+        assert len(ResultRepository(store).read()) == 1
     finally:
         store.dispose()
 
@@ -154,8 +154,8 @@ def test_a_database_of_the_release_before_migrations_is_read_as_it_is(tmp_path: 
     url = load_v1_sqlite(tmp_path / "v1.db")
     store = Store.open_existing(url)
     try:
-        assert len(store.checks()) == 3
-        (incident,) = IncidentStore(store).list_incidents(open_only=False)
+        assert len(CheckRepository(store).list()) == 3
+        (incident,) = IncidentRepository(store).list_incidents(open_only=False)
         assert incident.context["provider_name"] == "Prestador Ñandú S.A.S."
         assert schema.current(store) is None  # still unversioned
     finally:
@@ -212,19 +212,19 @@ def test_a_postgresql_database_without_our_tables(pg_url: str) -> None:
 def test_an_upgraded_postgresql_database_is_read_read_only(pg_url: str) -> None:
     daemon = Store(pg_url)
     daemon.create_schema()
-    daemon.write_results([result()])
+    ResultRepository(daemon).write([result()])
     daemon.dispose()
     store = Store.open_existing(pg_url)
     try:
-        assert [r.vantage for r in store.results()] == ["bogota"]
+        assert [r.vantage for r in ResultRepository(store).read()] == ["bogota"]
         with pytest.raises(StoreError, match="read-only transaction"):
-            store.write_results([result("medellin")])
+            ResultRepository(store).write([result("medellin")])
     finally:
         store.dispose()
     writer = Store.open_existing(pg_url, writable=True)
     try:
-        writer.write_results([result("medellin")])
-        assert len(writer.results()) == 2
+        ResultRepository(writer).write([result("medellin")])
+        assert len(ResultRepository(writer).read()) == 2
     finally:
         writer.dispose()
 

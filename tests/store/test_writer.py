@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from scd_monitor.errors import StoreError
 from scd_monitor.probes.base import Outcome, ProbeResult
-from scd_monitor.store import ResultWriter, Store
+from scd_monitor.store import ResultRepository, ResultWriter, Store
 from tests.conftest import utc
 
 T0 = utc(2026, 11, 1, 0, 0, 0)
@@ -29,14 +29,15 @@ def results(n: int, start: int = 0) -> list[ProbeResult]:
 
 
 class FlakyStore:
-    """A store that refuses writes while ``down`` is set (a unit-test double)."""
+    """Result storage that refuses writes while ``down`` is set (a unit-test double of
+    :class:`ResultRepository`)."""
 
     def __init__(self) -> None:
         self.down = threading.Event()
         self.batches: list[list[ProbeResult]] = []
         self.failures = 0
 
-    def write_results(self, batch: Sequence[ProbeResult]) -> None:
+    def write(self, batch: Sequence[ProbeResult]) -> None:
         if self.down.is_set():
             self.failures += 1
             raise StoreError("database is down")
@@ -46,7 +47,7 @@ class FlakyStore:
 def test_writes_everything_in_batches_to_a_real_store(tmp_path: object) -> None:
     store = Store(f"sqlite:///{tmp_path}/w.db")
     store.create_schema()
-    writer = ResultWriter(store, batch_size=100, flush_interval=0.05)
+    writer = ResultWriter(ResultRepository(store), batch_size=100, flush_interval=0.05)
     writer.start()
     for r in results(250):
         writer.submit(r)
@@ -55,7 +56,9 @@ def test_writes_everything_in_batches_to_a_real_store(tmp_path: object) -> None:
     assert stats.written_total == 250
     assert stats.batches_total >= 3
     assert stats.pending == 0
-    assert [r.started_at for r in store.results()] == [r.started_at for r in results(250)]
+    assert [r.started_at for r in ResultRepository(store).read()] == [
+        r.started_at for r in results(250)
+    ]
 
 
 def test_a_dead_database_buffers_and_recovers_without_loss() -> None:

@@ -13,16 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.exc import SQLAlchemyError
-
 from scd_monitor import __version__
 from scd_monitor.analysis.policy import derive_policy
 from scd_monitor.catalog.models import Catalog, ResolvedCheck
 from scd_monitor.clock import Clock
-from scd_monitor.errors import StoreError
 from scd_monitor.sla.calendar import month_of
-from scd_monitor.sla.derive import CheckStateMachine, MachineSnapshot
+from scd_monitor.sla.derive import CheckStateMachine
 from scd_monitor.sla.engine import (
     BURN_WINDOWS,
     ProviderFigures,
@@ -32,7 +28,7 @@ from scd_monitor.sla.engine import (
 )
 from scd_monitor.sla.latency import LatencyHistogram, LatencyStats
 from scd_monitor.sla.maintenance import PlannedWindow, maintenance_spans
-from scd_monitor.sla.model import Period, Span, State
+from scd_monitor.sla.model import Period, Span
 from scd_monitor.sla.timeline import (
     CheckTimeline,
     canary_fault_spans,
@@ -41,7 +37,8 @@ from scd_monitor.sla.timeline import (
     service_timeline,
 )
 from scd_monitor.store import Store
-from scd_monitor.store.tables import check_machines, check_spans, latency_hourly
+from scd_monitor.store.rollups import LatencyRepository
+from scd_monitor.store.spans import SpanRepository
 from scd_monitor.timefmt import iso_utc
 
 REPORT_VERSION = 1
@@ -118,6 +115,8 @@ class SlaReporter:
 
     def __init__(self, store: Store, catalog: Catalog, clock: Clock) -> None:
         self._store = store
+        self._spans = SpanRepository(store)
+        self._rollups = LatencyRepository(store)
         self._catalog = catalog
         self._clock = clock
 
@@ -218,30 +217,12 @@ class SlaReporter:
     ) -> dict[str, list[CheckTimeline]]:
         """Per check id, one timeline per vantage: stored final spans + provisional tail."""
         by_id = {c.id: c for c in checks}
-        spans: dict[tuple[str, str], list[Span]] = defaultdict(list)
-        try:
-            with self._store.engine.connect() as conn:
-                rows = conn.execute(
-                    select(check_spans)
-                    .where(and_(check_spans.c.end > window.start, check_spans.c.start < window.end))
-                    .order_by(check_spans.c.start)
-                )
-                for r in rows:
-                    if r.check_id in by_id:
-                        spans[(r.check_id, r.vantage)].append(
-                            Span(r.start, r.end, State(r.state), r.reason)
-                        )
-                machines = conn.execute(select(check_machines)).all()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"reading state spans failed: {exc}") from exc
-        for m in machines:
-            check = by_id.get(m.check_id)
-            if check is None:
-                continue
-            machine = CheckStateMachine(
-                derive_policy(self._catalog, check), MachineSnapshot.from_json(m.snapshot)
-            )
-            spans[(m.check_id, m.vantage)].extend(machine.provisional(until=now))
+        with self._store.transaction("reading state spans") as conn:
+            spans = self._spans.spans(conn, window, check_ids=by_id)
+            machines = self._spans.machines(conn, check_ids=by_id)
+        for (check_id, vantage), snapshot in machines.items():
+            machine = CheckStateMachine(derive_policy(self._catalog, by_id[check_id]), snapshot)
+            spans.setdefault((check_id, vantage), []).extend(machine.provisional(until=now))
         out: dict[str, list[CheckTimeline]] = defaultdict(list)
         for (check_id, vantage), items in spans.items():
             check = by_id[check_id]
@@ -290,28 +271,15 @@ class SlaReporter:
         """
         service_of = {c.id: (c.provider, c.service) for c in checks}
         acc: dict[tuple[str, str], tuple[int, int, LatencyHistogram]] = {}
-        try:
-            with self._store.engine.connect() as conn:
-                rows = conn.execute(
-                    select(latency_hourly).where(
-                        and_(
-                            latency_hourly.c.hour > start - timedelta(hours=1),
-                            latency_hourly.c.hour < end,
-                        )
-                    )
+        with self._store.transaction("reading latency rollups") as conn:
+            for b in self._rollups.buckets(conn, start, end, check_ids=service_of):
+                key = service_of[b.check_id]
+                ok, under, hist = acc.get(key) or (0, 0, LatencyHistogram())
+                acc[key] = (
+                    ok + b.ok_count,
+                    under + b.under_threshold_count,
+                    hist.merge(b.histogram),
                 )
-                for r in rows:
-                    key = service_of.get(r.check_id)
-                    if key is None:
-                        continue
-                    ok, under, hist = acc.get(key) or (0, 0, LatencyHistogram())
-                    acc[key] = (
-                        ok + r.ok_count,
-                        under + r.under_threshold_count,
-                        hist.merge(LatencyHistogram.from_json(r.histogram)),
-                    )
-        except SQLAlchemyError as exc:
-            raise StoreError(f"reading latency rollups failed: {exc}") from exc
         return {k: LatencyStats(ok, under, hist) for k, (ok, under, hist) in acc.items()}
 
 

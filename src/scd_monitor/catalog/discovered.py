@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from scd_monitor.catalog.models import (
     Catalog,
@@ -311,12 +311,24 @@ def _service_check(
     return XRoadMetaserviceCheck.model_construct(**common)
 
 
-def effective_catalog(catalog: Catalog, store: Any | None) -> Catalog:
+class _StoredDirectory(Protocol):
+    @property
+    def directory(self) -> Directory: ...
+
+
+class StoredDirectories(Protocol):
+    """Where the last good directories are kept
+    (:class:`scd_monitor.store.DirectoryRepository`)."""
+
+    def latest(self) -> Mapping[str, _StoredDirectory]: ...
+
+
+def effective_catalog(catalog: Catalog, stored: StoredDirectories | None) -> Catalog:
     """The catalog plus what its X-Road sources discovered (the last good directories in
-    ``store``; with no store, only the sources' platform checks)."""
+    ``stored``; with none, only the sources' platform checks)."""
     if not catalog.xroad:
         return catalog
     directories = {}
-    if store is not None:
-        directories = {k: v.directory for k, v in store.directories().items()}
+    if stored is not None:
+        directories = {k: v.directory for k, v in stored.latest().items()}
     return expand(catalog, directories).catalog

@@ -207,22 +207,41 @@ def _semantic_problems(
     resolved = catalog.resolved_checks(include_disabled=True)
     canaries = [c for c in resolved if c.canary]
     checks = iter(c for c in resolved if not c.canary)
-    located: list[tuple[Loc, ResolvedCheck]] = [
-        (("monitor", "canaries", i), c) for i, c in enumerate(canaries)
+    defaults: tuple[Loc, Any] = (("defaults",), catalog.defaults)
+    # Each check with the chain it inherits interval and timeout through, nearest first.
+    located: list[tuple[Loc, ResolvedCheck, list[tuple[Loc, Any]]]] = [
+        (("monitor", "canaries", i), c, [(("monitor", "canaries", i), c.spec), defaults])
+        for i, c in enumerate(canaries)
     ]
     for p, provider in enumerate(catalog.providers):
         for s, service in enumerate(provider.services):
             for c in range(len(service.checks)):
-                located.append((("providers", p, "services", s, "checks", c), next(checks)))
-    for here, check in located:
+                at_check: Loc = ("providers", p, "services", s, "checks", c)
+                resolved_check = next(checks)
+                chain = [
+                    (at_check, resolved_check.spec),
+                    (("providers", p, "services", s), service),
+                    (("providers", p), provider),
+                    defaults,
+                ]
+                located.append((at_check, resolved_check, chain))
+    blamed: set[Loc] = set()
+    for here, check, chain in located:
         spec = check.spec
         if check.timeout >= check.interval:
-            key = "timeout" if spec.timeout is not None else "interval"
-            report(
-                (*here, key),
-                f"timeout ({check.timeout.total_seconds():g}s) must be shorter "
-                f"than interval ({check.interval.total_seconds():g}s)",
-            )
+            # Blame the nearer of the two settings, where it is written (the check's own
+            # line, or its service's, provider's or the defaults' once for all).
+            t_at = next(i for i, (_, o) in enumerate(chain) if o.timeout is not None)
+            i_at = next(i for i, (_, o) in enumerate(chain) if o.interval is not None)
+            key, at = ("timeout", t_at) if t_at <= i_at else ("interval", i_at)
+            loc = (*chain[at][0], key)
+            if loc not in blamed:
+                blamed.add(loc)
+                report(
+                    loc,
+                    f"timeout ({check.timeout.total_seconds():g}s) must be shorter "
+                    f"than interval ({check.interval.total_seconds():g}s)",
+                )
         if check.interval.total_seconds() < 1:
             report((*here, "interval"), "interval must be at least 1s")
         if check.timeout.total_seconds() <= 0:

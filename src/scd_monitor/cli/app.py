@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from scd_monitor import __version__
-from scd_monitor.cli import daemon, directory, incidents, sla
+from scd_monitor.cli import daemon, db, directory, incidents, sla
 from scd_monitor.cli.output import EXIT_CONFIG, error
 from scd_monitor.config.settings import Settings, load_settings
 from scd_monitor.errors import ConfigError, StoreError
 from scd_monitor.logs import configure_logging
 
 Handler = Callable[[Settings, argparse.Namespace], int]
-GROUPS = (daemon, sla, directory, incidents)
+GROUPS = (daemon, sla, directory, incidents, db)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for group in GROUPS:
         handlers.update(group.COMMANDS)
     try:
-        return handlers[args.command](settings, args)
+        code = handlers[args.command](settings, args)
+        # Flush here, not at exit: a reader gone away (`… | head`) is seen below, not as
+        # the interpreter's "Exception ignored" report and exit status 120.
+        sys.stdout.flush()
+        return code
     except ConfigError as exc:
         error(exc.problems)
         return EXIT_CONFIG

@@ -52,21 +52,20 @@ def _since(text: str, tz: Any, now: datetime, flag: str) -> datetime:
 
 
 def _directory(settings: Settings, args: argparse.Namespace) -> int:
-    from scd_monitor.store import Store
+    from scd_monitor.store import DirectoryRepository, Store
 
     if not args.changes and (args.since or args.until):
         raise ConfigError(["--since and --until go with --changes"])
-    store = Store(settings.database_url.get_secret_value())
+    store = Store.open_existing(settings.database_url.get_secret_value())
     try:
-        store.create_schema()
         if args.changes:
             catalog = load_catalog(settings.catalog)
             now = datetime.now(UTC)
             since = _since(args.since, catalog.tz, now, "--since") if args.since else None
             until = _since(args.until, catalog.tz, now, "--until") if args.until else None
-            events = store.directory_events(source=args.source, since=since, until=until)
+            events = DirectoryRepository(store).events(source=args.source, since=since, until=until)
         else:
-            stored = store.directories()
+            stored = DirectoryRepository(store).latest()
     finally:
         store.dispose()
     if args.changes:

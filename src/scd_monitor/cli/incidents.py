@@ -21,10 +21,11 @@ from scd_monitor.catalog import load_catalog
 from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.config.settings import Settings
-from scd_monitor.errors import ConfigError
+from scd_monitor.errors import ConfigError, NotFoundError
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.incidents.store import DeliveryRow, IncidentRow, NotFoundError
 from scd_monitor.store import Store
+from scd_monitor.store.incidents import IncidentRow
+from scd_monitor.store.outbox import DeliveryRow
 from scd_monitor.timefmt import iso_utc
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
@@ -88,9 +89,13 @@ def run(
     not open, not retryable)."""
     out = out or sys.stdout
     clock = clock or SystemClock()
-    store = Store(database_url)
+    writes = (
+        args.action in ("note", "resolve")
+        if args.command == "incidents"
+        else bool(args.retry is not None)
+    )
+    store = Store.open_existing(database_url, writable=writes)
     try:
-        store.create_schema()
         service = IncidentService(
             store, config or IncidentsConfig(), clock=clock, timezone=timezone
         )
@@ -203,7 +208,7 @@ def _incidents(
 def _deliveries(
     service: IncidentService, args: argparse.Namespace, out: TextIO, clock: Clock
 ) -> int:
-    repo = service.repo
+    repo = service.outbox
     if args.retry is not None:
         if repo.retry(args.retry, clock.now()):
             out.write(f"delivery {args.retry} re-queued\n")

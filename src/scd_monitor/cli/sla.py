@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scd_monitor.catalog import Catalog, load_catalog
 from scd_monitor.catalog.discovered import effective_catalog
@@ -68,7 +69,12 @@ def _period(args: argparse.Namespace, catalog: Catalog, now: datetime) -> Period
             year, month = parse_month(args.month)
         except ValueError as exc:
             raise ConfigError([f"--month: {exc}"]) from None
-        return month_period(year, month, tz)
+        period = month_period(year, month, tz)
+        if period.start > now:
+            # As `export sla` says: nothing is measured yet, so no figure (a burn rate of a
+            # month to come would be noise).
+            raise ConfigError([f"--month: {args.month} has not begun yet"])
+        return period
 
     def instant(text: str, flag: str) -> datetime:
         try:
@@ -83,20 +89,22 @@ def _period(args: argparse.Namespace, catalog: Catalog, now: datetime) -> Period
     end = instant(args.until, "--to") if args.until else now
     if end <= start:
         raise ConfigError(["--to must be after --from"])
+    if start > now:
+        raise ConfigError([f"--from: {args.since} is in the future"])
     return Period(start.astimezone(UTC), end.astimezone(UTC))
 
 
 def _sla(settings: Settings, args: argparse.Namespace) -> int:
     from scd_monitor.analysis.reporting import SlaReporter
-    from scd_monitor.store import Store
+    from scd_monitor.store import DirectoryRepository, Store
 
     catalog = load_catalog(settings.catalog)
     clock = SystemClock()
     now = clock.now()
     period = _period(args, catalog, now)
-    store = Store(settings.database_url.get_secret_value())
+    store = Store.open_existing(settings.database_url.get_secret_value())
     try:
-        catalog = effective_catalog(catalog, store)
+        catalog = effective_catalog(catalog, DirectoryRepository(store))
         if args.provider and not any(p.id == args.provider for p in catalog.providers):
             raise ConfigError([f"--provider: no provider {args.provider!r} in the catalog"])
         report = SlaReporter(store, catalog, clock).report(
@@ -122,9 +130,14 @@ def _dur(value: timedelta | None) -> str:
 def render_slatable(report: Any) -> str:
     """The human table of ``scd-monitor sla``."""
     tz = report.timezone
+    zone = ZoneInfo(tz)
+
+    def local(instant: datetime) -> str:
+        return instant.astimezone(zone).isoformat(timespec="seconds")
+
     lines = [
-        f"SLA {report.period.start.isoformat()} .. {report.period.end.isoformat()} "
-        f"(time zone {tz}, as of {report.now.isoformat(timespec='seconds')})",
+        f"SLA {local(report.period.start)} .. {local(report.period.end)} "
+        f"(time zone {tz}, as of {local(report.now)})",
         "",
     ]
     header = (
@@ -175,20 +188,20 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     from scd_monitor.exports import FORMATS, ExportError, ExportSource, export_month
     from scd_monitor.exports.incidents import incidents_of
     from scd_monitor.sla.calendar import month_period, parse_month
-    from scd_monitor.store import Store
+    from scd_monitor.store import DirectoryRepository, Store
 
     output = args.output or settings.export_dir
     if output is None or not str(output):
         raise ConfigError(["--output: no export directory (set SCD_MONITOR_EXPORT_DIR)"])
-    clock = SystemClock()
-    store = Store(settings.database_url.get_secret_value())
     try:
-        catalog = effective_catalog(load_catalog(settings.catalog), store)
-        store.create_schema()
-        try:
-            year, month = parse_month(args.month)
-        except ValueError as exc:
-            raise ConfigError([f"--month: {exc}"]) from None
+        year, month = parse_month(args.month)
+    except ValueError as exc:
+        raise ConfigError([f"--month: {exc}"]) from None
+    declared = load_catalog(settings.catalog)
+    clock = SystemClock()
+    store = Store.open_existing(settings.database_url.get_secret_value())
+    try:
+        catalog = effective_catalog(declared, DirectoryRepository(store))
         result = export_month(
             ExportSource(SlaReporter(store, catalog, clock), catalog),
             month=args.month,
@@ -212,13 +225,12 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 def _states(settings: Settings, _args: argparse.Namespace) -> int:
     from scd_monitor.runtime.tracker import StateTracker
-    from scd_monitor.store import Store
+    from scd_monitor.store import DirectoryRepository, Store
 
     catalog = load_catalog(settings.catalog)
-    store = Store(settings.database_url.get_secret_value())
+    store = Store.open_existing(settings.database_url.get_secret_value(), writable=True)
     try:
-        store.create_schema()
-        catalog = effective_catalog(catalog, store)
+        catalog = effective_catalog(catalog, DirectoryRepository(store))
         tracker = StateTracker(store, vantage=settings.vantage, clock=SystemClock())
         tracker.set_catalog(catalog)
         n = tracker.rebuild()

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     spool_dir: Path = Path("data/spool")
     """Where results the database could not take before a shutdown wait for the next start."""
 
+    @field_validator("export_dir", mode="before")
+    @classmethod
+    def _empty_disables(cls, value: Any) -> Any:
+        # `SCD_MONITOR_EXPORT_DIR=` (empty) disables the job; Path("") would be the
+        # working directory.
+        if value is None or (isinstance(value, str | Path) and not str(value).strip()):
+            return None
+        return value
+
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -182,5 +191,19 @@ def load_settings(**overrides: Any) -> Settings:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown setting"
-            problems.append(f"setting {name!r} ({ENV_PREFIX}{name.upper()}): {msg}")
+            problems.append(f"{_source_of(name, clean)}: {msg}")
         raise ConfigError(problems) from None
+
+
+def _source_of(name: str, flags: dict[str, Any]) -> str:
+    """Where a bad setting came from, as the operator wrote it: the command-line flag,
+    the environment variable, or the settings file (in that order of precedence)."""
+    env = f"{ENV_PREFIX}{name.upper()}"
+    if name in flags and name != "settings_file":
+        return f"--{name.replace('_', '-')}"
+    if env in os.environ or f"{env}_FILE" in os.environ:
+        return f"setting {name!r} ({env})"
+    settings_file = flags.get("settings_file") or os.environ.get(f"{ENV_PREFIX}SETTINGS_FILE")
+    if settings_file:
+        return f"{settings_file}: {name}"
+    return f"setting {name!r} ({env})"

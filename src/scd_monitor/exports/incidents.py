@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from scd_monitor.catalog.incident_kinds import Severity
 from scd_monitor.exports.model import IncidentRef
-from scd_monitor.incidents.store import IncidentStore
 from scd_monitor.sla.model import Period
 from scd_monitor.store import Store
+from scd_monitor.store.incidents import IncidentRepository
 
 SEVERITY_ES = {
     Severity.CRITICAL: "crítica",
@@ -18,7 +18,7 @@ SEVERITY_ES = {
 
 def incidents_of(store: Store, period: Period) -> list[IncidentRef]:
     """Every incident open at some time during ``period``, with its report identifier."""
-    rows = IncidentStore(store).incidents_between(period.start, period.end)
+    rows = IncidentRepository(store).incidents_between(period.start, period.end)
     return [
         IncidentRef(
             row.code,

@@ -7,7 +7,7 @@
     lifecycle.py       a service's signals over time → opened / updated / resolved (pure)
     report.py          the report document (JSON Schema in schemas/) and its renderings
     routing.py         which sinks get a report, for which audience (pure)
-    store.py, tables.py  the repository and its tables, the outbox
+    outbox.py          OutboxDispatcher: stored deliveries → sinks (SQL: store.outbox)
     service.py         IncidentService: what the daemon and the CLI call
     metrics.py         the Prometheus collector
     commands.py        ``scd-monitor incidents …`` and ``scd-monitor deliveries …``

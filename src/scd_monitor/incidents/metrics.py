@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from scd_monitor.catalog.incident_kinds import Severity
-from scd_monitor.incidents.store import OutboxStats
+from scd_monitor.store.outbox import OutboxStats
 
 __all__ = ["IncidentCollector", "IncidentMetricsSnapshot"]
 

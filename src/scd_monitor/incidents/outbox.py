@@ -1,7 +1,7 @@
 """The outbox dispatcher: stored deliveries → sinks, at least once, never lost.
 
 :meth:`OutboxDispatcher.run_once` claims due deliveries (a conditional ``UPDATE`` per
-row sets a lease, see :class:`~scd_monitor.incidents.store.IncidentStore`), delivers
+row sets a lease, see :class:`~scd_monitor.store.outbox.OutboxRepository`), delivers
 them concurrently (at most ``concurrency``), and settles each one as soon as its sink
 answers: ``delivered``; back to ``pending`` after a capped exponential backoff with
 jitter (transient failure); ``failed`` for a permanent failure or after
@@ -27,9 +27,10 @@ import structlog
 from scd_monitor.catalog.incidents import BackoffConfig, OutboxConfig
 from scd_monitor.clock import Clock
 from scd_monitor.errors import SinkError, StoreError
-from scd_monitor.incidents.store import ClaimedDelivery, IncidentStore
+from scd_monitor.incidents.report import subject_of
 from scd_monitor.sinks.base import RetryLater, Sink
 from scd_monitor.store import Store
+from scd_monitor.store.outbox import ClaimedDelivery, OutboxRepository
 
 __all__ = ["DispatchStats", "OutboxDispatcher", "backoff_delay"]
 
@@ -59,14 +60,14 @@ class OutboxDispatcher:
 
     def __init__(
         self,
-        store: Store | IncidentStore,
+        store: Store | OutboxRepository,
         sinks: Mapping[str, Sink],
         clock: Clock,
         *,
         config: OutboxConfig | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._repo = store if isinstance(store, IncidentStore) else IncidentStore(store)
+        self._repo = store if isinstance(store, OutboxRepository) else OutboxRepository(store)
         self._sinks = dict(sinks)
         self._clock = clock
         self._config = config or OutboxConfig()
@@ -89,6 +90,7 @@ class OutboxDispatcher:
             sinks=sinks.keys(),
             lease=config.lease,
             limit=config.batch,
+            subject=subject_of,
         )
         if not claimed:
             return DispatchStats()

@@ -26,10 +26,10 @@ from scd_monitor.incidents.metrics import IncidentMetricsSnapshot
 from scd_monitor.incidents.observe import Observations
 from scd_monitor.incidents.outbox import OutboxDispatcher
 from scd_monitor.incidents.service import IncidentService
-from scd_monitor.incidents.store import OutboxStats
 from scd_monitor.sinks import build_sinks
 from scd_monitor.sinks.base import Sink
 from scd_monitor.store import Store
+from scd_monitor.store.outbox import OutboxStats
 
 __all__ = ["IncidentRunner", "build_runner"]
 
@@ -119,5 +119,5 @@ def build_runner(
     service = IncidentService(
         store, config, clock=clock, timezone=timezone, holder=vantage, names=names
     )
-    dispatcher = OutboxDispatcher(service.repo, sinks, clock, config=config.outbox)
+    dispatcher = OutboxDispatcher(service.outbox, sinks, clock, config=config.outbox)
     return IncidentRunner(service, dispatcher, observe=observe, sinks=sinks, clock=clock)

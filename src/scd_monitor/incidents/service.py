@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.clock import Clock
+from scd_monitor.errors import NotFoundError
 from scd_monitor.incidents.detect import describe_states, detect, unobservable
 from scd_monitor.incidents.lifecycle import Phase, TrackerState, Transition, resolve, step
 from scd_monitor.incidents.model import MONITOR_PROVIDER, Signal
@@ -31,24 +32,22 @@ from scd_monitor.incidents.observe import Observations, ServiceObservation
 from scd_monitor.incidents.report import (
     SCHEMA_VERSION,
     EventFacts,
+    Evidence,
     IncidentFacts,
     NoteFacts,
     build_report,
+    redact_details,
+    redact_evidence,
     render,
     sla_impact,
 )
 from scd_monitor.incidents.routing import plan_deliveries
-from scd_monitor.incidents.store import (
-    DeliveryRow,
-    IncidentRow,
-    IncidentStore,
-    NotFoundError,
-    OutboxStats,
-)
 from scd_monitor.store import Store
+from scd_monitor.store.incidents import EventRow, EvidenceRow, IncidentRepository, IncidentRow
+from scd_monitor.store.outbox import DeliveryRow, OutboxRepository, OutboxStats
 from scd_monitor.timefmt import iso_utc
 
-__all__ = ["IncidentDetail", "IncidentService", "RecordedEvent"]
+__all__ = ["IncidentDetail", "IncidentService", "RecordedEvent", "facts_of"]
 
 log = structlog.get_logger("scd_monitor.incidents")
 
@@ -94,7 +93,9 @@ class IncidentService:
         holder: str = "local",
         names: Callable[[str, str], Mapping[str, Any]] | None = None,
     ) -> None:
-        self.repo = IncidentStore(store)
+        self.store = store
+        self.repo = IncidentRepository(store)
+        self.outbox = OutboxRepository(store)
         self._config = config
         self._clock = clock
         self._timezone = timezone
@@ -142,8 +143,8 @@ class IncidentService:
         held = unobservable(observations)
         services = {(s.provider, s.service): s for s in observations.services}
         recorded: list[RecordedEvent] = []
-        with self.repo.transaction("evaluating incidents") as conn:
-            trackers = self.repo.trackers(conn)
+        with self.store.transaction("evaluating incidents") as conn:
+            trackers = self._trackers(conn)
             for key in sorted(set(signals) | set(trackers)):
                 state, revision = trackers.get(key, (TrackerState(), None))
                 policy = config.policy(*key)
@@ -168,7 +169,7 @@ class IncidentService:
                             vantage=observations.vantage,
                         )
                     )
-                self.repo.save_tracker(conn, key, new, revision, now)
+                self._save_tracker(conn, key, new, revision, now)
         self.evaluations_total += 1
         self.last_evaluation = now
         for event in recorded:
@@ -194,7 +195,7 @@ class IncidentService:
         if not text:
             raise ValueError("the note is empty")
         now = self._clock.now()
-        with self.repo.transaction(f"adding a note to {code}") as conn:
+        with self.store.transaction(f"adding a note to {code}") as conn:
             incident = self._incident(conn, code)
             self.repo.add_note(conn, incident.id, at=now, author=author, text=text)
             return self._event(
@@ -207,10 +208,10 @@ class IncidentService:
         """Resolve an open incident by hand (the conditions present now are suppressed
         until they clear); a resolution report goes out."""
         now = self._clock.now()
-        with self.repo.transaction(f"resolving {code}") as conn:
+        with self.store.transaction(f"resolving {code}") as conn:
             incident = self._incident(conn, code)
             key = (incident.provider, incident.service)
-            found = self.repo.tracker(conn, key)
+            found = self._tracker(conn, key)
             if found is None or found[0].generation != incident.generation or not found[0].is_open:
                 raise NotFoundError(f"{code} is not open")
             state, revision = found
@@ -219,30 +220,54 @@ class IncidentService:
             if text and text.strip():
                 self.repo.add_note(conn, incident.id, at=now, author=author, text=text.strip())
             event = self._record(conn, key, new, transition, service=None, vantage=None)
-            self.repo.save_tracker(conn, key, new, revision, now)
+            self._save_tracker(conn, key, new, revision, now)
             return event
 
     def list(self, *, open_only: bool = True, limit: int = 100) -> list[IncidentRow]:
         return self.repo.list_incidents(open_only=open_only, limit=limit)
 
     def show(self, code: str) -> IncidentDetail:
-        with self.repo.transaction(f"reading {code}") as conn:
+        with self.store.transaction(f"reading {code}") as conn:
             incident = self._incident(conn, code)
             events = self.repo.events(conn, incident.id)
             notes = self.repo.notes(conn, incident.id)
             text = self.repo.report_text(conn, incident.id)
         return IncidentDetail(
             incident=incident,
-            events=events,
-            notes=notes,
-            deliveries=self.repo.deliveries(incident_id=incident.id),
+            events=[(_event_facts(e), e.notify, e.details) for e in events],
+            notes=[NoteFacts(n.at, n.author, n.text) for n in notes],
+            deliveries=self.outbox.deliveries(incident_id=incident.id),
             last_report_text=text[0] if text else None,
         )
 
     def stats(self) -> OutboxStats:
-        return self.repo.stats(self._clock.now())
+        return self.outbox.stats(self._clock.now())
 
     # -- internals ----------------------------------------------------------------------
+
+    def _trackers(self, conn: Connection) -> dict[tuple[str, str], tuple[TrackerState, int]]:
+        """Every stored tracker's state and revision."""
+        return {
+            key: (TrackerState.from_json(state), revision)
+            for key, (state, revision) in self.repo.trackers(conn).items()
+        }
+
+    def _tracker(self, conn: Connection, key: tuple[str, str]) -> tuple[TrackerState, int] | None:
+        found = self.repo.tracker(conn, key)
+        return None if found is None else (TrackerState.from_json(found[0]), found[1])
+
+    def _save_tracker(
+        self,
+        conn: Connection,
+        key: tuple[str, str],
+        state: TrackerState,
+        revision: int | None,
+        now: datetime,
+    ) -> None:
+        """Store a tracker's new state (its JSON): a blank state is never inserted,
+        and a stored one is deleted once blank with no incident generation to remember."""
+        drop = state.is_blank and (revision is None or state.generation == 0)
+        self.repo.save_tracker(conn, key, None if drop else state.to_json(), revision, now)
 
     def _incident(self, conn: Connection, code: str) -> IncidentRow:
         incident = self.repo.incident_by_code(conn, code.strip().upper())
@@ -364,12 +389,14 @@ class IncidentService:
     ) -> int:
         config = self._config
         now = self._clock.now()
-        notes = self.repo.notes(conn, incident.id)
+        notes = [NoteFacts(n.at, n.author, n.text) for n in self.repo.notes(conn, incident.id)]
         checks = incident.context.get("impact", {}).get("checks", [])
-        evidence = self.repo.evidence(conn, checks, per_check=config.evidence_results)
-        facts: IncidentFacts = incident.facts()
+        evidence = [
+            _evidence(e)
+            for e in self.repo.evidence(conn, checks, per_check=config.evidence_results)
+        ]
         document = build_report(
-            facts,
+            facts_of(incident),
             event,
             notes,
             evidence,
@@ -383,7 +410,9 @@ class IncidentService:
             conn,
             incident_id=incident.id,
             event_id=event_id,
-            rendered=rendered,
+            body=rendered.body,
+            text=rendered.text,
+            html=rendered.html,
             schema_version=SCHEMA_VERSION,
             now=now,
         )
@@ -396,7 +425,7 @@ class IncidentService:
             provider_contact=incident.context.get("provider_contact"),
         )
         for p in planned:
-            self.repo.add_delivery(
+            self.outbox.add_delivery(
                 conn,
                 report_id=report_id,
                 incident_id=incident.id,
@@ -456,6 +485,42 @@ class IncidentService:
             "error_kinds": sorted(kinds),
         }
         return ctx
+
+
+def facts_of(row: IncidentRow) -> IncidentFacts:
+    """A stored incident as its report quotes it."""
+    return IncidentFacts(
+        code=row.code,
+        provider=row.provider,
+        service=row.service,
+        status=row.status,
+        type=row.type,
+        severity=row.severity,
+        kinds=row.kinds,
+        started_at=row.started_at,
+        detected_at=row.detected_at,
+        ended_at=row.ended_at,
+        resolved_at=row.resolved_at,
+        context=row.context,
+    )
+
+
+def _event_facts(row: EventRow) -> EventFacts:
+    return EventFacts(row.seq, row.kind, row.reason, row.at, row.severity)
+
+
+def _evidence(row: EvidenceRow) -> Evidence:
+    """A stored failing result, redacted for quoting in a report."""
+    return Evidence(
+        check_id=row.check_id,
+        vantage=row.vantage,
+        started_at=row.started_at,
+        duration_seconds=row.duration_seconds,
+        error_kind=row.error_kind,
+        message=redact_evidence(row.message),
+        status_code=row.status_code,
+        details=redact_details(row.details),
+    )
 
 
 def _condition(signal: Signal) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from scd_monitor.catalog.discovered import expand
 from scd_monitor.clock import Clock
 from scd_monitor.errors import ConfigError, StoreError
 from scd_monitor.runtime.discovery import DirectoryWatcher
-from scd_monitor.store import Store
+from scd_monitor.store import CheckRepository, Store
 
 log = structlog.get_logger("scd_monitor.runtime.catalogs")
 
@@ -45,7 +45,7 @@ class CatalogInForce:
         self.effective = expand(catalog, {}).catalog  # platform checks; directories later
         self.loaded_at = time.time()
         self._watcher = watcher
-        self._store = store
+        self._checks = CheckRepository(store)
         self._clock = clock
         self._follow = follow
         self._store_ready = False
@@ -125,7 +125,7 @@ class CatalogInForce:
         while self._sync_wanted is not None:
             checks, self._sync_wanted = self._sync_wanted, None
             try:
-                await asyncio.to_thread(self._store.sync_checks, checks, self._clock.now())
+                await asyncio.to_thread(self._checks.sync, checks, self._clock.now())
             except StoreError as exc:
                 log.error("store.sync_failed", error=str(exc), retry_in_s=_SYNC_RETRY_SECONDS)
                 if self._sync_wanted is None:

@@ -40,7 +40,7 @@ from scd_monitor.runtime.pipeline import ResultsPipeline
 from scd_monitor.runtime.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.runtime.slaworker import MonthToDate
 from scd_monitor.runtime.tracker import StateTracker
-from scd_monitor.store import ResultWriter, Store
+from scd_monitor.store import CheckRepository, ResultRepository, ResultWriter, Store
 from scd_monitor.store.spool import replay_spool, spool_pending
 from scd_monitor.web import Readiness, WebEndpoints, web_server
 from scd_monitor.web.metrics import (
@@ -167,14 +167,21 @@ class Daemon:
         while True:
             checks = self.catalogs.checks()
             try:
-                await asyncio.to_thread(self.store.create_schema)
-                await asyncio.to_thread(self.store.sync_checks, checks, self.clock.now())
+                upgraded = await asyncio.to_thread(self.store.create_schema)
+                await asyncio.to_thread(CheckRepository(self.store).sync, checks, self.clock.now())
             except StoreError as exc:
                 log.error("store.unavailable", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
                 continue
             self.schema_ready = True
+            log.info(
+                "store.schema",
+                revision=upgraded.after,
+                previous=upgraded.before,
+                changed=upgraded.changed,
+                detail=upgraded.line(),
+            )
             self.catalogs.store_ready()
             log.info("store.ready", database=self.store.url_for_humans, checks=len(checks))
             break
@@ -216,7 +223,7 @@ class Daemon:
             return
         cutoff = self.clock.now() - self.settings.results_retention
         deleted = await asyncio.to_thread(
-            self.store.prune_results, vantage=self.settings.vantage, older_than=cutoff
+            ResultRepository(self.store).prune, vantage=self.settings.vantage, older_than=cutoff
         )
         if deleted:
             log.info("store.pruned", results=deleted, older_than=cutoff.isoformat())
@@ -335,7 +342,7 @@ def build(
     metrics = DaemonMetrics(vantage=settings.vantage)
     store = Store(settings.database_url.get_secret_value())
     writer = ResultWriter(
-        store,
+        ResultRepository(store),
         batch_size=settings.store_batch_size,
         flush_interval=settings.store_flush_interval.total_seconds(),
         buffer_limit=settings.store_buffer_limit,

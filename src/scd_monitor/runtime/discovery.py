@@ -45,7 +45,7 @@ from scd_monitor.clock import Clock
 from scd_monitor.errors import StoreError
 from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.xroad_globalconf import verification_material
-from scd_monitor.store import Store
+from scd_monitor.store import DirectoryRepository, Store
 from scd_monitor.xroad.client import SecurityServerClient
 from scd_monitor.xroad.directory import (
     Directory,
@@ -130,7 +130,7 @@ class DirectoryWatcher:
         on_change: Callable[[], None] = lambda: None,
         contexts: ContextCache | None = None,
     ) -> None:
-        self._store = store
+        self._repo = DirectoryRepository(store) if store is not None else None
         self._clock = clock
         self.on_change = on_change
         """Called (on the event loop) when a source's discovered entities change."""
@@ -204,12 +204,12 @@ class DirectoryWatcher:
 
     async def load(self) -> None:
         """Load the stored last good directories (retried until the store answers)."""
-        if self._store is None:
+        if self._repo is None:
             return
         delay = _STORE_RETRY_SECONDS
         while True:
             try:
-                stored = await asyncio.to_thread(self._store.directories)
+                stored = await asyncio.to_thread(self._repo.latest)
                 break
             except StoreError as exc:
                 log.error("directory.load_failed", error=str(exc), retry_in_s=delay)
@@ -440,7 +440,7 @@ class DirectoryWatcher:
         on a store error keep both for the next attempt."""
         if directory is not None:
             state.unsaved = directory
-        if self._store is None or (state.unsaved is None and not state.pending):
+        if self._repo is None or (state.unsaved is None and not state.pending):
             state.pending.clear()
             state.unsaved = None
             return
@@ -448,7 +448,7 @@ class DirectoryWatcher:
         unsaved = state.unsaved
         try:
             await asyncio.to_thread(
-                self._store.save_directory,
+                self._repo.save,
                 state.source.id,
                 directory=unsaved,
                 last_success_at=state.last_success if unsaved is not None else None,

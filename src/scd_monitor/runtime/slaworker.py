@@ -23,7 +23,7 @@ from scd_monitor.catalog.discovered import effective_catalog
 from scd_monitor.clock import Clock
 from scd_monitor.errors import StoreError
 from scd_monitor.sla.calendar import month_of
-from scd_monitor.store import Store
+from scd_monitor.store import DirectoryRepository, Store
 
 
 class _FixedClock:
@@ -41,7 +41,7 @@ def month_to_date(database_url: str, catalog_path: str, now: datetime) -> SlaRep
     """Month-to-date figures of every service (the catalog plus discovered services)."""
     store = Store(database_url)
     try:
-        catalog = effective_catalog(load_catalog(catalog_path), store)
+        catalog = effective_catalog(load_catalog(catalog_path), DirectoryRepository(store))
         reporter = SlaReporter(store, catalog, _FixedClock(now))
         return reporter.report(month_of(now, catalog.tz), now=now)
     finally:

@@ -6,7 +6,10 @@ transaction** with the advanced cursor: the spans that became final, the machine
 snapshots (which carry the provisional tail) and hourly latency rollups. A crash or a
 database error therefore never loses or doubles a span; a restart resumes every
 machine where it stopped, so an outage that spans a restart stays one outage.
-``rebuild`` replays the retained results from scratch with the same code.
+``rebuild`` replays the retained results from scratch with the same code. The tracker
+only orchestrates: the rows are read and written by
+:class:`~scd_monitor.store.spans.SpanRepository` and
+:class:`~scd_monitor.store.rollups.LatencyRepository`, in the transaction it opens.
 
 All methods block; the daemon calls them from a worker thread.
 """
@@ -14,14 +17,11 @@ All methods block; the daemon calls them from a worker thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
 
 import structlog
-from sqlalchemy import Connection, and_, delete, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from scd_monitor.analysis.policy import DEFAULT_POLICY, derive_policy
 from scd_monitor.analysis.views import CheckStatus
@@ -38,16 +38,13 @@ from scd_monitor.sla.derive import (
 from scd_monitor.sla.latency import LatencyHistogram
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import Store
-from scd_monitor.store.repository import from_row
-from scd_monitor.store.tables import (
-    check_machines,
-    check_spans,
-    latency_hourly,
-    probe_results,
-    tracker_cursors,
-)
+from scd_monitor.store.rollups import LatencyBucket, LatencyRepository
+from scd_monitor.store.spans import SpanRepository, StoredSpan
 
 log = structlog.get_logger("scd_monitor.runtime.tracker")
+
+_Rollup = tuple[int, int, LatencyHistogram]
+"""Successful probes, those at or under the latency threshold, their histogram."""
 
 
 def hour_of(instant: datetime) -> datetime:
@@ -66,13 +63,15 @@ class StateTracker:
         batch_limit: int = 20_000,
     ) -> None:
         self._store = store
+        self._spans = SpanRepository(store)
+        self._rollups = LatencyRepository(store)
         self._vantage = vantage
         self._clock = clock
         self._batch_limit = batch_limit
         self._lock = threading.Lock()
         self._policies: dict[str, DerivePolicy] = {}
         self._machines: dict[str, CheckStateMachine] = {}
-        self._last_rows: dict[str, tuple[int, Span]] = {}
+        self._last_rows: dict[str, StoredSpan] = {}
         self._loaded = False
         self._current: Mapping[str, CheckStatus] = MappingProxyType({})
         self.processed_total = 0
@@ -98,13 +97,12 @@ class StateTracker:
         """
         with self._lock:
             try:
-                with self._store.engine.begin() as conn:
-                    n = self._process(conn)
-            except SQLAlchemyError as exc:
+                n = self._process()
+            except StoreError:
                 self._machines.clear()
                 self._last_rows.clear()
                 self._loaded = False
-                raise StoreError(f"state tracking failed: {exc}") from exc
+                raise
             self.processed_total += n
             self._publish()
             return n
@@ -121,41 +119,51 @@ class StateTracker:
     def rebuild(self) -> int:
         """Forget this vantage's derived facts and derive them again from stored results."""
         with self._lock:
-            try:
-                with self._store.engine.begin() as conn:
-                    v = self._vantage
-                    conn.execute(delete(check_spans).where(check_spans.c.vantage == v))
-                    conn.execute(delete(check_machines).where(check_machines.c.vantage == v))
-                    conn.execute(delete(latency_hourly).where(latency_hourly.c.vantage == v))
-                    conn.execute(delete(tracker_cursors).where(tracker_cursors.c.vantage == v))
-            except SQLAlchemyError as exc:
-                raise StoreError(f"rebuilding states failed: {exc}") from exc
+            with self._store.transaction("rebuilding states") as conn:
+                self._spans.forget_vantage(conn, self._vantage)
+                self._rollups.forget_vantage(conn, self._vantage)
             self._machines.clear()
             self._last_rows.clear()
             self._loaded = False
         return self.run_until_idle()
 
-    def _process(self, conn: Connection) -> int:
+    def _process(self) -> int:
+        """One round, in one transaction: read the results after the cursor, feed them
+        to the machines, store what they produced and advance the cursor."""
         v = self._vantage
-        if not self._loaded:
-            self._load(conn)
-        cursor = conn.execute(
-            select(tracker_cursors.c.last_result_id).where(tracker_cursors.c.vantage == v)
-        ).scalar()
-        last_id = int(cursor) if cursor is not None else 0
-        rows = conn.execute(
-            select(probe_results)
-            .where(and_(probe_results.c.vantage == v, probe_results.c.id > last_id))
-            .order_by(probe_results.c.id)
-            .limit(self._batch_limit)
-        ).all()
-        if not rows:
-            return 0
+        with self._store.transaction("state tracking") as conn:
+            if not self._loaded:
+                self._load(self._spans.machines(conn, vantage=v))
+            rows = self._spans.results_after(
+                conn, v, self._spans.cursor(conn, v), limit=self._batch_limit
+            )
+            if not rows:
+                return 0
+            new_spans, touched, latency = self._feed(result for _, result in rows)
+            now = self._clock.now()
+            for check_id, spans in new_spans.items():
+                last = self._spans.save_spans(
+                    conn, check_id, v, spans, last=self._last_rows.get(check_id)
+                )
+                if last is not None:
+                    self._last_rows[check_id] = last
+            for check_id in touched:
+                snapshot = self._machines[check_id].snapshot()
+                self._spans.save_machine(conn, check_id, v, snapshot, now)
+            for (check_id, hour), (ok, under, hist) in latency.items():
+                self._rollups.add(conn, LatencyBucket(check_id, v, hour, ok, under, hist))
+            self._spans.advance_cursor(conn, v, rows[-1][0], now)
+        return len(rows)
+
+    def _feed(
+        self, results: Iterable[ProbeResult]
+    ) -> tuple[dict[str, list[Span]], set[str], dict[tuple[str, datetime], _Rollup]]:
+        """Feed ``results`` to their machines: the spans that became final per check,
+        the checks whose machines moved, and latency rollups per check and hour."""
         new_spans: dict[str, list[Span]] = {}
         touched: set[str] = set()
-        latency: dict[tuple[str, datetime], tuple[int, int, LatencyHistogram]] = {}
-        for row in rows:
-            result = from_row(row._mapping)
+        latency: dict[tuple[str, datetime], _Rollup] = {}
+        for result in results:
             machine = self._machine(result.check_id)
             if machine is None:
                 continue
@@ -175,32 +183,14 @@ class StateTracker:
             if spans:
                 new_spans.setdefault(result.check_id, []).extend(spans)
             self._add_latency(latency, result)
-        now = self._clock.now()
-        for check_id, spans in new_spans.items():
-            self._write_spans(conn, check_id, spans)
-        for check_id in touched:
-            self._write_machine(conn, check_id, now)
-        self._write_latency(conn, latency)
-        new_last = int(rows[-1]._mapping["id"])
-        if cursor is None:
-            conn.execute(
-                insert(tracker_cursors).values(vantage=v, last_result_id=new_last, updated_at=now)
-            )
-        else:
-            conn.execute(
-                update(tracker_cursors)
-                .where(tracker_cursors.c.vantage == v)
-                .values(last_result_id=new_last, updated_at=now)
-            )
-        return len(rows)
+        return new_spans, touched, latency
 
-    def _load(self, conn: Connection) -> None:
-        v = self._vantage
+    def _load(self, snapshots: Mapping[tuple[str, str], MachineSnapshot]) -> None:
+        """Resume the machines from their stored ``snapshots``."""
         self._machines.clear()
-        for row in conn.execute(select(check_machines).where(check_machines.c.vantage == v)):
-            policy = self._policies.get(row.check_id, DEFAULT_POLICY)
-            snapshot = MachineSnapshot.from_json(row.snapshot)
-            self._machines[row.check_id] = CheckStateMachine(policy, snapshot)
+        for (check_id, _), snapshot in snapshots.items():
+            policy = self._policies.get(check_id, DEFAULT_POLICY)
+            self._machines[check_id] = CheckStateMachine(policy, snapshot)
         self._last_rows.clear()
         self._loaded = True
 
@@ -216,7 +206,7 @@ class StateTracker:
 
     def _add_latency(
         self,
-        acc: dict[tuple[str, datetime], tuple[int, int, LatencyHistogram]],
+        acc: dict[tuple[str, datetime], _Rollup],
         result: ProbeResult,
     ) -> None:
         if not result.ok:
@@ -229,102 +219,6 @@ class StateTracker:
         hist.add(result.duration)
         under += 1 if result.duration <= policy.latency_threshold.total_seconds() else 0
         acc[key] = (ok + 1, under, hist)
-
-    def _write_spans(self, conn: Connection, check_id: str, spans: Sequence[Span]) -> None:
-        v = self._vantage
-        last = self._last_rows.get(check_id)
-        if last is None:
-            row = conn.execute(
-                select(check_spans)
-                .where(and_(check_spans.c.check_id == check_id, check_spans.c.vantage == v))
-                .order_by(check_spans.c.start.desc())
-                .limit(1)
-            ).first()
-            if row is not None:
-                m = row._mapping
-                last = (
-                    int(m["id"]),
-                    Span(m["start"], m["end"], State(m["state"]), m["reason"]),
-                )
-        for span in spans:
-            if (
-                last is not None
-                and last[1].end == span.start
-                and last[1].state == span.state
-                and last[1].reason == span.reason
-            ):
-                merged = Span(last[1].start, span.end, span.state, span.reason)
-                conn.execute(
-                    update(check_spans).where(check_spans.c.id == last[0]).values(end=span.end)
-                )
-                last = (last[0], merged)
-            else:
-                new_id = conn.execute(
-                    insert(check_spans).values(
-                        check_id=check_id,
-                        vantage=v,
-                        state=span.state.value,
-                        reason=span.reason,
-                        start=span.start,
-                        end=span.end,
-                    )
-                ).inserted_primary_key
-                assert new_id is not None
-                last = (int(new_id[0]), span)
-        if last is not None:
-            self._last_rows[check_id] = last
-
-    def _write_machine(self, conn: Connection, check_id: str, now: datetime) -> None:
-        v = self._vantage
-        snapshot: Any = self._machines[check_id].snapshot().to_json()
-        updated = conn.execute(
-            update(check_machines)
-            .where(and_(check_machines.c.check_id == check_id, check_machines.c.vantage == v))
-            .values(snapshot=snapshot, updated_at=now)
-        ).rowcount
-        if not updated:
-            conn.execute(
-                insert(check_machines).values(
-                    check_id=check_id, vantage=v, snapshot=snapshot, updated_at=now
-                )
-            )
-
-    def _write_latency(
-        self,
-        conn: Connection,
-        acc: Mapping[tuple[str, datetime], tuple[int, int, LatencyHistogram]],
-    ) -> None:
-        v = self._vantage
-        for (check_id, hour), (ok, under, hist) in acc.items():
-            where = and_(
-                latency_hourly.c.check_id == check_id,
-                latency_hourly.c.vantage == v,
-                latency_hourly.c.hour == hour,
-            )
-            row = conn.execute(select(latency_hourly).where(where)).first()
-            if row is None:
-                conn.execute(
-                    insert(latency_hourly).values(
-                        check_id=check_id,
-                        vantage=v,
-                        hour=hour,
-                        ok_count=ok,
-                        under_threshold_count=under,
-                        histogram=hist.to_json(),
-                    )
-                )
-            else:
-                m = row._mapping
-                merged = LatencyHistogram.from_json(m["histogram"]).merge(hist)
-                conn.execute(
-                    update(latency_hourly)
-                    .where(where)
-                    .values(
-                        ok_count=m["ok_count"] + ok,
-                        under_threshold_count=m["under_threshold_count"] + under,
-                        histogram=merged.to_json(),
-                    )
-                )
 
     def _publish(self) -> None:
         now = self._clock.now()

@@ -1,8 +1,22 @@
-"""The store: SQLAlchemy tables, the repository, the batched result writer."""
+"""The store: the database (:class:`Store`), one repository per aggregate, the batched
+result writer."""
 
 from __future__ import annotations
 
-from scd_monitor.store.repository import CheckRow, Store, StoredDirectory, redacted_url
+from scd_monitor.store.checks import CheckRepository, CheckRow
+from scd_monitor.store.directories import DirectoryRepository, StoredDirectory
+from scd_monitor.store.engine import Store, redacted_url
+from scd_monitor.store.results import ResultRepository
 from scd_monitor.store.writer import ResultWriter, WriterStats
 
-__all__ = ["CheckRow", "ResultWriter", "Store", "StoredDirectory", "WriterStats", "redacted_url"]
+__all__ = [
+    "CheckRepository",
+    "CheckRow",
+    "DirectoryRepository",
+    "ResultRepository",
+    "ResultWriter",
+    "Store",
+    "StoredDirectory",
+    "WriterStats",
+    "redacted_url",
+]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import structlog
 
 from scd_monitor.probes.base import ProbeResult
-from scd_monitor.store.repository import from_row, to_row
+from scd_monitor.store.results import from_row, to_row
 
 log = structlog.get_logger("scd_monitor.store")
 

@@ -19,7 +19,7 @@ import structlog
 
 from scd_monitor.errors import StoreError
 from scd_monitor.probes.base import ProbeResult
-from scd_monitor.store.repository import Store
+from scd_monitor.store.results import ResultRepository
 
 log = structlog.get_logger("scd_monitor.store")
 
@@ -43,7 +43,7 @@ class ResultWriter:
 
     def __init__(
         self,
-        store: Store,
+        results: ResultRepository,
         *,
         batch_size: int = 500,
         flush_interval: float = 0.5,
@@ -51,7 +51,7 @@ class ResultWriter:
         max_backoff: float = 30.0,
         observe_write: Callable[[float], None] | None = None,
     ) -> None:
-        self._store = store
+        self._results = results
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._buffer_limit = buffer_limit
@@ -153,7 +153,7 @@ class ResultWriter:
                 continue
             started = time.monotonic()
             try:
-                self._store.write_results(batch)
+                self._results.write(batch)
             except StoreError as exc:
                 with self._cond:
                     self._errors += 1
