@@ -76,7 +76,7 @@ SCENARIO = {
     "endpoints": [
         # healthy, 99.5 %: Cumple, Arriba
         {"id": "andino/autenticacion/oidc", "kind": "oidc", "tls": "valid"},
-        # 503 from 40 s to 80 s, 99.5 %: below target, budget left: En riesgo
+        # 503 from 40 s to 80 s, 99.5 %: far below target in a short run: Incumplimiento grave
         {
             "id": "andino/carpeta/health",
             "kind": "carpeta",
@@ -85,7 +85,7 @@ SCENARIO = {
         },
         # answers in 0.8 s, latency threshold 0.5 s: Degradado (still up)
         {"id": "caribe/autenticacion/oidc", "kind": "oidc", "behaviour": {"slow": "800ms"}},
-        # hangs from 30 s on, 99.999 % (26 s of budget a month): Incumple, Caído
+        # hangs from 30 s on, 99.999 % (26 s of budget a month): Incumplimiento grave, Caído
         {
             "id": "caribe/carpeta/health",
             "kind": "carpeta",

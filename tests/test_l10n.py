@@ -22,11 +22,15 @@ def test_dates() -> None:
         "3 de diciembre de 2026, 09:42"
     )
     assert l10n.local_instant(datetime(2026, 5, 4, 15, 15, tzinfo=UTC), bogota) == (
-        "2026-05-04 10:15:00 (UTC-05:00)"
+        "04/05/2026 10:15:00 (UTC-5)"
     )
     madrid = ZoneInfo("Europe/Madrid")
     assert l10n.local_instant(datetime(2026, 7, 1, 10, tzinfo=UTC), madrid) == (
-        "2026-07-01 12:00:00 (UTC+02:00)"
+        "01/07/2026 12:00:00 (UTC+2)"
+    )
+    # The offset is the instant's own: daylight saving time shows.
+    assert l10n.local_instant(datetime(2026, 12, 1, 10, tzinfo=UTC), madrid) == (
+        "01/12/2026 11:00:00 (UTC+1)"
     )
     assert [l10n.MONTHS[0], l10n.MONTHS[8], l10n.MONTHS[11]] == ["enero", "septiembre", "diciembre"]
 
@@ -96,3 +100,32 @@ def test_latency_seconds() -> None:
 )
 def test_number(value: float, decimals: int, text: str) -> None:
     assert l10n.number(value, decimals=decimals) == text
+
+
+@pytest.mark.parametrize(
+    ("zone", "at", "text"),
+    [
+        ("America/Bogota", datetime(2026, 12, 3, 14, 42, 52, tzinfo=UTC), "UTC-5"),
+        ("America/New_York", datetime(2026, 7, 1, tzinfo=UTC), "UTC-4"),
+        ("America/New_York", datetime(2026, 12, 1, tzinfo=UTC), "UTC-5"),
+        ("Asia/Kolkata", datetime(2026, 7, 1, tzinfo=UTC), "UTC+5:30"),
+        ("America/St_Johns", datetime(2026, 12, 1, tzinfo=UTC), "UTC-3:30"),
+        ("UTC", datetime(2026, 7, 1, tzinfo=UTC), "UTC"),
+    ],
+)
+def test_utc_offset_as_people_write_it(zone: str, at: datetime, text: str) -> None:
+    assert l10n.utc_offset(at.astimezone(ZoneInfo(zone))) == text
+
+
+def test_localize_instants_rewrites_iso_instants_only() -> None:
+    bogota = ZoneInfo("America/Bogota")
+    text = (
+        "El certificado venció el 2026-12-03T14:42:52Z; leído el 2026-12-03T14:42:52.250Z, "
+        "otro 2026-12-03T10:42:52-04:00; la fecha 2026-12-03 y la versión 1.2.3 quedan."
+    )
+    assert l10n.localize_instants(text, bogota) == (
+        "El certificado venció el 03/12/2026 09:42:52 (UTC-5); leído el 03/12/2026 09:42:52 "
+        "(UTC-5), otro 03/12/2026 09:42:52 (UTC-5); la fecha 2026-12-03 y la versión 1.2.3 "
+        "quedan."
+    )
+    assert l10n.localize_instants("sin instantes", bogota) == "sin instantes"

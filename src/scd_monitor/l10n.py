@@ -7,9 +7,11 @@ One source for the monthly exports (XLSX, PDF) and the incident reports:
   rounds (``99,512 %``), so the PDF shows the digits the XLSX shows. Deciding anything
   (*Cumple*, bands) is done on the exact figures, never on these strings.
 - Dates: ``1 de noviembre de 2026``, ``octubre de 2026``; date and time in tables
-  ``05/10/2026 10:00:00``; in prose ``3 de diciembre de 2026, 09:42``; with the offset
-  (incident reports) ``2026-05-04 10:15:00 (UTC-05:00)``. Always in the zone given (the
-  catalog's).
+  ``05/10/2026 10:00:00``; in prose ``3 de diciembre de 2026, 09:42``; with the UTC
+  offset (incident reports, read anywhere) ``04/05/2026 10:15:00 (UTC-5)``: day first, a
+  24-hour clock, the offset as people write it (``UTC-5``, ``UTC+5:30``, ``UTC``). Always
+  in the zone given (the catalog's). :func:`localize_instants` rewrites the ISO-8601 UTC
+  instants found in a text that way.
 - Durations: ``2 h 40 min``, ``5 h 49 min 50 s``, ``3 d 4 h``; under a minute with one
   decimal at most (``12,5 s``); ``0 s`` for nothing; a negative one with ``-``.
 - A missing value reads ``–`` (an en dash, in cp1252 and so in the PDF's core fonts).
@@ -20,6 +22,7 @@ Pure functions; the machine formats (CSV, JSON) do not use them (they use
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -30,12 +33,14 @@ __all__ = [
     "duration",
     "local_datetime",
     "local_instant",
+    "localize_instants",
     "long_date",
     "long_datetime",
     "month_name",
     "number",
     "percent",
     "seconds",
+    "utc_offset",
 ]
 
 MONTHS: tuple[str, ...] = (
@@ -79,11 +84,41 @@ def long_datetime(instant: datetime, tz: ZoneInfo) -> str:
     return f"{long_date(value.date())}, {value:%H:%M}"
 
 
+def utc_offset(instant: datetime) -> str:
+    """The offset of an aware ``instant`` as people write it: ``UTC-5``, ``UTC+5:30``,
+    ``UTC`` (no offset)."""
+    offset = instant.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    if minutes == 0:
+        return "UTC"
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
 def local_instant(instant: datetime, tz: ZoneInfo) -> str:
-    """``2026-05-04 10:15:00 (UTC-05:00)`` in ``tz``: an instant a reader can place."""
+    """``04/05/2026 10:15:00 (UTC-5)`` in ``tz``: an instant a reader anywhere can place
+    (the offset is that of the instant, so it follows daylight saving time)."""
     value = instant.astimezone(tz)
-    offset = value.strftime("%z")
-    return f"{value:%Y-%m-%d %H:%M:%S} (UTC{offset[:3]}:{offset[3:]})"
+    return f"{value:%d/%m/%Y %H:%M:%S} ({utc_offset(value)})"
+
+
+_ISO_UTC = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def localize_instants(text: str, tz: ZoneInfo) -> str:
+    """``text`` with every ISO-8601 instant (``2026-12-03T14:42:52Z``) written as
+    :func:`local_instant` writes it in ``tz``; anything else untouched."""
+
+    def local(match: re.Match[str]) -> str:
+        raw = match.group(0)
+        try:
+            instant = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return raw
+        return local_instant(instant, tz)
+
+    return _ISO_UTC.sub(local, text)
 
 
 def _es(digits: str) -> str:

@@ -3,6 +3,7 @@ catalog's time zone, no figures for a month to come, a closed pipe is not a cras
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -76,3 +77,47 @@ def test_a_reader_that_went_away_is_no_traceback(
     assert proc.returncode == 0
     if argv[0] == "export":
         assert (tmp_path / "out" / "sla-2026-10" / "manifest.json").is_file()
+
+
+def test_the_band_by_the_one_definition_with_the_catalogs_amber_bound(
+    history_url: str, catalog_file: Path, tmp_path: Path
+) -> None:
+    """``band`` (json, after ``met``) and ``BAND`` (table): carpeta's 99.866 % against
+    99.9 % is amber by the default bound (99.8 %) and red with ``amber_from: 0.9987``."""
+    default = scd("sla", "--month", "2026-10", "--format", "json", "--catalog",
+                  str(catalog_file), "--database-url", history_url)  # fmt: skip
+    assert default.returncode == 0, default.stderr
+    services = json.loads(default.stdout)["services"]
+    assert {s["service"]: s["band"] for s in services} == {
+        "autenticacion": "green", "carpeta": "amber", "interop": "red", "sin-datos": None,
+    }  # fmt: skip
+    keys = list(services[0])
+    assert keys[keys.index("met") + 1] == "band"
+
+    text = catalog_file.read_text(encoding="utf-8")
+    old = "sla: {availability_target: 0.999, latency_threshold: 2s}"
+    assert old in text
+    stricter = tmp_path / "catalog.yaml"
+    stricter.write_text(
+        text.replace(old, "sla: {availability_target: 0.999, amber_from: 0.9987}"),
+        encoding="utf-8",
+    )
+    proc = scd("sla", "--month", "2026-10", "--format", "json", "--catalog", str(stricter),
+               "--database-url", history_url)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    carpeta = next(s for s in json.loads(proc.stdout)["services"] if s["service"] == "carpeta")
+    assert carpeta["band"] == "red"
+
+    table = scd("sla", "--month", "2026-10", "--catalog", str(stricter),
+                "--database-url", history_url)  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("SERVICE"))
+    assert header.split()[:5] == ["SERVICE", "AVAIL", "TARGET", "MET", "BAND"]
+    rows = {
+        line.split()[0]: line.split()[4] for line in lines if line.startswith(("alfa/", "beta/"))
+    }
+    assert rows == {
+        "alfa/autenticacion": "Verde", "alfa/carpeta": "Rojo", "beta/interop": "Rojo",
+        "beta/sin-datos": "-",
+    }  # fmt: skip

@@ -28,7 +28,10 @@ def test_export_command_writes_a_verified_export(
         check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "final" in proc.stdout
+    # The October history has a service never probed: no verdict for it, said plainly.
+    assert "final, INSUFFICIENT COVERAGE: no verdict for 1 service(s) (beta/sin-datos)" in (
+        proc.stdout
+    )
     manifest = json.loads((out / "sla-2026-10" / "manifest.json").read_text())
     names = {f["name"] for f in manifest["files"]}
     assert names == {"sla-2026-10.csv", "sla-2026-10.json"}

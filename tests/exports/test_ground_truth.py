@@ -22,7 +22,10 @@ alfa/carpeta (target 0,999): charged 3 600 s; availability 2 674 800 / 2 678 400
   used 134,408 6… %; 4 458 successes (6 failures), all within 2 s.
 beta/interop (target 0,99): charged 57 600 s; availability 2 620 800 / 2 678 400 =
   0,978494… → "97,849 %" < 0,98 → red; budget 26 784 s; 4 368 successes (96 failures).
-beta/sin-datos: never probed: unknown 2 678 400 s, coverage 0, no availability: Sin datos.
+beta/sin-datos: never probed: unknown 2 678 400 s, coverage 0, no availability; the
+  month is closed and 0 is below the default minimum coverage 0,9: Cobertura insuficiente
+  (no verdict), and the month's status is insufficient_coverage. Every other service has
+  coverage ≥ 0,9 and its verdict.
 Daily: autenticacion 5 Oct = 1 − 7 200 / 86 400 = 11/12; 19 Oct = 1 − 2 400 / 82 800 (23 h
   eligible) = 0,971… (red against 0,995); 12 Oct = 1 (22 h eligible, nothing charged);
   interop 30 Oct = 1 − 7 200 / 86 400, 31 Oct = 1 − 50 400 / 86 400.
@@ -66,6 +69,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "coverage": float(Fraction(2_657_410, MONTH)),
         "met": True,
         "compliance": "Cumple",
+        "coverage_sufficient": True,
+        "min_coverage": 0.9,
         "band": "green",
         "outage_count": 2,
         "outages_total": 3,
@@ -98,6 +103,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "coverage": 1.0,
         "met": False,
         "compliance": "No cumple",
+        "coverage_sufficient": True,
+        "min_coverage": 0.9,
         "band": "amber",
         "outage_count": 1,
         "outages_total": 1,
@@ -120,6 +127,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "coverage": 1.0,
         "met": False,
         "compliance": "No cumple",
+        "coverage_sufficient": True,
+        "min_coverage": 0.9,
         "band": "red",
         "outage_count": 1,
         "outages_total": 1,
@@ -141,7 +150,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "availability": None,
         "coverage": 0.0,
         "met": None,
-        "compliance": "Sin datos",
+        "compliance": "Cobertura insuficiente",
+        "coverage_sufficient": False,
+        "min_coverage": 0.9,
         "band": None,
         "outage_count": 0,
         "outages_total": 0,
@@ -152,7 +163,7 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "latency_compliance": None,
         "budget_seconds": 0,
         "used": None,
-        "pdf": ["Sin datos"],
+        "pdf": ["Cobertura insuficiente", "31 d"],
     },
 }
 P95 = BOUNDS_SECONDS[LatencyHistogram.bucket_of(0.3)]  # 0.324007 s
@@ -188,6 +199,10 @@ def test_the_json_export_has_the_hand_computed_figures(october: ExportResult) ->
     assert doc["provisional"] is False and doc["provisional_note"] is None
     assert doc["period"] == {"start": "2026-10-01T05:00:00Z", "end": "2026-11-01T05:00:00Z"}
     assert doc["as_of"] == "2026-11-01T05:00:00Z", "a closed month is as of its end"
+    assert doc["status"] == "insufficient_coverage"
+    assert doc["insufficient_coverage"] == [
+        {"provider": "beta", "service": "sin-datos", "coverage": 0.0, "min_coverage": 0.9}
+    ]
     services = {(s["provider"], s["service"]): s for s in doc["services"]}
     assert list(services) == list(EXPECTED)
     for key, want in EXPECTED.items():
@@ -195,8 +210,8 @@ def test_the_json_export_has_the_hand_computed_figures(october: ExportResult) ->
         for field in (
             "target", "eligible_seconds", "charged_downtime_seconds",
             "excluded_maintenance_seconds", "unknown_seconds", "availability", "coverage",
-            "met", "compliance", "band", "outage_count", "outages_total", "mttr_seconds",
-            "mtbf_seconds", "latency_threshold_seconds",
+            "met", "compliance", "coverage_sufficient", "min_coverage", "band", "outage_count",
+            "outages_total", "mttr_seconds", "mtbf_seconds", "latency_threshold_seconds",
         ):  # fmt: skip
             assert got[field] == want[field], (key, field)
         assert got["latency"]["samples"] == want["samples"], key
@@ -225,6 +240,10 @@ def test_the_json_export_has_the_hand_computed_figures(october: ExportResult) ->
     assert (alfa["eligible_seconds"], alfa["charged_downtime_seconds"]) == (5_325_010, 13_200)
     assert (providers["alfa"]["met"], providers["alfa"]["missed"]) == (1, 1)
     assert (providers["beta"]["missed"], providers["beta"]["undetermined"]) == (1, 1)
+    assert (
+        providers["alfa"]["insufficient_coverage"],
+        providers["beta"]["insufficient_coverage"],
+    ) == (0, 1)
     summary = doc["summary"]
     assert summary["services"] == 4
     assert summary["eligible_seconds"] == 8_003_410
@@ -232,6 +251,7 @@ def test_the_json_export_has_the_hand_computed_figures(october: ExportResult) ->
     assert summary["availability"] == float(Fraction(7_932_610, 8_003_410))
     assert summary["coverage"] == float(Fraction(4 * MONTH - 20_990 - MONTH, 4 * MONTH))
     assert (summary["met"], summary["missed"], summary["undetermined"]) == (1, 2, 1)
+    assert summary["insufficient_coverage"] == 1
 
 
 def test_daily_figures(october: ExportResult) -> None:
@@ -277,6 +297,8 @@ def test_the_csv_export_has_the_same_figures(october: ExportResult) -> None:
         assert row["compliance"] == want["compliance"]
         assert row["band"] == (want["band"] or "")
         assert row["met"] == {True: "true", False: "false", None: ""}[want["met"]]
+        assert row["coverage_sufficient"] == str(want["coverage_sufficient"]).lower()
+        assert row["min_coverage"] == "0.9"
         for field in ("availability", "coverage", "target"):
             assert row[field] == ("" if want[field] is None else repr(want[field])), field
         for field in ("eligible_seconds", "charged_downtime_seconds", "unknown_seconds"):
@@ -301,10 +323,12 @@ def test_the_xlsx_export_has_the_same_figures(october: ExportResult) -> None:
         assert s["Meta ANS"] == want["target"]
         assert s["Disponibilidad"] == want["availability"]
         assert s["Cumplimiento"] == want["compliance"]
-        assert (
-            s["Rango"]
-            == {"green": "Verde", "amber": "Ámbar", "red": "Rojo", None: "Sin datos"}[want["band"]]
+        assert s["Rango"] == (
+            {"green": "Verde", "amber": "Ámbar", "red": "Rojo", None: "Sin datos"}[want["band"]]
+            if want["coverage_sufficient"]
+            else "Sin veredicto"
         )
+        assert s["Cobertura mínima"] == want["min_coverage"]
         assert seconds(s["Tiempo elegible"]) == pytest.approx(want["eligible_seconds"], abs=1e-3)
         assert seconds(s["Indisponibilidad descontada"]) == pytest.approx(
             want["charged_downtime_seconds"], abs=1e-3
@@ -316,6 +340,7 @@ def test_the_xlsx_export_has_the_same_figures(october: ExportResult) -> None:
         assert s["Interrupciones descontadas"] == want["outage_count"]
         assert s["Cumplimiento de latencia"] == want["latency_compliance"]
         assert s["Estado del informe"] == "Definitivo"
+        assert s["Rango ámbar desde"] == pytest.approx(2 * s["Meta ANS"] - 1)
     assert services[0]["Incidentes"] == "SCD-2026-000123"
     assert services[1]["Incidentes"] == "Sin incidentes registrados"
 
@@ -331,11 +356,13 @@ def test_the_xlsx_export_has_the_same_figures(october: ExportResult) -> None:
     assert "cambio de certificados" in third["Por qué"]
 
     daily = sheets["Diario"]
-    assert daily[0][3:] == tuple(range(1, 32))
+    assert daily[0][3:] == (*range(1, 32), "Rango ámbar desde")
     auth = daily[1]
     assert auth[:3] == ("alfa", "autenticacion", 0.995)
     assert auth[3 + 4] == float(Fraction(11, 12)), "5 October"
-    assert daily[4][3:] == ("s/d",) * 31
+    assert daily[4][3:-1] == ("s/d",) * 31
+    # Each service's amber bound, from the one definition (default 2t − 1).
+    assert auth[-1] == pytest.approx(0.99)
 
     # The rangos de medición as conditional colours on availability (and on the days).
     book = openpyxl.load_workbook(october.path("xlsx"))
@@ -345,16 +372,24 @@ def test_the_xlsx_export_has_the_same_figures(october: ExportResult) -> None:
         for name in ("Servicios", "Diario")
     }  # fmt: skip
     assert rules["Servicios"] == [
+        ("G2:I5", "AND(ISNUMBER($N2),ISNUMBER($O2),$N2<$O2)"),  # cobertura insuficiente
         ("G2:I5", "AND(ISNUMBER($G2),$G2>=$F2)"),
-        ("G2:I5", "AND(ISNUMBER($G2),$G2<$F2,$G2>=2*$F2-1)"),
-        ("G2:I5", "AND(ISNUMBER($G2),$G2<2*$F2-1)"),
+        ("G2:I5", "AND(ISNUMBER($G2),$G2<$F2,$G2>=$AB2)"),
+        ("G2:I5", "AND(ISNUMBER($G2),$G2<$AB2)"),
     ]
     assert [r for r, _ in rules["Diario"]] == ["D2:AH5"] * 3
+    assert rules["Diario"][2][1] == "AND(ISNUMBER(D2),D2<$AI2)"
 
     summary = sheets["Resumen"]
     flat = [c for row in summary for c in row if c is not None]
-    assert "Informe definitivo: el mes cerró." in flat
+    assert "Informe definitivo: el mes cerró." not in flat
+    assert any(
+        isinstance(c, str) and c.startswith("COBERTURA INSUFICIENTE — Mes cerrado, pero 1 servicio")
+        for c in flat
+    )
     assert "Todos los prestadores" in flat
+    at = flat.index("Servicios con cobertura insuficiente (sin veredicto)")
+    assert flat[at + 7 : at + 11] == ["beta", "sin-datos", 0.0, 0.9]
     incidents = xlsx_table(sheets["Incidentes"])
     assert [i["Identificador"] for i in incidents] == ["SCD-2026-000123", "SCD-2026-000130"]
 
@@ -368,7 +403,10 @@ def test_the_pdf_export_shows_the_same_figures_in_spanish(october: ExportResult)
     assert "Octubre de 2026" in cover
     assert "Del 1 de octubre de 2026 al 31 de octubre de 2026" in cover
     assert "1 de noviembre de 2026, 00:00" in cover
-    assert "Definitivo (mes cerrado)" in cover
+    assert "Definitivo (mes cerrado)" not in cover
+    assert "Mes cerrado con cobertura insuficiente: 1 servicio sin veredicto" in cover
+    assert "COBERTURA INSUFICIENTE" in cover
+    assert "(beta/sin-datos): cobertura 0,000 %, mínima 90,000 %" in cover
     assert "PROVISIONAL" not in text
     for want in EXPECTED.values():
         for fragment in want["pdf"]:

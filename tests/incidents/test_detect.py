@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from scd_monitor.catalog.incident_kinds import Severity, SignalKind
+from scd_monitor.catalog.models import MonitorSelf, NetworkPath
 from scd_monitor.incidents.detect import default_severity, detect, unobservable
 from scd_monitor.incidents.model import MONITOR_PROVIDER
-from scd_monitor.incidents.observe import DirectoryObservation, Observations
+from scd_monitor.incidents.observe import CheckObservation, DirectoryObservation, Observations
 from scd_monitor.sla.model import State
 from scd_monitor.xroad.directory import DirectoryEvent
 from tests.incidents.conftest import T0, check, config, outage, service
@@ -109,6 +110,47 @@ def test_mass_failure_is_a_monitor_fault() -> None:
     found = detect(obs, config())
     assert list(found) == [(MONITOR_PROVIDER, "monitor")]
     assert found[(MONITOR_PROVIDER, "monitor")][0].key == "mass_failure"
+
+
+def test_a_blind_network_path_is_a_monitor_fault_with_two_providers() -> None:
+    """Issue 11: no canaries, two providers only (below mass_failure.min_providers): every
+    destination failing by DNS or connection at once is the monitor's own fault."""
+    from dataclasses import replace
+
+    def down(provider: str, name: str, kind: str) -> CheckObservation:
+        c = check(name, State.DOWN, provider=provider, service="s", since=T0, error_kind=kind)
+        return replace(c, host=f"{name}.{provider}.example")
+
+    services = (
+        service(State.DOWN, [down("p1", "web", "dns")], provider="p1", name="s"),
+        service(State.DOWN, [down("p2", "api", "connect")], provider="p2", name="s"),
+    )
+    obs = Observations(at=T0, vantage="bogota", services=services)
+    found = detect(obs, config())
+    assert list(found) == [(MONITOR_PROVIDER, "monitor")]
+    (signal,) = found[(MONITOR_PROVIDER, "monitor")]
+    assert signal.key == "network_path" and signal.since == T0
+    assert signal.details["hosts"] == ["api.p2.example", "web.p1.example"]
+    assert "bogota" in signal.summary and "no se imputan" in signal.summary
+    assert unobservable(obs) == {("p1", "s"), ("p2", "s")}
+    # The same failures with one destination still answering: the providers' outages.
+    answering = replace(check("ok", provider="p3", service="s"), host="ok.p3.example")
+    obs = Observations(
+        at=T0,
+        vantage="bogota",
+        services=(*services, service(State.UP, [answering], provider="p3", name="s")),
+    )
+    found = detect(obs, config())
+    assert (MONITOR_PROVIDER, "monitor") not in found
+    assert {("p1", "s"), ("p2", "s")} <= set(found)
+    # Switched off in the catalog: outages again.
+    off = Observations(
+        at=T0,
+        vantage="bogota",
+        services=services,
+        monitor=MonitorSelf(network_path=NetworkPath(enabled=False)),
+    )
+    assert (MONITOR_PROVIDER, "monitor") not in detect(off, config())
 
 
 def test_directory_vanished_stale_and_expired() -> None:

@@ -96,15 +96,19 @@ def test_open_report_is_valid_and_in_spanish() -> None:
     assert d["report_id"] == "SCD-2026-000042.1"
     assert d["incident"]["duration_seconds"] == 420 and d["incident"]["ongoing"]
     assert d["incident"]["type_label"] == "Caída del servicio"
-    assert d["summary"].startswith("Incidente SCD-2026-000042 abierto, severidad crítica")
-    assert "09:53:00 (UTC-05:00)" in d["summary"]  # Bogotá time
+    assert d["summary"].startswith(
+        "Se abre el incidente SCD-2026-000042 por caída del servicio Autenticación"
+    )
+    assert d["summary"].endswith("Severidad: crítica.")
+    assert "04/05/2026 09:53:00 (UTC-5)" in d["summary"]  # Bogotá time
+    assert d["incident"]["start"] == "2026-05-04T14:53:00Z"  # the machine field stays UTC
     rendered = render(d)
     assert json.loads(rendered.body) == d
     assert "Recomendaciones" in rendered.text and "Acciones tomadas" in rendered.text
     assert "Se escaló al prestador." in rendered.text
     assert "Autenticación &lt;Digital&gt; &amp; más" in rendered.html  # escaped
     assert "<Digital>" not in rendered.html
-    assert rendered.subject.startswith("SCD-2026-000042 · Apertura · Crítica")
+    assert rendered.subject.startswith("SCD-2026-000042 · Apertura · Severidad crítica")
 
 
 def test_resolved_report() -> None:

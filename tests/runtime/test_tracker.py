@@ -156,3 +156,59 @@ def test_pruning_keeps_what_the_tracker_has_not_processed_and_the_spans(store: S
     ]
     assert stored_spans(store, A) == spans_before
     assert ResultRepository(store).prune(vantage="other", older_than=T0 + timedelta(hours=1)) == 0
+
+
+def test_a_new_check_that_never_succeeded_reads_unknown_everywhere(store: Store) -> None:
+    """Issue 11 point 2: two DNS failures on a new check read ``unknown`` in the check
+    state, the service state and the SLA (no availability), not ``up``."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+
+    from scd_monitor.analysis.reporting import SlaReporter
+    from scd_monitor.sla.model import Period
+    from scd_monitor.web.metrics import StateCollector
+
+    dns = [
+        ProbeResult(
+            check_id=check,
+            kind="tls",
+            vantage="v1",
+            started_at=T0 + timedelta(minutes=m),
+            duration=0.01,
+            outcome=Outcome.failure(ErrorKind.DNS, "Name or service not known"),
+        )
+        for m in (0, 1)
+        for check in (A, B)
+    ]
+    ResultRepository(store).write(dns)
+    now = T0 + timedelta(minutes=1, seconds=30)
+    t = tracker(store, now)
+    t.run_until_idle()
+    assert t.current()[A].state is State.UNKNOWN
+    assert t.current()[A].since is None
+
+    clock = FixedClock(now)
+    registry = CollectorRegistry()
+    registry.register(
+        StateCollector(
+            checks=CATALOG.resolved_checks,
+            catalog=lambda: CATALOG,
+            states=t.current,
+            sla=lambda: None,
+            vantage="v1",
+            clock=clock,
+        )
+    )
+    text = generate_latest(registry).decode()
+    assert (
+        'scd_check_state{check="a",provider="p",service="s",state="unknown",vantage="v1"} 1.0'
+        in (text)
+    )
+    assert 'state="up",vantage="v1"} 1.0' not in text
+    assert "\nscd_service_up{" not in text
+
+    report = SlaReporter(store, CATALOG, clock).report(Period(T0, now), now=now)
+    (figures,) = [s.figures for s in report.services]
+    assert figures.availability is None
+    assert figures.charged_downtime == timedelta()
+    assert figures.unknown == now - T0

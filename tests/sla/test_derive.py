@@ -258,13 +258,13 @@ def test_staleness_clips_coverage_and_spans_do_not_merge_across_gaps() -> None:
     assert derive_spans(run((0, "ok"), (STALE, "ok")), policy()) == [sp(0, 2 * STALE, UP)]
 
 
-def test_initial_state_is_up_until_confirmed() -> None:
+def test_initial_state_is_unknown_until_confirmed() -> None:
     machine = CheckStateMachine(policy())
     assert machine.state is State.UNKNOWN and machine.last_observation_at is None
     assert machine.feed(res(0, TO)) == []
     assert machine.feed(res(30, TO)) == []
-    assert machine.state is UP and machine.down_since is None
-    assert machine.provisional() == [sp(0, 30 + STALE, UP)]
+    assert machine.state is State.UNKNOWN and machine.down_since is None
+    assert machine.provisional() == [sp(0, 30 + STALE, State.UNKNOWN, "unconfirmed")]
     assert machine.feed(res(60, TO)) == []  # DOWN, but the span is still open
     assert machine.state is DOWN and machine.down_since == at(0)
     assert machine.provisional() == [sp(0, 60 + STALE, DOWN, "timeout")]
@@ -351,7 +351,8 @@ def test_derive_spans_sorts_dedupes_and_uses_results_past_until() -> None:
 
 def test_same_instant_conflict_is_resolved_the_same_in_any_order() -> None:
     results = run((0, TO), (30, TO), (60, TO), (60, "ok"), (60, "internal"), (90, TO))
-    expected = [sp(0, 90 + STALE, UP)]  # the success wins the instant 60: a blip
+    # The success wins the instant 60: the failures before it are a blip, unconfirmed.
+    expected = [sp(0, 60, State.UNKNOWN, "unconfirmed"), sp(60, 90 + STALE, UP)]
     assert derive_spans(results, policy()) == expected
     assert derive_spans(reversed(results), policy()) == expected
 
@@ -446,7 +447,8 @@ def reference(
     def success_label(k: int) -> tuple[State, str | None]:
         return (DEG, "slow") if obs[k][1] == "slow" else (UP, None)
 
-    down, reason, i = False, None, 0
+    unconfirmed = (State.UNKNOWN, "unconfirmed")
+    down, known, reason, i = False, False, None, 0
     while i < n:
         kind = obs[i][1]
         if kind == "maint":
@@ -457,25 +459,26 @@ def reference(
             while j < n and obs[j][1].startswith("fail:"):
                 j += 1
             if j - i >= p.failures_to_open:  # confirmed
-                down, reason = True, kind.removeprefix("fail:")
+                down, known, reason = True, True, kind.removeprefix("fail:")
                 outages.append((obs[i][0], None))
                 labels[i:j] = [(DOWN, reason)] * (j - i)
-            else:  # cancelled, or pending at the end: reads as the UP it interrupted
-                labels[i:j] = [(UP, None)] * (j - i)
+            else:  # cancelled, or pending at the end: reads as the state it interrupted
+                labels[i:j] = [(UP, None) if known else unconfirmed] * (j - i)
             i = j
-        elif not down:
+        elif not down and known:
             labels[i] = success_label(i)
             i += 1
-        elif is_success(i):
+        elif is_success(i):  # a run that confirms the check up (down or unknown before)
             j = i
             while j < n and is_success(j):
                 j += 1
-            if j - i >= p.successes_to_close:  # closes, back-dated to the run's start
-                down = False
-                outages[-1] = (outages[-1][0], obs[i][0])
+            if j - i >= p.successes_to_close:  # back-dated to the run's start
+                if down:
+                    outages[-1] = (outages[-1][0], obs[i][0])
+                down, known = False, True
                 labels[i:j] = [success_label(k) for k in range(i, j)]
             else:
-                labels[i:j] = [(DOWN, reason)] * (j - i)
+                labels[i:j] = [(DOWN, reason) if down else unconfirmed] * (j - i)
             i = j
         else:
             labels[i] = (DOWN, reason)
@@ -520,7 +523,12 @@ def test_spans_are_sorted_disjoint_and_merged(
 ) -> None:
     spans = derive_spans(timeline(events), p)
     assert_well_formed(spans)
-    assert all(s.state is not State.UNKNOWN for s in spans)
+    # UNKNOWN only before the first confirmed state (and never after it).
+    unknown = [i for i, s in enumerate(spans) if s.state is State.UNKNOWN]
+    confirmed = [i for i, s in enumerate(spans) if s.state in (UP, DOWN, DEG)]
+    assert all(s.reason == "unconfirmed" for s in spans if s.state is State.UNKNOWN)
+    if unknown and confirmed:
+        assert max(unknown) < min(confirmed)
 
 
 @FAST
@@ -658,3 +666,81 @@ def test_snapshot_resume_and_close_until_match_one_batch_run(
     if cut == len(results):
         machine = CheckStateMachine(p, MachineSnapshot.from_json(machine.snapshot().to_json()))
     assert final + machine.provisional() == derive_spans(results, p)
+
+
+def first_confirmation(obs: Sequence[tuple[int, str]], p: DerivePolicy) -> int | None:
+    """Index of the observation that ends the first run confirming a state, if any:
+    ``failures_to_open`` failures or ``successes_to_close`` successes in a row."""
+    fails = oks = 0
+    for k, (_, kind) in enumerate(obs):
+        if kind.startswith("fail:"):
+            fails, oks = fails + 1, 0
+        elif kind in ("ok", "slow"):
+            fails, oks = 0, oks + 1
+        else:
+            fails = oks = 0
+        if fails >= p.failures_to_open or oks >= p.successes_to_close:
+            return k
+    return None
+
+
+@FAST
+@given(events_st, policy_st)
+def test_unknown_until_the_first_confirmed_result(
+    events: list[tuple[int, str]], p: DerivePolicy
+) -> None:
+    """Issue 11: before its first confirmed result a check is UNKNOWN (online and
+    rebuilt), and charged downtime never starts before the first failing probe of a
+    confirmed outage, nor exceeds the time after it."""
+    results = timeline(events)
+    obs = kept(results)
+    confirmed_at = first_confirmation(obs, p)
+
+    machine = CheckStateMachine(p)
+    states = []
+    for r in results:
+        machine.feed(r)
+        if kind_of(r) != "internal":
+            states.append(machine.state)
+    cut = len(obs) if confirmed_at is None else confirmed_at
+    assert all(s in (State.UNKNOWN, MAINT) for s in states[:cut])
+    if confirmed_at is not None:
+        assert states[confirmed_at] is not State.UNKNOWN
+
+    spans = derive_spans(results, p)
+    first_fail_of_outage = None
+    if confirmed_at is not None and obs[confirmed_at][1].startswith("fail:"):
+        run_start = confirmed_at - p.failures_to_open + 1
+        first_fail_of_outage = at(obs[run_start][0])
+    for s in spans:
+        if s.state is DOWN:
+            # Every outage is back-dated to a failing probe, never before the first one
+            # of the first confirmed outage (or of a later one).
+            assert confirmed_at is not None
+            first = first_fail_of_outage or at(obs[0][0])
+            assert s.start >= first
+    down = sum((s.duration for s in spans if s.state is DOWN), timedelta())
+    if spans:
+        first_fail = next((at(t) for t, k in obs if k.startswith("fail:")), None)
+        if first_fail is None:
+            assert down == timedelta()
+        else:
+            assert down <= spans[-1].end - first_fail
+    if confirmed_at is None:  # never confirmed: nothing but UNKNOWN and MAINTENANCE
+        assert all(s.state in (State.UNKNOWN, MAINT) for s in spans)
+
+
+def test_a_version_1_snapshot_resumes_known_if_it_had_observed() -> None:
+    """Snapshots written before unknown-until-known: an observed check was confirmed."""
+    machine = CheckStateMachine(policy())
+    machine.feed(res(0, "ok"))
+    v2 = machine.snapshot().to_json()
+    v1 = {k: v for k, v in v2.items() if k != "known"} | {"version": 1}
+    resumed = CheckStateMachine(policy(), MachineSnapshot.from_json(v1))
+    assert resumed.state is UP
+    resumed.feed(res(30, TO))  # a blip of an up check reads UP, not UNKNOWN
+    assert resumed.state is UP
+    fresh = {**v1, "last_observation_at": None, "tail": [], "current": None, "last_state": None}
+    assert not MachineSnapshot.from_json(fresh).known
+    with pytest.raises(ValueError, match="known must be a boolean"):
+        MachineSnapshot.from_json({**v2, "known": "yes"})

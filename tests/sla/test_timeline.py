@@ -19,7 +19,9 @@ from scd_monitor.sla.timeline import (
     canary_fault_spans,
     mass_failure_spans,
     monitor_fault_spans,
+    network_path_fault_spans,
     service_timeline,
+    vantage_blind,
 )
 
 T0 = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)
@@ -453,3 +455,106 @@ def test_canary_faults_are_down_time_and_gaps_after_first_data() -> None:
 def test_monitor_fault_spans_unions_sources() -> None:
     merged = monitor_fault_spans([sp(0, 10, X)], [sp(5, 20, X), sp(30, 40, X)])
     assert states(merged) == [(0, 20, X), (30, 40, X)]
+
+
+# --- the built-in network self-check (issue 11) --------------------------------------
+
+
+def on(host: str, check_id: str, *spans: Span, provider: str = "p") -> CheckTimeline:
+    return CheckTimeline(check_id, provider, "v1", True, list(spans), host=host)
+
+
+def test_vantage_blind_needs_everything_down_and_two_unreachable_hosts() -> None:
+    kinds = ("dns", "connect")
+
+    def blind(*views: tuple[str, State, str | None]) -> bool:
+        return vantage_blind(views, min_hosts=2, error_kinds=kinds)
+
+    assert blind(("a", D, "dns"), ("b", D, "connect"))
+    assert blind(("a", D, "dns"), ("b", D, "dns"), ("c", D, "timeout"), ("d", X, None))
+    assert blind(("a", D, "dns"), ("b", D, "connect"), ("c", M, "maintenance"))
+    assert not blind(("a", D, "dns"), ("a", D, "connect"))  # one host: may be the provider's
+    assert not blind(("a", D, "dns"), ("b", D, "connect"), ("c", U, None))  # c answers
+    assert not blind(("a", D, "dns"), ("b", D, "connect"), ("c", G, "slow"))
+    assert not blind(("a", D, "status"), ("b", D, "status"))  # they answered: not us
+    assert not blind(("a", X, None), ("b", X, None))  # nothing known: nothing to excuse
+    assert not blind()
+
+
+def test_network_path_faults_cover_the_outage_and_settle_at_both_ends() -> None:
+    """Three hosts of two providers fail by DNS one after the other (probes at different
+    instants) and recover one after the other: the whole outage is a monitor fault."""
+    a = on("a.example", "p/s/a", sp(0, 30, U), sp(30, 62, D, "dns"), sp(62, 120, U))
+    b = on("b.example", "p/s/b", sp(0, 31, U), sp(31, 61, D, "connect"), sp(61, 120, U))
+    c = on("c.example", "q/s/c", sp(0, 32, U), sp(32, 60, D, "dns"), sp(60, 120, U), provider="q")
+    assert states(network_path_fault_spans([a, b, c])) == [(32, 60, X)]
+    faults = network_path_fault_spans([a, b, c], settle=mins(3))
+    assert states(faults) == [(29, 63, X)]
+    assert all(f.reason == "monitor_fault" for f in faults)
+    # Charged: nothing of the outage, with the settle; without it, the stragglers.
+    timeline = build([a, b, c], faults={"v1": faults})
+    assert duration_in(timeline.effective, D) == timedelta()
+    bare = build([a, b, c], faults={"v1": network_path_fault_spans([a, b, c])})
+    assert duration_in(bare.effective, D) > timedelta()
+    # One host only, or another destination still answering: no fault.
+    assert network_path_fault_spans([a]) == []
+    d = on("d.example", "q/s/d", sp(0, 120, U), provider="q")
+    assert network_path_fault_spans([a, b, c, d], settle=mins(3)) == []
+
+
+def test_network_path_faults_ignore_destinations_that_answer_badly() -> None:
+    a = on("a.example", "p/s/a", sp(0, 30, U), sp(30, 60, D, "status"))
+    b = on("b.example", "p/s/b", sp(0, 30, U), sp(30, 60, D, "tls"))
+    assert network_path_fault_spans([a, b]) == []
+    assert states(network_path_fault_spans([a, b], error_kinds=("status", "tls"))) == [(30, 60, X)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["h1", "h2", "h3"]),
+            st.lists(
+                st.tuples(
+                    st.integers(0, 119),
+                    st.integers(1, 30),
+                    st.sampled_from([U, D, G, M, X]),
+                    st.sampled_from(["dns", "connect", "timeout", "status"]),
+                ),
+                max_size=4,
+            ),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(0, 5),
+)
+def test_network_path_faults_are_exactly_the_blind_instants_widened(
+    raw: list[tuple[str, list[tuple[int, int, State, str]]]], settle: int
+) -> None:
+    checks = []
+    for n, (host, pieces) in enumerate(raw):
+        spans: list[Span] = []
+        cursor = 0
+        for lo, length, state, why in sorted(pieces):
+            lo = max(lo, cursor)
+            hi = min(lo + length, H)
+            if lo >= hi:
+                continue
+            spans.append(sp(lo, hi, state, why if state is D else None))
+            cursor = hi
+        checks.append(on(host, f"p/s/{n}", *spans))
+    faults = network_path_fault_spans(checks, settle=mins(settle))
+    blind_minutes = set()
+    for minute in range(H):
+        views = []
+        for c in checks:
+            for s in c.spans:
+                if s.start <= t(minute) < s.end:
+                    views.append((c.host or c.check_id, s.state, s.reason))
+        if vantage_blind(views, min_hosts=2, error_kinds=("dns", "connect")):
+            blind_minutes.add(minute)
+    covered = {m for m in range(H) for f in faults if f.start <= t(m) < f.end}
+    assert blind_minutes <= covered
+    for m in covered - blind_minutes:  # only widening, within settle of a blind minute
+        assert any(abs(m - b) <= settle for b in blind_minutes)

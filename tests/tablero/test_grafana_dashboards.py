@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from scd_monitor.sla.bands import Band
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
@@ -249,8 +251,9 @@ def test_expressions_use_only_defined_variables_and_existing_rules() -> None:
 
 
 def test_rangos_de_medicion_are_coloured_by_the_band_series_not_typed_numbers() -> None:
-    """Band and state panels colour by value mappings of the recorded codes."""
-    band = {"0": ("Incumple", "red"), "1": ("En riesgo", "orange"), "2": ("Cumple", "green")}
+    """Band and state panels colour by value mappings of the recorded codes, with the
+    names and colours of the one definition (scd_monitor.sla.bands)."""
+    band = {str(b.code): (b.label, b.colour) for b in Band}
     seen_band = 0
     for board in load_dashboards().values():
         for panel in query_panels(board):

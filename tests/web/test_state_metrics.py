@@ -160,6 +160,10 @@ def test_sla_gauges() -> None:
     )
     assert 0 < m["scd_sla_availability_ratio"][k] < 1
     assert m["scd_sla_outages"][k] == 1.0
+    # The rangos de medición's bounds: the target, and 2 × 0.99 − 1 (exactly 0.98).
+    lower = m["scd_sla_band_lower_ratio"]
+    assert lower[key(provider="p", service="any", band="green")] == 0.99
+    assert lower[key(provider="p", service="any", band="amber")] == 0.98
 
 
 def test_promtool_check_metrics_passes_on_state_metrics() -> None:

@@ -34,6 +34,7 @@ from scd_monitor.sla.timeline import (
     canary_fault_spans,
     mass_failure_spans,
     monitor_fault_spans,
+    network_path_fault_spans,
     service_timeline,
 )
 from scd_monitor.store import Store
@@ -233,6 +234,7 @@ class SlaReporter:
                     vantage=vantage,
                     critical=check.critical,
                     spans=_clip(items, window),
+                    host=check.host,
                 )
             )
         return out
@@ -243,7 +245,11 @@ class SlaReporter:
         timelines: Mapping[str, Sequence[CheckTimeline]],
         window: Period,
     ) -> dict[str, list[Span]]:
-        settings = self._catalog.monitor.mass_failure
+        """Per vantage, where its own data is not to be trusted: its canaries down, a mass
+        failure, or its network path failing (README, "SLA definition")."""
+        mass = self._catalog.monitor.mass_failure
+        path = self._catalog.monitor.network_path
+        settle = network_settle(checks)
         canaries: dict[str, list[CheckTimeline]] = defaultdict(list)
         providers: dict[str, list[CheckTimeline]] = defaultdict(list)
         for check in checks:
@@ -251,13 +257,20 @@ class SlaReporter:
                 (canaries if check.canary else providers)[t.vantage].append(t)
         faults: dict[str, list[Span]] = {}
         for vantage in set(canaries) | set(providers):
+            watched = providers.get(vantage, [])
             faults[vantage] = monitor_fault_spans(
                 canary_fault_spans(canaries.get(vantage, []), period=window),
                 mass_failure_spans(
-                    providers.get(vantage, []),
-                    min_ratio=settings.min_ratio,
-                    min_providers=settings.min_providers,
+                    watched, min_ratio=mass.min_ratio, min_providers=mass.min_providers
                 ),
+                network_path_fault_spans(
+                    watched,
+                    min_hosts=path.min_hosts,
+                    error_kinds=path.error_kinds,
+                    settle=settle,
+                )
+                if path.enabled
+                else [],
             )
         return faults
 
@@ -281,6 +294,15 @@ class SlaReporter:
                     hist.merge(b.histogram),
                 )
         return {k: LatencyStats(ok, under, hist) for k, (ok, under, hist) in acc.items()}
+
+
+def network_settle(checks: Iterable[ResolvedCheck]) -> timedelta:
+    """How long a network failure takes to reach every check (and a recovery to reach
+    them all): the longest interval plus timeout among the provider checks."""
+    return max(
+        (c.interval + c.timeout for c in checks if not c.canary),
+        default=timedelta(0),
+    )
 
 
 def _clip(spans: Iterable[Span], window: Period) -> list[Span]:

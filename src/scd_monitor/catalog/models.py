@@ -344,6 +344,28 @@ class Sla(StrictModel):
 
     availability_target: Annotated[float, Field(gt=0, le=1)] = 0.995
     latency_threshold: Duration = timedelta(seconds=2)
+    amber_from: Annotated[float, Field(ge=0, lt=1)] | None = None
+    """Lower bound of the amber *rango de medición* (docs/rangos-de-medicion.md); below it
+    is red. Default ``2 * availability_target - 1``: one error budget below the target."""
+    min_coverage: Annotated[float, Field(ge=0, le=1)] = 0.9
+    """The measured share of a closed month's eligible time below which the month gets no
+    compliance verdict (*cobertura insuficiente*)."""
+
+    @model_validator(mode="after")
+    def _amber_below_target(self) -> Sla:
+        if self.amber_from is not None and self.amber_from >= self.availability_target:
+            raise ValueError(
+                f"'amber_from' ({self.amber_from}) must be below 'availability_target' "
+                f"({self.availability_target})"
+            )
+        return self
+
+    @property
+    def amber_lower(self) -> float:
+        """The amber band's lower bound, with the default applied (never below 0)."""
+        if self.amber_from is not None:
+            return self.amber_from
+        return max(0.0, 2 * self.availability_target - 1)
 
 
 class Defaults(StrictModel):
@@ -527,6 +549,19 @@ class ResolvedCheck:
             return f"{_bare_url(spec.security_server.url)} {what}"
         return f"{spec.host}:{spec.port}"
 
+    @property
+    def host(self) -> str:
+        """The host name the check's connection goes to (lower case, no port): what
+        the monitor's network self-check counts as one independent destination."""
+        spec = self.spec
+        if isinstance(spec, HttpCheck | XRoadHealthCheck | XRoadGlobalconfCheck):
+            url = spec.url
+        elif isinstance(spec, XRoadMetaserviceCheck):
+            url = spec.security_server.url
+        else:
+            return spec.host.lower()
+        return (urlsplit(url).hostname or "").lower()
+
 
 def _bare_url(url: str) -> str:
     """A URL without credentials, query or fragment."""
@@ -538,6 +573,9 @@ def _bare_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+NetworkPathKind = Literal["dns", "connect", "timeout", "tls"]
+
+
 class MassFailure(StrictModel):
     """When most providers fail at once, the monitor is the likelier culprit."""
 
@@ -546,12 +584,24 @@ class MassFailure(StrictModel):
     min_providers: Annotated[int, Field(ge=2)] = 3
 
 
+class NetworkPath(StrictModel):
+    """The built-in self-check: the vantage's own resolver and network path, judged from
+    the error pattern alone (README, "SLA definition"). Needs no configuration."""
+
+    enabled: bool = True
+    min_hosts: Annotated[int, Field(ge=2)] = 2
+    """Distinct destination hosts that must fail with a network-path error at once."""
+    error_kinds: Annotated[tuple[NetworkPathKind, ...], Field(min_length=1)] = ("dns", "connect")
+    """Error kinds that mean "could not reach the destination at all"."""
+
+
 class MonitorSelf(StrictModel):
     """How the monitor tells its own faults from the providers'."""
 
     canaries: list[Check] = Field(default_factory=list)
     """Control targets that should always answer; when they fail, the monitor is at fault."""
     mass_failure: MassFailure = MassFailure()
+    network_path: NetworkPath = NetworkPath()
 
     @field_validator("canaries")
     @classmethod

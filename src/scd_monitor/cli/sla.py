@@ -15,6 +15,7 @@ from scd_monitor.cli.output import EXIT_CONFIG, EXIT_OK, error, table
 from scd_monitor.clock import SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ConfigError
+from scd_monitor.sla.bands import Band, BandBounds
 from scd_monitor.sla.model import Period
 from scd_monitor.timefmt import hms
 
@@ -112,11 +113,38 @@ def _sla(settings: Settings, args: argparse.Namespace) -> int:
         )
     finally:
         store.dispose()
+    bands = service_bands(report, catalog)
     if args.format == "json":
-        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        doc = report.to_json()
+        doc["services"] = [
+            _with_band(entry, band) for entry, band in zip(doc["services"], bands, strict=True)
+        ]
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(render_slatable(report))
+    print(render_slatable(report, bands))
     return EXIT_OK
+
+
+def service_bands(report: Any, catalog: Catalog) -> list[Band | None]:
+    """Each service's *rango de medición* by the one definition (the export's too): its
+    target and the catalog's ``sla.amber_from``; ``None`` without eligible time."""
+    bands: list[Band | None] = []
+    for s in report.services:
+        f = s.figures
+        spec = catalog.service(s.provider, s.service)
+        bounds = BandBounds.of(f.target, None if spec is None else spec.sla.amber_from)
+        bands.append(bounds.band(f.eligible, f.charged_downtime))
+    return bands
+
+
+def _with_band(entry: dict[str, Any], band: Band | None) -> dict[str, Any]:
+    """The service's JSON entry with ``band`` (as in the export) right after ``met``."""
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        out[key] = value
+        if key == "met":
+            out["band"] = None if band is None else band.value
+    return out
 
 
 def _pct(value: float | None) -> str:
@@ -127,8 +155,8 @@ def _dur(value: timedelta | None) -> str:
     return "-" if value is None else hms(value)
 
 
-def render_slatable(report: Any) -> str:
-    """The human table of ``scd-monitor sla``."""
+def render_slatable(report: Any, bands: list[Band | None]) -> str:
+    """The human table of ``scd-monitor sla``; ``bands`` from :func:`service_bands`."""
     tz = report.timezone
     zone = ZoneInfo(tz)
 
@@ -141,11 +169,11 @@ def render_slatable(report: Any) -> str:
         "",
     ]
     header = (
-        "SERVICE", "AVAIL", "TARGET", "MET", "DOWNTIME", "MAINT", "UNKNOWN", "COVERAGE",
-        "OUTAGES", "MTTR", "LAT-OK", "P95", "BUDGET", "BURN-1H",
+        "SERVICE", "AVAIL", "TARGET", "MET", "BAND", "DOWNTIME", "MAINT", "UNKNOWN",
+        "COVERAGE", "OUTAGES", "MTTR", "LAT-OK", "P95", "BUDGET", "BURN-1H",
     )  # fmt: skip
     rows = []
-    for s in report.services:
+    for s, band in zip(report.services, bands, strict=True):
         f = s.figures
         burn = next((b.rate for b in f.burn_rates if b.window == timedelta(hours=1)), None)
         rows.append(
@@ -154,6 +182,7 @@ def render_slatable(report: Any) -> str:
                 _pct(f.availability),
                 _pct(f.target),
                 "-" if f.met is None else ("yes" if f.met else "NO"),
+                "-" if band is None else band.colour_name,
                 _dur(f.charged_downtime),
                 _dur(f.excluded_maintenance),
                 _dur(f.unknown),
@@ -216,7 +245,16 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     finally:
         store.dispose()
-    status = "PROVISIONAL (the month has not closed)" if result.provisional else "final"
+    if result.provisional:
+        status = "PROVISIONAL (the month has not closed)"
+    elif result.insufficient_coverage:
+        services = ", ".join(f"{p}/{s}" for p, s in result.insufficient_coverage)
+        status = (
+            f"final, INSUFFICIENT COVERAGE: no verdict for {len(result.insufficient_coverage)} "
+            f"service(s) ({services})"
+        )
+    else:
+        status = "final"
     print(f"{result.directory}: {status}")
     for f in result.files:
         print(f"  {f.name}  {f.size} bytes  sha256 {f.sha256}")

@@ -7,11 +7,14 @@ Public surface (wired into ``scd-monitor export sla`` and the daemon)::
     MonthlyExportJob(source_factory, *, output_dir, ...).due(now) / .run(now)
 
 ``source`` is an :class:`ExportSource` (an ``SlaReporter`` and the effective catalog).
-See ``docs/exports.md`` for the files, their columns and the guarantees.
+See ``docs/exports.md`` for the files, their columns and the guarantees, and
+:mod:`scd_monitor.exports.coverage` for how coverage decides whether a closed month's
+services have a verdict.
 """
 
 from __future__ import annotations
 
+from scd_monitor.exports.coverage import INSUFFICIENT_COVERAGE, ReportStatus
 from scd_monitor.exports.job import MonthlyExportJob, completed_export
 from scd_monitor.exports.model import (
     Band,
@@ -37,6 +40,7 @@ from scd_monitor.exports.writer import (
 
 __all__ = [
     "FORMATS",
+    "INSUFFICIENT_COVERAGE",
     "RENDERERS",
     "Band",
     "ExportError",
@@ -46,6 +50,7 @@ __all__ = [
     "IncidentRef",
     "MonthExport",
     "MonthlyExportJob",
+    "ReportStatus",
     "Reporter",
     "build_month_export",
     "completed_export",

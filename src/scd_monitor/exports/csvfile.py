@@ -4,7 +4,10 @@ UTF-8 without a byte-order mark, RFC 4180 (comma separator, ``\\r\\n`` line ends
 where needed), a header row. Values are the JSON export's values: ratios as fractions
 (``0.9963727183075708``, decimal point), durations in seconds, times in UTC ISO-8601,
 empty for none; ``met`` is ``true``/``false``. Every row says whether the report is
-``FINAL`` or ``PROVISIONAL`` (the month has not closed).
+``FINAL`` or ``PROVISIONAL`` (the month has not closed). In a closed month a service
+measured below its minimum coverage has ``compliance`` ``Cobertura insuficiente``,
+``coverage_sufficient`` ``false`` and ``met`` and ``band`` empty: no verdict (its
+``availability`` is only for information).
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ COLUMNS: tuple[tuple[str, _Getter], ...] = (
     ("excluded_maintenance_seconds", _key("excluded_maintenance_seconds")),
     ("unknown_seconds", _key("unknown_seconds")),
     ("coverage", _key("coverage")),
+    ("coverage_sufficient", _key("coverage_sufficient")),
+    ("min_coverage", _key("min_coverage")),
     ("outage_count", _key("outage_count")),
     ("outages_total", _key("outages_total")),
     ("mttr_seconds", _key("mttr_seconds")),

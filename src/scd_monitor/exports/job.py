@@ -12,8 +12,11 @@ and the export directory has no *completed* export of the previous month yet.
 it: a completed export is a ``sla-YYYY-MM`` directory whose manifest says it is not
 provisional, covers every provider and lists every format the job writes, each file
 present with its listed size. A provisional export made on demand during the month
-does not count, so the job replaces it with the final one. After a failure the job is
-not due again for ``retry_after``.
+does not count, so the job replaces it with the final one. A closed month exported with
+``status`` ``insufficient_coverage`` (some services measured below their minimum
+coverage, so without a verdict) is complete too: exporting it again would give the same
+files; the job logs a warning naming those services. After a failure the job is not
+due again for ``retry_after``.
 """
 
 from __future__ import annotations
@@ -156,5 +159,12 @@ class MonthlyExportJob:
             directory=str(result.directory),
             files=[f.name for f in result.files],
             provisional=result.provisional,
+            status=result.status.value,
         )
+        if result.insufficient_coverage:
+            log.warning(
+                "export.insufficient_coverage",
+                month=month,
+                services=[f"{p}/{s}" for p, s in result.insufficient_coverage],
+            )
         return result

@@ -13,15 +13,17 @@ whenever the export runs), so regenerating it from the same stored facts gives t
 same bytes; a month still open is evaluated as of ``now`` and marked provisional.
 Burn rates are therefore those of the month's last hours.
 
-**Rangos de medición** (the colours), for availability ``a`` and target ``t``, compared
-exactly on the stored durations: green ``a ≥ t`` (meets the ANS); amber
-``t − (1 − t) ≤ a < t`` (misses it by less than one more error budget); red below; no
-band without eligible time.
+**Coverage.** In a closed month, a service measured below its catalog
+``sla.min_coverage`` has no verdict (*Cobertura insuficiente*: no ``met``, no band) and
+the month's ``status`` is ``insufficient_coverage``: :mod:`scd_monitor.exports.coverage`.
+
+**Rangos de medición** (the colours): :mod:`scd_monitor.sla.bands`, the one definition the
+board and the ``sla`` command use too, from each service's target and its catalog
+``sla.amber_from`` (default ``2t − 1``), compared exactly on the stored durations.
 """
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,8 +33,15 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from scd_monitor.analysis.reporting import ProviderReport, ServiceReport, SlaReport
-from scd_monitor.catalog.models import Catalog
+from scd_monitor.catalog.models import Catalog, Sla
 from scd_monitor.errors import ConfigError
+from scd_monitor.exports.coverage import (
+    INSUFFICIENT_COVERAGE,
+    ReportStatus,
+    Verdicts,
+    coverage_sufficient,
+)
+from scd_monitor.sla.bands import Band, BandBounds
 from scd_monitor.sla.calendar import day_periods, month_period, parse_month
 from scd_monitor.sla.engine import ProviderFigures, SlaFigures, provider_figures
 from scd_monitor.sla.model import Period
@@ -40,6 +49,7 @@ from scd_monitor.timefmt import iso_utc
 
 __all__ = [
     "EXPORT_VERSION",
+    "INSUFFICIENT_COVERAGE",
     "PROVISIONAL_NOTE",
     "Band",
     "DayFigures",
@@ -47,6 +57,7 @@ __all__ = [
     "IncidentRef",
     "MonthExport",
     "ProviderExport",
+    "ReportStatus",
     "Reporter",
     "ServiceExport",
     "band_of",
@@ -54,7 +65,9 @@ __all__ = [
     "compliance_label",
 ]
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+"""2: coverage decides whether a closed month has verdicts (``status``,
+``insufficient_coverage``, ``coverage_sufficient``, ``min_coverage``; issue 11)."""
 PROVISIONAL_NOTE = "Provisional: el mes aún no ha cerrado"
 NO_INCIDENTS = "Sin incidentes registrados"
 
@@ -121,25 +134,11 @@ class IncidentRef:
         }
 
 
-class Band(enum.StrEnum):
-    """A *rango de medición* (see the module docstring)."""
-
-    GREEN = "green"
-    AMBER = "amber"
-    RED = "red"
-
-
-def band_of(eligible: timedelta, charged: timedelta, target: float) -> Band | None:
-    """The band of ``(eligible − charged) / eligible`` against ``target``, exactly."""
-    if eligible <= _ZERO:
-        return None
-    ratio = Fraction(_micros(eligible - charged), _micros(eligible))
-    exact = Fraction(repr(float(target)))
-    if ratio >= exact:
-        return Band.GREEN
-    if ratio >= 2 * exact - 1:
-        return Band.AMBER
-    return Band.RED
+def band_of(
+    eligible: timedelta, charged: timedelta, target: float, amber_from: float | None = None
+) -> Band | None:
+    """The band of ``(eligible − charged) / eligible`` (:mod:`scd_monitor.sla.bands`)."""
+    return BandBounds.of(target, amber_from).band(eligible, charged)
 
 
 def compliance_label(met: bool | None) -> str:
@@ -167,13 +166,15 @@ class DayFigures:
     unknown: timedelta
     coverage: float | None
     outage_count: int
+    amber_from: float | None = None
+    """The service's catalog ``sla.amber_from`` (``None``: the default bound)."""
 
     @property
     def band(self) -> Band | None:
-        return band_of(self.eligible, self.charged_downtime, self.target)
+        return band_of(self.eligible, self.charged_downtime, self.target, self.amber_from)
 
     @classmethod
-    def of(cls, day: date, figures: SlaFigures) -> DayFigures:
+    def of(cls, day: date, figures: SlaFigures, *, amber_from: float | None = None) -> DayFigures:
         return cls(
             day=day,
             period=figures.period,
@@ -187,10 +188,13 @@ class DayFigures:
             unknown=figures.unknown,
             coverage=figures.coverage,
             outage_count=figures.outage_count,
+            amber_from=amber_from,
         )
 
     @classmethod
-    def not_yet(cls, day: date, start: datetime, target: float) -> DayFigures:
+    def not_yet(
+        cls, day: date, start: datetime, target: float, *, amber_from: float | None = None
+    ) -> DayFigures:
         return cls(
             day=day,
             period=Period(start, start),
@@ -204,6 +208,7 @@ class DayFigures:
             unknown=_ZERO,
             coverage=None,
             outage_count=0,
+            amber_from=amber_from,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -234,18 +239,44 @@ class ServiceExport:
     """``None`` only if the service left the catalog between reporting and export."""
     incidents: tuple[IncidentRef, ...]
     days: tuple[DayFigures, ...]
+    amber_from: float | None = None
+    """The service's catalog ``sla.amber_from`` (``None``: the default bound)."""
+    min_coverage: float | None = None
+    """The service's catalog ``sla.min_coverage`` (``None``: coverage decides nothing)."""
 
     @property
     def figures(self) -> SlaFigures:
         return self.report.figures
 
     @property
+    def coverage_sufficient(self) -> bool | None:
+        """``False``: a closed month measured below ``min_coverage``, so no verdict
+        (:mod:`scd_monitor.exports.coverage`); ``None`` while the month is open."""
+        if self.min_coverage is None:
+            return None
+        return coverage_sufficient(self.report.figures, self.min_coverage)
+
+    @property
+    def met(self) -> bool | None:
+        """The verdict: the engine's ``met``, withheld (``None``) without enough coverage."""
+        return None if self.coverage_sufficient is False else self.report.figures.met
+
+    @property
+    def bounds(self) -> BandBounds:
+        """The service's band bounds (:mod:`scd_monitor.sla.bands`)."""
+        return BandBounds.of(self.report.figures.target, self.amber_from)
+
+    @property
     def band(self) -> Band | None:
+        if self.coverage_sufficient is False:
+            return None  # no verdict, no rango
         f = self.report.figures
-        return band_of(f.eligible, f.charged_downtime, f.target)
+        return self.bounds.band(f.eligible, f.charged_downtime)
 
     @property
     def compliance(self) -> str:
+        if self.coverage_sufficient is False:
+            return INSUFFICIENT_COVERAGE
         return compliance_label(self.report.figures.met)
 
     @property
@@ -264,8 +295,11 @@ class ServiceExport:
         band = self.band
         return {
             **self.report.to_json(),
+            "met": self.met,
             "latency_threshold_seconds": _secs(self.latency_threshold),
             "compliance": self.compliance,
+            "coverage_sufficient": self.coverage_sufficient,
+            "min_coverage": self.min_coverage,
             "band": None if band is None else band.value,
             "error_budget_used_ratio": self.error_budget_used,
             "incidents": [i.to_json() for i in self.incidents],
@@ -284,8 +318,15 @@ class ProviderExport:
     def figures(self) -> ProviderFigures:
         return self.report.figures
 
+    @property
+    def verdicts(self) -> Verdicts:
+        return Verdicts.of((s.met, s.coverage_sufficient) for s in self.services)
+
     def to_json(self) -> dict[str, Any]:
-        return {**self.report.to_json(), "incidents": [i.to_json() for i in self.incidents]}
+        return {
+            **self.verdicts.apply(self.report.to_json()),
+            "incidents": [i.to_json() for i in self.incidents],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,12 +372,44 @@ class MonthExport:
     def services(self) -> tuple[ServiceExport, ...]:
         return tuple(s for p in self.providers for s in p.services)
 
+    @property
+    def verdicts(self) -> Verdicts:
+        """All the exported services counted by verdict (``summary`` as the export says it)."""
+        return Verdicts.of((s.met, s.coverage_sufficient) for s in self.services)
+
+    @property
+    def insufficient_coverage(self) -> tuple[ServiceExport, ...]:
+        """The services without a verdict for lack of measurement (closed month only)."""
+        return tuple(s for s in self.services if s.coverage_sufficient is False)
+
+    @property
+    def status(self) -> ReportStatus:
+        if self.provisional:
+            return ReportStatus.PROVISIONAL
+        if self.insufficient_coverage:
+            return ReportStatus.INSUFFICIENT_COVERAGE
+        return ReportStatus.FINAL
+
+    def insufficient_coverage_json(self) -> list[dict[str, Any]]:
+        """``insufficient_coverage`` of the JSON document and the manifest."""
+        return [
+            {
+                "provider": s.report.provider,
+                "service": s.report.service,
+                "coverage": s.figures.coverage,
+                "min_coverage": s.min_coverage,
+            }
+            for s in self.insufficient_coverage
+        ]
+
     def to_json(self) -> dict[str, Any]:
         """The JSON export (``schemas/sla-export.schema.json``): stable key order.
 
         The report's own keys come first and mean what they mean in ``scd-monitor sla
         --format json``; each ``services``/``providers`` entry holds that command's
-        entry unchanged plus the keys the export adds.
+        entry plus the keys the export adds, unchanged but for the verdicts a closed
+        month's insufficient coverage withholds (a service's ``met``; a provider's and
+        the summary's ``met``, ``missed``, ``undetermined``).
         """
         base = self.report.to_json()
         return {
@@ -345,8 +418,10 @@ class MonthExport:
             "month": self.month,
             "provisional": self.provisional,
             "provisional_note": PROVISIONAL_NOTE if self.provisional else None,
+            "status": self.status.value,
+            "insufficient_coverage": self.insufficient_coverage_json(),
             "provider_filter": self.provider_filter,
-            "summary": self.summary.to_json(),
+            "summary": self.verdicts.apply(self.summary.to_json()),
             "services": [s.to_json() for s in self.services],
             "providers": [p.to_json() for p in self.providers],
             "incidents": [i.to_json() for i in self.incidents],
@@ -382,7 +457,7 @@ def build_month_export(
     as_of = min(now.astimezone(UTC), period.end)
     report = source.reporter.report(period, provider=provider, now=as_of)
     days = tuple(day_periods(period, tz))
-    daily = _daily(source.reporter, days, tz, provider=provider, as_of=as_of)
+    daily = _daily(source.reporter, days, catalog, provider=provider, as_of=as_of)
     month_incidents = _month_incidents(incidents, period, provider)
 
     by_service: dict[tuple[str, str | None], list[IncidentRef]] = defaultdict(list)
@@ -392,6 +467,7 @@ def build_month_export(
     services_of: dict[str, list[ServiceExport]] = defaultdict(list)
     for s in report.services:
         spec = catalog.service(s.provider, s.service)
+        amber_from = None if spec is None else spec.sla.amber_from
         services_of[s.provider].append(
             ServiceExport(
                 report=s,
@@ -400,10 +476,17 @@ def build_month_export(
                 days=tuple(
                     daily.get((s.provider, s.service))
                     or [
-                        DayFigures.not_yet(d.start.astimezone(tz).date(), d.start, s.figures.target)
+                        DayFigures.not_yet(
+                            d.start.astimezone(tz).date(),
+                            d.start,
+                            s.figures.target,
+                            amber_from=amber_from,
+                        )
                         for d in days
                     ]
                 ),
+                amber_from=amber_from,
+                min_coverage=(spec.sla if spec is not None else Sla()).min_coverage,
             )
         )
     providers = tuple(
@@ -435,7 +518,7 @@ def build_month_export(
 def _daily(
     reporter: Reporter,
     days: Iterable[Period],
-    tz: ZoneInfo,
+    catalog: Catalog,
     *,
     provider: str | None,
     as_of: datetime,
@@ -445,6 +528,7 @@ def _daily(
     Each call loads the month's spans again (the reporter's loading is not public);
     see ``docs/exports.md`` for the one-load alternative this could become.
     """
+    tz = catalog.tz
     out: dict[tuple[str, str], list[DayFigures]] = defaultdict(list)
     pending: list[Period] = []
     targets: dict[tuple[str, str], float] = {}
@@ -456,11 +540,25 @@ def _daily(
         local_day = day.start.astimezone(tz).date()
         for s in report.services:
             targets[(s.provider, s.service)] = s.figures.target
-            out[(s.provider, s.service)].append(DayFigures.of(local_day, s.figures))
+            amber_from = _amber_from(catalog, s.provider, s.service)
+            out[(s.provider, s.service)].append(
+                DayFigures.of(local_day, s.figures, amber_from=amber_from)
+            )
     for key, target in targets.items():
+        amber_from = _amber_from(catalog, *key)
         for day in pending:
-            out[key].append(DayFigures.not_yet(day.start.astimezone(tz).date(), day.start, target))
+            out[key].append(
+                DayFigures.not_yet(
+                    day.start.astimezone(tz).date(), day.start, target, amber_from=amber_from
+                )
+            )
     return out
+
+
+def _amber_from(catalog: Catalog, provider: str, service: str) -> float | None:
+    """The service's ``sla.amber_from`` (``None``: the default, or not in the catalog)."""
+    spec = catalog.service(provider, service)
+    return None if spec is None else spec.sla.amber_from
 
 
 def _month_incidents(

@@ -7,6 +7,11 @@ provider with each service's figures, its daily strip, its outages (charged or n
 why) and its incidents. Every page but the cover has a header (month, PROVISIONAL) and
 a footer (versions, page n of N).
 
+A closed month in which some services were measured below their minimum coverage says
+so on the cover (a box listing those services with their coverage and minimum) and in
+every page's header; those services get a *Cobertura insuficiente* badge (no band), and
+their availability is marked as only for information.
+
 Written with fpdf2 and the PDF core font Helvetica (WinAnsi / cp1252, which has every
 Spanish letter), so no font file is embedded or needed. The document's creation date is
 ``as_of`` and its file identifier is derived from the content, so the same export
@@ -15,6 +20,7 @@ gives the same bytes.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -24,6 +30,7 @@ from fpdf.fonts import FontFace
 
 from scd_monitor import __version__, l10n
 from scd_monitor.exports import es_co
+from scd_monitor.exports.coverage import INSUFFICIENT_COVERAGE, Verdicts
 from scd_monitor.exports.model import (
     NO_INCIDENTS,
     PROVISIONAL_NOTE,
@@ -34,21 +41,38 @@ from scd_monitor.exports.model import (
     ProviderExport,
     ServiceExport,
 )
+from scd_monitor.sla.bands import NO_BAND_COLOUR
 from scd_monitor.sla.engine import ProviderFigures
 
 __all__ = ["render_pdf"]
 
 _RGB = tuple[int, int, int]
-_Cell = tuple[str, Band | bool | None]
-"""A table cell: its text and the band to fill it with (``False``: no fill)."""
+
+
+class _Mark(enum.Enum):
+    """A fill that is not a band."""
+
+    INSUFFICIENT = "insufficient"
+    """No verdict: the month's measurement is below the service's minimum coverage."""
+
+
+_Cell = tuple[str, Band | _Mark | bool | None]
+"""A table cell: its text and the band (or mark) to fill it with (``False``: no fill)."""
+
+
+def _rgb(hex_colour: str) -> _RGB:
+    value = hex_colour.lstrip("#")
+    return (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
+
 
 FILL: dict[Band | None, _RGB] = {
-    Band.GREEN: (46, 160, 67),
-    Band.AMBER: (240, 173, 0),
-    Band.RED: (207, 34, 46),
-    None: (190, 190, 190),
+    **{band: _rgb(band.colour) for band in Band},
+    None: _rgb(NO_BAND_COLOUR),
 }
-"""Band → fill colour of the daily cells and the compliance badges."""
+"""Band → fill colour of the daily cells and the compliance badges (the colours of
+:mod:`scd_monitor.sla.bands`, the same as the boards')."""
+INSUFFICIENT_FILL: _RGB = (112, 48, 160)
+"""Fill of the *cobertura insuficiente* badges and cells (white text)."""
 PENDING: _RGB = (255, 255, 255)
 ZEBRA: _RGB = (244, 246, 250)
 NAVY: _RGB = (31, 56, 100)
@@ -58,19 +82,43 @@ MUTED: _RGB = (110, 110, 110)
 WARN: _RGB = (156, 0, 6)
 
 BAND_TEXT: dict[Band | None, str] = {
-    Band.GREEN: "Verde: cumple (disponibilidad igual o mayor que la meta).",
+    Band.GREEN: "Verde, cumple: disponibilidad igual o mayor que la meta.",
     Band.AMBER: (
-        "Ámbar: no cumple, pero la disponibilidad es al menos meta - (1 - meta): "
-        "excedió el presupuesto de error en menos de un presupuesto más."
+        "Ámbar, incumplimiento leve: por debajo de la meta, pero no del umbral ámbar del "
+        "servicio (por omisión meta - (1 - meta): un presupuesto de error por debajo)."
     ),
-    Band.RED: "Rojo: no cumple, por más de un presupuesto de error adicional.",
+    Band.RED: "Rojo, incumplimiento grave: por debajo del umbral ámbar del servicio.",
     None: "Gris: sin tiempo elegible (sin datos) en el periodo.",
 }
+INSUFFICIENT_TEXT = (
+    "Morado: cobertura insuficiente. En un mes cerrado, la medición cubrió menos que la "
+    "cobertura mínima del servicio: sin veredicto de cumplimiento ni rango; la "
+    "disponibilidad es solo informativa."
+)
+COVER_LIST = 6
+"""How many services without a verdict the cover lists by name (the summary lists all)."""
 
 
 def _fore(band: Band | None) -> _RGB:
     """Text colour on a band's fill: white on green and red, black on amber and grey."""
     return (255, 255, 255) if band in (Band.GREEN, Band.RED) else (0, 0, 0)
+
+
+def _colours(mark: Band | _Mark | None) -> tuple[_RGB, _RGB]:
+    """(fill, text) of a band or mark."""
+    if isinstance(mark, _Mark):
+        return INSUFFICIENT_FILL, (255, 255, 255)
+    return FILL[mark], _fore(mark)
+
+
+def _verdict(svc: ServiceExport) -> Band | _Mark | None:
+    """What a service's compliance is coloured by: its band, or no verdict."""
+    return _Mark.INSUFFICIENT if svc.coverage_sufficient is False else svc.band
+
+
+def _insufficient(n: int) -> str:
+    """``1 servicio sin veredicto`` / ``2 servicios sin veredicto``."""
+    return f"{_n(n, 'servicio', 'servicios')} sin veredicto"
 
 
 def _n(count: int, one: str, many: str) -> str:
@@ -119,6 +167,16 @@ class _Pdf(FPDF):
             self.set_font("Helvetica", "B", 9)
             self.set_text_color(*WARN)
             self.cell(0, 5, "PROVISIONAL: el mes aún no ha cerrado", align=Align.R)
+        elif e.insufficient_coverage:
+            self.set_x(self.l_margin)
+            self.set_font("Helvetica", "B", 9)
+            self.set_text_color(*WARN)
+            self.cell(
+                0,
+                5,
+                f"COBERTURA INSUFICIENTE: {_insufficient(len(e.insufficient_coverage))}",
+                align=Align.R,
+            )
         self.set_text_color(*TEXT)
         self.set_draw_color(*LIGHT)
         self.line(self.l_margin, 14, self.w - self.r_margin, 14)
@@ -158,11 +216,12 @@ class _Pdf(FPDF):
         if self.get_y() + height > self.page_break_trigger:
             self.add_page()
 
-    def badge(self, band: Band | None, text: str, *, w: float = 26, h: float = 6) -> None:
-        self.set_fill_color(*FILL[band])
-        self.set_text_color(*_fore(band))
+    def badge(self, band: Band | _Mark | None, text: str, *, w: float = 26, h: float = 6) -> None:
+        fill, fore = _colours(band)
+        self.set_fill_color(*fill)
+        self.set_text_color(*fore)
         self.set_font("Helvetica", "B", 9)
-        self.cell(w, h, text, align=Align.C, fill=True)
+        self.cell(max(w, self.get_string_width(text) + 6), h, text, align=Align.C, fill=True)
         self.set_text_color(*TEXT)
 
     def legend(self) -> None:
@@ -175,6 +234,10 @@ class _Pdf(FPDF):
             self.multi_cell(
                 self.width - 5, 4.5, BAND_TEXT[band], new_x=XPos.LMARGIN, new_y=YPos.NEXT
             )
+        self.set_fill_color(*INSUFFICIENT_FILL)
+        self.rect(self.l_margin, self.get_y() + 0.8, 3.5, 3.5, style="F")
+        self.set_x(self.l_margin + 5)
+        self.multi_cell(self.width - 5, 4.5, INSUFFICIENT_TEXT, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def table_rows(
         self,
@@ -209,8 +272,7 @@ class _Pdf(FPDF):
                 for (text, band), al in zip(row, aligns, strict=True):
                     style = None
                     if band is not False:
-                        colour = FILL[band if isinstance(band, Band) else None]
-                        fore = _fore(band if isinstance(band, Band) else None)
+                        colour, fore = _colours(band if isinstance(band, Band | _Mark) else None)
                         style = FontFace(emphasis="BOLD", color=fore, fill_color=colour)
                     r.cell(text, align=al, style=style)
         self.ln(2)
@@ -287,10 +349,12 @@ def _cover(pdf: _Pdf) -> None:
         )
         pdf.set_text_color(*TEXT)
         pdf.set_y(y + 24)
+    elif e.insufficient_coverage:
+        _insufficient_box(pdf)
 
     first = e.period.start.astimezone(tz).date()
     last = (e.period.end - timedelta(microseconds=1)).astimezone(tz).date()
-    s = e.summary
+    s = e.verdicts
     rows = [
         ("Periodo", f"Del {l10n.long_date(first)} al {l10n.long_date(last)}"),
         ("Zona horaria", e.timezone),
@@ -298,13 +362,9 @@ def _cover(pdf: _Pdf) -> None:
             "Datos con corte al",
             l10n.long_datetime(e.as_of, tz),
         ),
-        ("Estado del informe", "PROVISIONAL" if e.provisional else "Definitivo (mes cerrado)"),
+        ("Estado del informe", _status(e)),
         ("Prestadores", str(len(e.providers))),
-        (
-            "Servicios evaluados",
-            f"{s.services}: {_n(s.met, 'cumple', 'cumplen')}, "
-            f"{_n(s.missed, 'no cumple', 'no cumplen')}, {s.undetermined} sin datos",
-        ),
+        ("Servicios evaluados", f"{s.services}: {_verdict_counts(e.verdicts)}"),
         ("Versión del catálogo", e.catalog_version or l10n.DASH),
         ("Generado por", f"scd-monitor {__version__}"),
     ]
@@ -316,11 +376,13 @@ def _cover(pdf: _Pdf) -> None:
         pdf.multi_cell(0, 6.5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(6)
 
+    # A long list of services without a verdict can push these off the cover: then they
+    # start the next page whole rather than split.
+    pdf.need(40)
     pdf.heading("Rangos de medición", 12)
     pdf.legend()
     pdf.ln(4)
-    pdf.heading("Cómo leer este informe", 12)
-    pdf.paragraph(
+    how_to_read = (
         "Disponibilidad = (tiempo elegible - indisponibilidad descontada) / tiempo elegible, "
         "donde el tiempo elegible es el periodo menos el mantenimiento permitido y el tiempo "
         "sin medición (UNKNOWN: sin datos frescos o con falla del propio monitor). Un "
@@ -330,11 +392,100 @@ def _cover(pdf: _Pdf) -> None:
         "sondeo exitoso; solo se descuenta la parte ocurrida en tiempo elegible. MTTR: "
         "duración media descontada de las interrupciones descontadas; MTBF: tiempo elegible "
         "sin indisponibilidad dividido por su número. El presupuesto de error del mes es "
-        "(1 - meta) x tiempo elegible. Los porcentajes se muestran redondeados; el "
-        "cumplimiento se decide con las cifras exactas. Horas en la zona horaria del "
-        "catálogo.",
-        size=8.5,
+        "(1 - meta) x tiempo elegible. En un mes cerrado, un servicio cuya cobertura de "
+        "medición es menor que su cobertura mínima (del catálogo) no tiene veredicto: "
+        "«Cobertura insuficiente», sin rango, y su disponibilidad es solo informativa. Los "
+        "porcentajes se muestran redondeados; el cumplimiento y la cobertura suficiente se "
+        "deciden con las cifras exactas. Horas en la zona horaria del catálogo."
     )
+    pdf.set_font("Helvetica", "", 8.5)
+    pdf.need(12 + _lines(pdf, pdf.width, how_to_read) * 8.5 * 0.48)
+    pdf.heading("Cómo leer este informe", 12)
+    pdf.paragraph(how_to_read, size=8.5)
+
+
+def _status(e: MonthExport) -> str:
+    if e.provisional:
+        return "PROVISIONAL"
+    if e.insufficient_coverage:
+        return (
+            f"Mes cerrado con cobertura insuficiente: {_insufficient(len(e.insufficient_coverage))}"
+        )
+    return "Definitivo (mes cerrado)"
+
+
+def _verdict_counts(v: Verdicts) -> str:
+    """``1 cumple, 2 no cumplen, 1 sin datos`` (``, 1 con cobertura insuficiente``)."""
+    text = (
+        f"{_n(v.met, 'cumple', 'cumplen')}, {_n(v.missed, 'no cumple', 'no cumplen')}, "
+        f"{v.no_data} sin datos"
+    )
+    if v.insufficient_coverage:
+        text += f", {v.insufficient_coverage} con cobertura insuficiente"
+    return text
+
+
+def _insufficient_box(pdf: _Pdf) -> None:
+    """The cover's box: the month is closed, but these services have no verdict."""
+    e = pdf.export
+    services = e.insufficient_coverage
+    intro = (
+        f"Mes cerrado, pero la medición de {_n(len(services), 'servicio', 'servicios')} "
+        "cubrió menos que la cobertura mínima exigida: no "
+        f"{'tiene' if len(services) == 1 else 'tienen'} veredicto de cumplimiento (ni "
+        "«Cumple» ni «No cumple») ni rango de medición, y su disponibilidad es solo "
+        "informativa."
+    )
+    inner = pdf.width - 8
+    pdf.set_font("Helvetica", "", 8.5)
+    lines = []
+    for s in services[:COVER_LIST]:
+        # One line each: the names are cut to fit, the identifiers and figures are not.
+        figures = (
+            f" ({s.report.provider}/{s.report.service}): cobertura "
+            f"{l10n.percent(s.figures.coverage)}, mínima {l10n.percent(s.min_coverage)}"
+        )
+        names = f"{s.report.provider_name} / {s.report.service_name or s.report.service}"
+        room = inner - 5 - pdf.get_string_width(figures)
+        lines.append(_fit(pdf, names, room) + figures if room > 20 else figures.lstrip())
+    if len(services) > COVER_LIST:
+        more = len(services) - COVER_LIST
+        lines.append(
+            f"... y {_n(more, 'servicio más', 'servicios más')}: ver «Servicios con "
+            "cobertura insuficiente» en el resumen general."
+        )
+    list_lines = sum(_lines(pdf, inner - 4, line) for line in lines)
+    pdf.set_font("Helvetica", "", 9.5)
+    intro_lines = _lines(pdf, inner, intro)
+    height = 2 + 7 + intro_lines * 5 + 1.5 + list_lines * 4.3 + 2.5
+    y = pdf.get_y()
+    pdf.set_fill_color(255, 235, 235)
+    pdf.set_draw_color(*WARN)
+    pdf.rect(pdf.l_margin, y, pdf.width, height, style="DF")
+    pdf.set_xy(pdf.l_margin, y + 2)
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.set_text_color(*WARN)
+    pdf.cell(
+        0, 7, INSUFFICIENT_COVERAGE.upper(), align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
+    pdf.set_font("Helvetica", "", 9.5)
+    pdf.set_x(pdf.l_margin + 4)
+    pdf.multi_cell(inner, 5, intro, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(1.5)
+    pdf.set_font("Helvetica", "", 8.5)
+    for line in lines:
+        pdf.set_x(pdf.l_margin + 4)
+        pdf.cell(4, 4.3, "-")
+        pdf.multi_cell(inner - 4, 4.3, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*TEXT)
+    pdf.set_y(y + height + 6)
+
+
+def _lines(pdf: _Pdf, width: float, text: str) -> int:
+    """How many lines ``text`` takes in a ``multi_cell`` of ``width`` (current font)."""
+    out = pdf.multi_cell(width, 5, text, dry_run=True, output="LINES")
+    assert isinstance(out, list)
+    return len(out)
 
 
 # -- summary ----------------------------------------------------------------------------
@@ -343,41 +494,53 @@ def _cover(pdf: _Pdf) -> None:
 def _summary(pdf: _Pdf) -> None:
     e = pdf.export
     s = e.summary
+    v = e.verdicts
     pdf.add_page()
     pdf.heading("Resumen general")
+    insufficient = (
+        f", {_n(v.insufficient_coverage, 'queda', 'quedan')} sin veredicto por cobertura "
+        "insuficiente"
+        if v.insufficient_coverage
+        else ""
+    )
     pdf.paragraph(
         f"En {l10n.month_name(e.year, e.month_number)} se evaluaron "
         f"{_n(s.services, 'servicio', 'servicios')} de "
         f"{_n(len(e.providers), 'prestador', 'prestadores')}: "
-        f"{_n(s.met, 'cumple su meta', 'cumplen su meta')}, "
-        f"{_n(s.missed, 'no la cumple', 'no la cumplen')} y "
-        f"{_n(s.undetermined, 'no tiene datos', 'no tienen datos')}. Disponibilidad conjunta: "
+        f"{_n(v.met, 'cumple su meta', 'cumplen su meta')}, "
+        f"{_n(v.missed, 'no la cumple', 'no la cumplen')}{insufficient} y "
+        f"{_n(v.no_data, 'no tiene datos', 'no tienen datos')}. Disponibilidad conjunta: "
         f"{l10n.percent(s.availability)}; cobertura de medición: {l10n.percent(s.coverage)}."
     )
     pdf.heading("Por prestador", 11)
     rows: list[list[_Cell]] = []
     for p in e.providers:
-        rows.append(_provider_row(p.report.provider_name, p.figures.services, p.figures))
-    rows.append(_provider_row("Todos los prestadores", s.services, s))
+        rows.append(_provider_row(p.report.provider_name, p.figures, p.verdicts))
+    rows.append(_provider_row("Todos los prestadores", s, v))
     pdf.table_rows(
-        ["Prestador", "Serv.", "Cumplen", "No cumplen", "Sin datos", "Disponib.", "Cobertura",
-         "Descontado"],
+        ["Prestador", "Serv.", "Cumplen", "No cumplen", "Sin datos", "Cob. insuf.", "Disponib.",
+         "Cobertura", "Descontado"],
         rows,
-        [50, 12, 16, 18, 16, 22, 20, 26],
-        align=["LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"],
+        [44, 10, 15, 17, 14, 16, 20, 19, 25],
+        align=["LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"],
     )  # fmt: skip
+    if e.insufficient_coverage:
+        _insufficient_table(pdf)
 
     pdf.heading("Por servicio", 11)
     service_rows: list[list[_Cell]] = []
     for svc in e.services:
         r, f = svc.report, svc.figures
+        informative = (
+            " *" if svc.coverage_sufficient is False and f.availability is not None else ""
+        )
         service_rows.append(
             [
                 (r.provider_name, False),
                 (r.service_name or r.service, False),
                 (l10n.percent(f.target), False),
-                (l10n.percent(f.availability), False),
-                (svc.compliance, svc.band),
+                (l10n.percent(f.availability) + informative, False),
+                (svc.compliance, _verdict(svc)),
                 (l10n.percent(f.coverage), False),
                 (str(f.outage_count), False),
                 (l10n.duration(f.charged_downtime), False),
@@ -390,17 +553,62 @@ def _summary(pdf: _Pdf) -> None:
         [34, 36, 16, 20, 22, 18, 12, 22],
         align=["LEFT", "LEFT", "RIGHT", "RIGHT", "CENTER", "RIGHT", "RIGHT", "RIGHT"],
     )  # fmt: skip
+    if e.insufficient_coverage:
+        _note(
+            pdf,
+            "* Disponibilidad solo informativa: la cobertura de medición del mes quedó por "
+            "debajo de la cobertura mínima del servicio, que no tiene veredicto.",
+        )
 
     _heatmap(pdf)
 
 
-def _provider_row(name: str, services: int, f: ProviderFigures) -> list[_Cell]:
+def _note(pdf: _Pdf, text: str) -> None:
+    pdf.set_font("Helvetica", "I", 7)
+    pdf.set_text_color(*MUTED)
+    pdf.multi_cell(0, 3.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*TEXT)
+    pdf.ln(2)
+
+
+def _insufficient_table(pdf: _Pdf) -> None:
+    """Every service without a verdict for lack of measurement, with its coverage."""
+    e = pdf.export
+    pdf.heading("Servicios con cobertura insuficiente", 11)
+    rows: list[list[_Cell]] = [
+        [
+            (s.report.provider_name, False),
+            (s.report.service_name or s.report.service, False),
+            (l10n.percent(s.figures.coverage), _Mark.INSUFFICIENT),
+            (l10n.percent(s.min_coverage), False),
+            (l10n.duration(s.figures.unknown), False),
+            (l10n.percent(s.figures.availability), False),
+        ]
+        for s in e.insufficient_coverage
+    ]
+    pdf.table_rows(
+        ["Prestador", "Servicio", "Cobertura", "Cobertura mínima", "Sin medición",
+         "Disponib. (informativa)"],
+        rows,
+        [38, 42, 22, 24, 28, 26],
+        align=["LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"],
+    )  # fmt: skip
+    _note(
+        pdf,
+        "Mes cerrado: estos servicios no tienen veredicto de cumplimiento (ni «Cumple» ni "
+        "«No cumple») porque la medición cubrió menos que su cobertura mínima; sus demás "
+        "cifras se muestran solo como información.",
+    )
+
+
+def _provider_row(name: str, f: ProviderFigures, v: Verdicts) -> list[_Cell]:
     return [
         (name, False),
-        (str(services), False),
-        (str(f.met), False),
-        (str(f.missed), False),
-        (str(f.undetermined), False),
+        (str(f.services), False),
+        (str(v.met), False),
+        (str(v.missed), False),
+        (str(v.no_data), False),
+        (str(v.insufficient_coverage), False),
         (l10n.percent(f.availability), False),
         (l10n.percent(f.coverage), False),
         (l10n.duration(f.charged_downtime), False),
@@ -481,9 +689,8 @@ def _provider(pdf: _Pdf, p: ProviderExport) -> None:
     r, f = p.report, p.figures
     pdf.heading(f"{r.provider_name} ({r.provider})", 16)
     pdf.paragraph(
-        f"{_n(f.services, 'servicio', 'servicios')}: {_n(f.met, 'cumple', 'cumplen')}, "
-        f"{_n(f.missed, 'no cumple', 'no cumplen')}, {f.undetermined} sin "
-        f"datos. Disponibilidad conjunta {l10n.percent(f.availability)}, cobertura "
+        f"{_n(f.services, 'servicio', 'servicios')}: {_verdict_counts(p.verdicts)}. "
+        f"Disponibilidad conjunta {l10n.percent(f.availability)}, cobertura "
         f"{l10n.percent(f.coverage)}; indisponibilidad descontada "
         f"{l10n.duration(f.charged_downtime)}, mantenimiento excluido "
         f"{l10n.duration(f.excluded_maintenance)}, sin medición {l10n.duration(f.unknown)}; "
@@ -506,16 +713,10 @@ def _service(pdf: _Pdf, svc: ServiceExport) -> None:
     pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
     pdf.ln(2)
     pdf.heading(f"{r.service_name or r.service} ({r.provider}/{r.service})", 12)
-    pdf.badge(svc.band, svc.compliance)
+    pdf.badge(_verdict(svc), svc.compliance)
+    insufficient = svc.coverage_sufficient is False
     pdf.set_font("Helvetica", "", 9)
-    pdf.cell(
-        0,
-        6,
-        f"  Disponibilidad {l10n.percent(f.availability)} frente a una meta de "
-        f"{l10n.percent(f.target)} ({r.service_type})",
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
-    )
+    pdf.cell(0, 6, "  " + _headline(svc), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
 
     budget = f.error_budget
@@ -531,13 +732,17 @@ def _service(pdf: _Pdf, svc: ServiceExport) -> None:
         )
     pairs = [
         ("Meta ANS", l10n.percent(f.target)),
-        ("Disponibilidad lograda", l10n.percent(f.availability)),
+        (
+            "Disponib. (informativa)" if insufficient else "Disponibilidad lograda",
+            l10n.percent(f.availability),
+        ),
         ("Cumplimiento", svc.compliance),
         ("Tiempo elegible", l10n.duration(f.eligible)),
         ("Indisponibilidad descontada", l10n.duration(f.charged_downtime)),
         ("Mantenimiento excluido", l10n.duration(f.excluded_maintenance)),
         ("Sin medición (UNKNOWN)", l10n.duration(f.unknown)),
         ("Cobertura de medición", l10n.percent(f.coverage)),
+        ("Cobertura mínima", l10n.percent(svc.min_coverage)),
         (
             "Interrupciones",
             f"{_n(f.outage_count, 'descontada', 'descontadas')} de {f.outages_total}",
@@ -607,6 +812,23 @@ def _service(pdf: _Pdf, svc: ServiceExport) -> None:
     pdf.set_font("Helvetica", "B", 9)
     pdf.cell(0, 5, "Incidentes del mes", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     _incident_list(pdf, svc.incidents)
+
+
+def _headline(svc: ServiceExport) -> str:
+    """The line beside a service's badge."""
+    f = svc.figures
+    if svc.coverage_sufficient is not False:
+        return (
+            f"Disponibilidad {l10n.percent(f.availability)} frente a una meta de "
+            f"{l10n.percent(f.target)} ({svc.report.service_type})"
+        )
+    shortfall = (
+        f"cobertura {l10n.percent(f.coverage)}, menor que la mínima de "
+        f"{l10n.percent(svc.min_coverage)}"
+    )
+    if f.availability is None:
+        return f"Sin disponibilidad medida: {shortfall}"
+    return f"Disponibilidad medida {l10n.percent(f.availability)}, solo informativa: {shortfall}"
 
 
 def _incident_list(pdf: _Pdf, incidents: Sequence[IncidentRef]) -> None:

@@ -3,9 +3,12 @@
 An export of month ``M`` (optionally of one provider ``P``) is the directory
 ``<output_dir>/sla-M`` (``sla-M-P``) holding ``sla-M.csv``, ``.json``, ``.pdf``,
 ``.xlsx`` (those asked for) and ``manifest.json``: the files with their size and
-SHA-256, the month, whether it is provisional, ``as_of``, the catalog and software
-versions and ``report_sha256`` (the SHA-256 of the JSON document, which identifies the
-figures). The manifest holds no wall-clock time: the same data gives the same manifest.
+SHA-256, the month, whether it is provisional, its ``status`` (``provisional``,
+``final`` or ``insufficient_coverage``) with the services whose coverage withheld a
+verdict (``insufficient_coverage``: provider, service, coverage, minimum), ``as_of``,
+the catalog and software versions and ``report_sha256`` (the SHA-256 of the JSON
+document, which identifies the figures). The manifest holds no wall-clock time: the
+same data gives the same manifest.
 
 Publishing: every file is written and fsynced in a fresh temporary directory beside the
 final one (``.sla-M.<random>.tmp``), the manifest last; the temporary directory is
@@ -34,6 +37,7 @@ from typing import Any
 
 from scd_monitor import __version__
 from scd_monitor.errors import ConfigError, ScdMonitorError
+from scd_monitor.exports.coverage import ReportStatus
 from scd_monitor.exports.csvfile import render_csv
 from scd_monitor.exports.jsonfile import render_json
 from scd_monitor.exports.model import (
@@ -74,7 +78,8 @@ RENDERERS: dict[str, Renderer] = {
 
 FORMATS: tuple[str, ...] = tuple(sorted(RENDERERS))
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+"""2: ``status`` and ``insufficient_coverage`` (issue 11)."""
 _STALE = 3600.0
 """Seconds after which a leftover temporary directory (a crashed writer's) is removed."""
 
@@ -106,6 +111,10 @@ class ExportResult:
     report_sha256: str
     files: tuple[ExportedFile, ...]
     """Every file the export directory holds now (also ones kept from before), by name."""
+    status: ReportStatus = ReportStatus.FINAL
+    """``provisional``, ``final`` or ``insufficient_coverage`` (as in the manifest)."""
+    insufficient_coverage: tuple[tuple[str, str], ...] = ()
+    """(provider, service) of each service without a verdict for lack of measurement."""
 
     @property
     def manifest(self) -> Path:
@@ -193,6 +202,10 @@ def write_export(export: MonthExport, *, formats: Iterable[str], output_dir: Pat
         as_of=export.as_of,
         report_sha256=digest,
         files=files,
+        status=export.status,
+        insufficient_coverage=tuple(
+            (s.report.provider, s.report.service) for s in export.insufficient_coverage
+        ),
     )
 
 
@@ -250,6 +263,8 @@ def _manifest(export: MonthExport, name: str, digest: str, files: Sequence[Expor
         "month": export.month,
         "provider": export.provider_filter,
         "provisional": export.provisional,
+        "status": export.status.value,
+        "insufficient_coverage": export.insufficient_coverage_json(),
         "period": {"start": iso_utc(export.period.start), "end": iso_utc(export.period.end)},
         "as_of": iso_utc(export.as_of),
         "timezone": export.timezone,

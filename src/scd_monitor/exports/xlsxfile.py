@@ -8,8 +8,15 @@ zone (Excel has no time zones; the headers name the zone); durations are Excel
 durations (days) shown as ``[h]:mm:ss``; ratios are numbers shown as percentages.
 
 The colours are Excel conditional formats over the cells (green: availability ≥ target;
-amber: ≥ 2 × target − 1; red: below), so they follow the numbers; the ``Rango`` column
-holds the band computed exactly by the export.
+amber: ≥ the amber bound, column ``Rango ámbar desde``; red: below;
+docs/rangos-de-medicion.md), so they follow the numbers; the ``Rango`` column holds the
+band computed exactly by the export (Excel compares floats: at an exact tie the colour
+may differ from it by one float step, the column is the verdict). In a closed month, a service whose
+coverage is below its minimum (``Cobertura mínima``) has no verdict: its availability,
+compliance and band cells take the *cobertura insuficiente* colour instead (a rule
+before the bands', also on the numbers), its compliance reads ``Cobertura insuficiente``
+and its band ``Sin veredicto``; the ``Resumen`` sheet says so in a banner and lists
+those services.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import xlsxwriter  # type: ignore[import-untyped]  # XlsxWriter ships no type in
 
 from scd_monitor import __version__, l10n
 from scd_monitor.exports import es_co
+from scd_monitor.exports.coverage import INSUFFICIENT_COVERAGE, Verdicts
 from scd_monitor.exports.model import (
     NO_INCIDENTS,
     PROVISIONAL_NOTE,
@@ -40,6 +48,11 @@ BAND_COLOURS: dict[Band | None, tuple[str, str]] = {
     None: ("#E7E6E6", "#3A3838"),
 }
 """Band → (fill, font) colours, Excel's own good / neutral / bad styles."""
+
+INSUFFICIENT_COLOURS: tuple[str, str] = ("#E4DFEC", "#3F3151")
+"""(fill, font) of a service without a verdict for lack of measurement."""
+NO_VERDICT = "Sin veredicto"
+"""The ``Rango`` of a service whose coverage withheld the verdict."""
 
 BAND_LABELS: dict[Band | None, str] = {
     Band.GREEN: "Verde",
@@ -75,7 +88,7 @@ class _Book:
                 "subject": "Acuerdos de Niveles de Servicio — Servicios Ciudadanos Digitales",
                 "author": "scd-monitor",
                 "company": "",
-                "comments": (PROVISIONAL_NOTE if export.provisional else "Mes cerrado"),
+                "comments": _comments(export),
                 "created": created,
             }
         )
@@ -83,6 +96,15 @@ class _Book:
         self.title = add({"bold": True, "font_size": 14})
         self.subtitle = add({"font_size": 11, "italic": True})
         self.warning = add({"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"})
+        self.warning_wrap = add(
+            {
+                "bold": True,
+                "font_color": "#9C0006",
+                "bg_color": "#FFC7CE",
+                "text_wrap": True,
+                "valign": "vcenter",
+            }
+        )
         self.label = add({"bold": True})
         self.header = add(
             {"bold": True, "bg_color": "#1F3864", "font_color": "#FFFFFF", "text_wrap": True}
@@ -111,6 +133,8 @@ class _Book:
             band: add({"bg_color": fill, "font_color": font})
             for band, (fill, font) in BAND_COLOURS.items()
         }
+        fill, font = INSUFFICIENT_COLOURS
+        self.insufficient = add({"bg_color": fill, "font_color": font, "italic": True})
 
     def sheet(self, name: str, *, header_rows: int = 1) -> Any:
         """A worksheet printed on A4 landscape pages one page wide."""
@@ -138,18 +162,47 @@ class _Book:
         else:
             sheet.write_string(row, col, str(value), fmt)
 
-    def band_colours(self, sheet: Any, cells: str, value: str, target: str) -> None:
+    def band_colours(self, sheet: Any, cells: str, value: str, target: str, amber: str) -> None:
         """Conditional colours on ``cells`` by the band of ``value`` against ``target``
-        (relative references of the range's top-left cell)."""
+        and the amber bound ``amber`` (relative references of the range's top-left cell;
+        the bounds are :mod:`scd_monitor.sla.bands`', written in their own columns)."""
         rules = (
             (Band.GREEN, f"AND(ISNUMBER({value}),{value}>={target})"),
-            (Band.AMBER, f"AND(ISNUMBER({value}),{value}<{target},{value}>=2*{target}-1)"),
-            (Band.RED, f"AND(ISNUMBER({value}),{value}<2*{target}-1)"),
+            (Band.AMBER, f"AND(ISNUMBER({value}),{value}<{target},{value}>={amber})"),
+            (Band.RED, f"AND(ISNUMBER({value}),{value}<{amber})"),
         )
         for band, formula in rules:
             sheet.conditional_format(
                 cells, {"type": "formula", "criteria": f"={formula}", "format": self.bands[band]}
             )
+
+    def insufficient_colours(self, sheet: Any, cells: str, coverage: str, minimum: str) -> None:
+        """The *cobertura insuficiente* colour on ``cells`` where ``coverage`` is below
+        ``minimum``; added before :meth:`band_colours`, it takes precedence (and stops
+        the bands' rules)."""
+        formula = f"AND(ISNUMBER({coverage}),ISNUMBER({minimum}),{coverage}<{minimum})"
+        sheet.conditional_format(
+            cells,
+            {
+                "type": "formula",
+                "criteria": f"={formula}",
+                "format": self.insufficient,
+                "stop_if_true": True,
+            },
+        )
+
+
+def _comments(export: MonthExport) -> str:
+    if export.provisional:
+        return PROVISIONAL_NOTE
+    if export.insufficient_coverage:
+        return f"Mes cerrado; {_insufficient_count(len(export.insufficient_coverage))}"
+    return "Mes cerrado"
+
+
+def _insufficient_count(n: int) -> str:
+    """``1 servicio sin veredicto por cobertura insuficiente`` (``2 servicios …``)."""
+    return f"{n} {'servicio' if n == 1 else 'servicios'} sin veredicto por cobertura insuficiente"
 
 
 def render_xlsx(export: MonthExport) -> bytes:
@@ -180,6 +233,18 @@ def _summary(book: _Book) -> None:
     row = 2
     if e.provisional:
         ws.merge_range(row, 0, row, 6, f"PROVISIONAL — {PROVISIONAL_NOTE}", book.warning)
+    elif e.insufficient_coverage:
+        ws.set_row(row, 45)
+        ws.merge_range(
+            row,
+            0,
+            row,
+            6,
+            f"{INSUFFICIENT_COVERAGE.upper()} — Mes cerrado, pero "
+            f"{_insufficient_count(len(e.insufficient_coverage))}: la medición cubrió menos "
+            "de la cobertura mínima exigida (ver «Servicios con cobertura insuficiente»).",
+            book.warning_wrap,
+        )
     else:
         ws.write_string(row, 0, "Informe definitivo: el mes cerró.", book.text)
     last_day = (e.period.end - timedelta(microseconds=1)).astimezone(book.tz).date()
@@ -212,6 +277,7 @@ def _summary(book: _Book) -> None:
         "Cumplen",
         "No cumplen",
         "Sin datos",
+        "Cobertura insuficiente",
         "Disponibilidad",
         "Cobertura de medición",
         "Indisponibilidad descontada",
@@ -224,7 +290,9 @@ def _summary(book: _Book) -> None:
         ws.write_string(row, col, h, book.header)
     row += 1
 
-    def figures_row(r: int, ident: str, name: str, f: ProviderFigures, bold: bool) -> None:
+    def figures_row(
+        r: int, ident: str, name: str, f: ProviderFigures, v: Verdicts, bold: bool
+    ) -> None:
         text = book.total if bold else None
         pct = book.total_pct if bold else book.pct
         dur = book.total_dur if bold else book.dur
@@ -232,9 +300,10 @@ def _summary(book: _Book) -> None:
             (ident, text),
             (name, text),
             (f.services, text),
-            (f.met, text),
-            (f.missed, text),
-            (f.undetermined, text),
+            (v.met, text),
+            (v.missed, text),
+            (v.no_data, text),
+            (v.insufficient_coverage, text),
             (f.availability, pct),
             (f.coverage, pct),
             (f.charged_downtime, dur),
@@ -246,23 +315,65 @@ def _summary(book: _Book) -> None:
             book.write(ws, r, col, value, fmt)
 
     for p in e.providers:
-        figures_row(row, p.report.provider, p.report.provider_name, p.figures, False)
+        figures_row(row, p.report.provider, p.report.provider_name, p.figures, p.verdicts, False)
         row += 1
-    figures_row(row, "Todos", "Todos los prestadores", e.summary, True)
+    figures_row(row, "Todos", "Todos los prestadores", e.summary, e.verdicts, True)
     row += 2
+
+    if e.insufficient_coverage:
+        ws.write_string(row, 0, "Servicios con cobertura insuficiente (sin veredicto)", book.label)
+        row += 1
+        ws.set_row(row, 30)
+        for col, h in enumerate(
+            (
+                "Prestador",
+                "Servicio",
+                "Cobertura de medición",
+                "Cobertura mínima",
+                "Sin medición (UNKNOWN)",
+                "Disponibilidad (solo informativa)",
+            )
+        ):
+            ws.write_string(row, col, h, book.header)
+        row += 1
+        for s in e.insufficient_coverage:
+            values: list[tuple[Any, Any]] = [
+                (s.report.provider, None),
+                (s.report.service, None),
+                (s.figures.coverage, book.pct),
+                (s.min_coverage, book.pct),
+                (s.figures.unknown, book.dur),
+                (s.figures.availability, book.pct),
+            ]
+            for col, (value, fmt) in enumerate(values):
+                book.write(ws, row, col, value, fmt)
+            row += 1
+        row += 1
 
     ws.write_string(row, 0, "Rangos de medición (disponibilidad frente a la meta)", book.label)
     row += 1
     legend = [
-        (Band.GREEN, "Verde: cumple (disponibilidad ≥ meta)"),
-        (Band.AMBER, "Ámbar: no cumple, a menos de un presupuesto de error (≥ 2 × meta − 1)"),
-        (Band.RED, "Rojo: no cumple, por más de un presupuesto de error"),
+        (Band.GREEN, "Verde, cumple: disponibilidad ≥ meta"),
+        (
+            Band.AMBER,
+            "Ámbar, incumplimiento leve: ≥ el umbral ámbar del servicio (columna «Rango "
+            "ámbar desde» de Servicios; por omisión 2 × meta − 1)",
+        ),
+        (Band.RED, "Rojo, incumplimiento grave: por debajo del umbral ámbar"),
         (None, "Gris: sin tiempo elegible (sin datos)"),
     ]
     for band, text in legend:
         ws.write_string(row, 0, BAND_LABELS[band], book.bands[band])
         ws.write_string(row, 1, text, book.text)
         row += 1
+    ws.write_string(row, 0, INSUFFICIENT_COVERAGE, book.insufficient)
+    ws.write_string(
+        row,
+        1,
+        "Mes cerrado con una cobertura de medición menor que la mínima del servicio: sin "
+        "veredicto ni rango; la disponibilidad se muestra solo como información",
+        book.text,
+    )
     ws.activate()
 
 
@@ -281,6 +392,7 @@ _SERVICE_HEADERS = (
     "Mantenimiento excluido",
     "Sin medición (UNKNOWN)",
     "Cobertura de medición",
+    "Cobertura mínima",
     "Interrupciones descontadas",
     "Interrupciones (total)",
     "MTTR",
@@ -293,6 +405,7 @@ _SERVICE_HEADERS = (
     "Presupuesto usado",
     "Incidentes",
     "Estado del informe",
+    "Rango ámbar desde",
 )
 
 
@@ -304,8 +417,8 @@ def _services(book: _Book) -> None:
         ws.write_string(0, col, h, book.header)
     ws.set_column(0, 4, 18)
     ws.set_column(5, len(_SERVICE_HEADERS) - 3, 14)
-    ws.set_column(len(_SERVICE_HEADERS) - 2, len(_SERVICE_HEADERS) - 2, 40)
-    ws.set_column(len(_SERVICE_HEADERS) - 1, len(_SERVICE_HEADERS) - 1, 16)
+    ws.set_column(len(_SERVICE_HEADERS) - 3, len(_SERVICE_HEADERS) - 3, 40)
+    ws.set_column(len(_SERVICE_HEADERS) - 2, len(_SERVICE_HEADERS) - 1, 16)
     ws.freeze_panes(1, 4)
     row = 1
     for s in e.services:
@@ -323,12 +436,13 @@ def _services(book: _Book) -> None:
             (f.target, book.pct),
             (f.availability, book.pct),
             (s.compliance, None),
-            (BAND_LABELS[s.band], None),
+            (NO_VERDICT if s.coverage_sufficient is False else BAND_LABELS[s.band], None),
             (f.eligible, None),
             (f.charged_downtime, None),
             (f.excluded_maintenance, None),
             (f.unknown, None),
             (f.coverage, book.pct),
+            (s.min_coverage, book.pct),
             (f.outage_count, None),
             (f.outages_total, None),
             (f.mttr, None),
@@ -341,14 +455,27 @@ def _services(book: _Book) -> None:
             (s.error_budget_used, book.pct),
             (" ".join(i.id for i in s.incidents) or NO_INCIDENTS, None),
             ("PROVISIONAL" if e.provisional else "Definitivo", None),
+            (s.bounds.amber_ratio, book.pct),
         ]
         for col, (value, fmt) in enumerate(values):
             book.write(ws, row, col, value, fmt)
         row += 1
     if row > 1:
+        if not e.provisional:
+            # A closed month: no verdict, so no band, below the minimum coverage (O).
+            book.insufficient_colours(ws, f"G2:I{row}", "$N2", "$O2")
         # Availability (G) and compliance (H) coloured by availability against target (F).
-        book.band_colours(ws, f"G2:I{row}", "$G2", "$F2")
+        amber = xlsxwriter.utility.xl_rowcol_to_cell(1, len(_SERVICE_HEADERS) - 1, col_abs=True)
+        book.band_colours(ws, f"G2:I{row}", "$G2", "$F2", amber)
         ws.autofilter(0, 0, row - 1, len(_SERVICE_HEADERS) - 1)
+    if e.insufficient_coverage:
+        ws.write_string(
+            row + 1,
+            0,
+            f"{INSUFFICIENT_COVERAGE}: la cobertura de medición del mes quedó por debajo de "
+            "la cobertura mínima del servicio; no hay veredicto de cumplimiento ni rango, y "
+            "la disponibilidad se muestra solo como información.",
+        )
 
 
 def _outages(book: _Book) -> None:
@@ -408,12 +535,16 @@ def _daily(book: _Book) -> None:
     for i, day in enumerate(e.days):
         ws.write_number(0, first_col + i, day.start.astimezone(book.tz).day, book.day_header)
     ws.set_column(first_col, first_col + len(e.days) - 1, 6)
+    amber_col = first_col + len(e.days)
+    ws.write_string(0, amber_col, "Rango ámbar desde", book.header)
+    ws.set_column(amber_col, amber_col, 10)
     ws.freeze_panes(1, first_col)
     row = 1
     for s in e.services:
         ws.write_string(row, 0, s.report.provider)
         ws.write_string(row, 1, s.report.service)
         ws.write_number(row, 2, s.figures.target, book.pct)
+        ws.write_number(row, amber_col, s.bounds.amber_ratio, book.pct)
         for i, d in enumerate(s.days):
             col = first_col + i
             if d.pending:
@@ -427,7 +558,8 @@ def _daily(book: _Book) -> None:
         start = xlsxwriter.utility.xl_rowcol_to_cell(1, first_col)
         end = xlsxwriter.utility.xl_rowcol_to_cell(row - 1, first_col + len(e.days) - 1)
         value = xlsxwriter.utility.xl_rowcol_to_cell(1, first_col, row_abs=False, col_abs=False)
-        book.band_colours(ws, f"{start}:{end}", value, "$C2")
+        amber = xlsxwriter.utility.xl_rowcol_to_cell(1, amber_col, col_abs=True)
+        book.band_colours(ws, f"{start}:{end}", value, "$C2", amber)
     note = row + 1
     ws.write_string(
         note,

@@ -18,6 +18,9 @@ Rules (each configurable per service through :meth:`IncidentsConfig.policy`):
   degradations are not signalled (that time is UNKNOWN, never charged to a provider).
 
 Severities, unless a rule sets one: see :func:`default_severity`.
+
+Summaries are es-CO for the reports: numbers by :mod:`scd_monitor.l10n`, instants in
+``tz`` (the catalog's time zone, the one the reports use).
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from scd_monitor import l10n
+from scd_monitor.analysis.selfcheck import CheckNow, SelfCheck, self_check
 from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.catalog.incidents import IncidentsConfig, Rules
-from scd_monitor.incidents.labels import STATE_LABELS
+from scd_monitor.incidents.labels import STATE_LABELS, error_kind_label
 from scd_monitor.incidents.model import MONITOR_PROVIDER, MONITOR_SERVICE, Signal
 from scd_monitor.incidents.observe import (
     CheckObservation,
@@ -50,6 +55,7 @@ ServiceKey = tuple[str, str]
 
 _BURN_LABELS = {3600: "1h", 21600: "6h", 86400: "1d", 259200: "3d"}
 _VANISHING = ("member", "subsystem", "service")
+_BOGOTA = ZoneInfo("America/Bogota")
 
 
 def default_severity(kind: SignalKind, service_type: str, trigger: str = "") -> Severity:
@@ -84,9 +90,11 @@ def default_severity(kind: SignalKind, service_type: str, trigger: str = "") -> 
     return Severity.HIGH
 
 
-def detect(obs: Observations, config: IncidentsConfig) -> dict[ServiceKey, list[Signal]]:
+def detect(
+    obs: Observations, config: IncidentsConfig, *, tz: ZoneInfo = _BOGOTA
+) -> dict[ServiceKey, list[Signal]]:
     """Every signal true at ``obs.at``, by (provider, service); services without a
-    signal are absent."""
+    signal are absent. ``tz``: the zone the summaries write instants in."""
     out: dict[ServiceKey, list[Signal]] = defaultdict(list)
     monitor = monitor_signals(obs, config.policy(MONITOR_PROVIDER, MONITOR_SERVICE).rules)
     for signal in monitor:
@@ -99,13 +107,13 @@ def detect(obs: Observations, config: IncidentsConfig) -> dict[ServiceKey, list[
             signals += outage_signals(service, rules)
             signals += degradation_signals(service, rules)
         signals += sla_signals(service, rules)
-        signals += certificate_signals(service, rules, obs.at)
+        signals += certificate_signals(service, rules, obs.at, tz)
         if signals:
             out[(service.provider, service.service)].extend(signals)
     events = obs.directory_events or ()
     for source in obs.directories:
         rules = config.policy(source.provider, source.service).rules
-        signals = directory_signals(source, events, rules, obs.at)
+        signals = directory_signals(source, events, rules, obs.at, tz)
         if signals:
             out[(source.provider, source.service)].extend(signals)
     return dict(out)
@@ -121,7 +129,22 @@ def unobservable(obs: Observations) -> set[ServiceKey]:
 
 def _monitor_fault_at_all(obs: Observations) -> bool:
     """A monitor fault even when the monitor rule is disabled (outages still suppressed)."""
-    return bool(_down_canaries(obs.canaries)) or _mass_failure(obs) is not None
+    return not vantage_check(obs).trusted
+
+
+def vantage_check(obs: Observations) -> SelfCheck:
+    """The vantage's self-check (:mod:`scd_monitor.analysis.selfcheck`) over the
+    observed checks."""
+    checks = [
+        CheckNow(c.check_id, s.provider, c.host or c.check_id, c.state, c.error_kind)
+        for s in obs.services
+        for c in s.checks
+    ]
+    checks += [
+        CheckNow(c.check_id, MONITOR_PROVIDER, c.host or c.check_id, c.state, canary=True)
+        for c in obs.canaries
+    ]
+    return self_check(checks, obs.monitor)
 
 
 def _sev(
@@ -134,6 +157,14 @@ def _error_kinds(checks: Iterable[CheckObservation]) -> tuple[str, ...]:
     return tuple(sorted({c.error_kind for c in checks if c.error_kind}))
 
 
+def _kinds_text(kinds: Sequence[str]) -> str:
+    """``; tipo de error: tiempo de espera agotado (timeout)`` (plural for several)."""
+    if not kinds:
+        return ""
+    noun = "tipo de error" if len(kinds) == 1 else "tipos de error"
+    return f"; {noun}: " + ", ".join(error_kind_label(k) for k in kinds)
+
+
 def outage_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
     rule = rules.outage
     if not rule.enabled or service.state is not State.DOWN:
@@ -143,11 +174,12 @@ def outage_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
     down_critical = [c for c in down if c.critical] or down
     starts = [c.since for c in down_critical if c.since is not None]
     kinds = _error_kinds(down_critical)
+    which = "verificaciones críticas" if critical else "verificaciones"
     summary = (
-        f"El servicio no responde: {len(down_critical)} de {len(critical) or len(service.checks)} "
-        "verificaciones críticas caídas"
+        f"El servicio no responde. {which.capitalize()} caídas: {len(down_critical)} de "
+        f"{len(critical) or len(service.checks)}"
         + (f" ({', '.join(c.check for c in down_critical)})" if down_critical else "")
-        + (f"; tipo de error: {', '.join(kinds)}" if kinds else "")
+        + _kinds_text(kinds)
         + "."
     )
     return [
@@ -218,9 +250,10 @@ def sla_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
                 key=f"sla_burn:{label}",
                 severity=_sev(rule.severity, SignalKind.SLA_AT_RISK, service.service_type, "burn"),
                 summary=(
-                    f"Tasa de consumo del presupuesto de error en {label}: {burn.rate:.1f} "
-                    f"(umbral {threshold.above:g}); tiempo de caída imputado en la ventana: "
-                    f"{l10n.duration(burn.charged)}."
+                    "Tasa de consumo del presupuesto de error en la ventana de "
+                    f"{l10n.duration(threshold.window)}: {l10n.number(burn.rate, decimals=2)} "
+                    f"(umbral: {l10n.number(threshold.above, decimals=3)}); tiempo de caída "
+                    f"imputado en esa ventana: {l10n.duration(burn.charged)}."
                 ),
                 after=rule.after,
                 details={
@@ -246,8 +279,9 @@ def sla_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
                     rule.severity, SignalKind.SLA_AT_RISK, service.service_type, "availability"
                 ),
                 summary=(
-                    f"Disponibilidad del mes a la fecha {figures.availability * 100:.3f} % por "
-                    f"debajo de la meta del ANS ({figures.target * 100:g} %)."
+                    "La disponibilidad del mes a la fecha "
+                    f"({l10n.percent(figures.availability)}) está por debajo de la meta del "
+                    f"ANS ({l10n.percent(figures.target)})."
                 ),
                 after=rule.after,
                 details={"availability": figures.availability, "target": figures.target},
@@ -256,7 +290,9 @@ def sla_signals(service: ServiceObservation, rules: Rules) -> list[Signal]:
     return out
 
 
-def certificate_signals(service: ServiceObservation, rules: Rules, now: datetime) -> list[Signal]:
+def certificate_signals(
+    service: ServiceObservation, rules: Rules, now: datetime, tz: ZoneInfo = _BOGOTA
+) -> list[Signal]:
     rule = rules.certificate
     if not rule.enabled:
         return []
@@ -271,14 +307,14 @@ def certificate_signals(service: ServiceObservation, rules: Rules, now: datetime
             severity = rule.expired_severity or default_severity(kind, service.service_type)
             summary = (
                 f"El certificado del servidor de la verificación {check.check} venció el "
-                f"{iso_utc(expiry)}."
+                f"{l10n.local_instant(expiry, tz)}."
             )
         elif remaining <= rule.expiring_within:
             kind = SignalKind.CERT_EXPIRING
             severity = _sev(rule.severity, kind, service.service_type)
             summary = (
                 f"El certificado del servidor de la verificación {check.check} vence el "
-                f"{iso_utc(expiry)} (en {l10n.duration(remaining)})."
+                f"{l10n.local_instant(expiry, tz)}, dentro de {l10n.duration(remaining)}."
             )
         else:
             continue
@@ -302,6 +338,7 @@ def directory_signals(
     events: Sequence[DirectoryEvent],
     rules: Rules,
     now: datetime,
+    tz: ZoneInfo = _BOGOTA,
 ) -> list[Signal]:
     rule = rules.directory
     if not rule.enabled:
@@ -331,15 +368,21 @@ def directory_signals(
         by_kind: dict[str, int] = defaultdict(int)
         for k, _subject in vanished:
             by_kind[k] += 1
-        names = {"member": "miembros", "subsystem": "subsistemas", "service": "servicios"}
-        counted = ", ".join(f"{n} {names.get(k, k)}" for k, n in sorted(by_kind.items()))
+        names = {
+            "member": ("miembro", "miembros"),
+            "subsystem": ("subsistema", "subsistemas"),
+            "service": ("servicio", "servicios"),
+        }
+        counted = ", ".join(
+            f"{n} {names[k][n != 1] if k in names else k}" for k, n in sorted(by_kind.items())
+        )
         listed = ", ".join(s for _, s in subjects[:10])
         more = f" y {len(subjects) - 10} más" if len(subjects) > 10 else ""
         signal(
             "directory_vanished",
             "vanished",
-            f"Desaparecieron del directorio de X-Road {source.instance} ({source.source}): "
-            f"{counted} — {listed}{more}.",
+            f"Elementos que desaparecieron del directorio de X-Road {source.instance} "
+            f"(fuente {source.source}): {counted} — {listed}{more}.",
             min(vanished.values()),
             vanished=[{"kind": k, "subject": s} for k, s in subjects[:50]],
             vanished_count=len(subjects),
@@ -352,7 +395,8 @@ def directory_signals(
                 "globalconf",
                 "globalconf_expired",
                 f"La configuración global de X-Road {source.instance} venció el "
-                f"{iso_utc(expires)}: los servidores de seguridad dejan de intercambiar mensajes.",
+                f"{l10n.local_instant(expires, tz)}: los servidores de seguridad que no la "
+                "renueven dejan de intercambiar mensajes.",
                 expires,
                 expires_at=iso_utc(expires),
             )
@@ -360,8 +404,9 @@ def directory_signals(
             signal(
                 "globalconf",
                 "globalconf_expiring",
-                f"La configuración global de X-Road {source.instance} vence el {iso_utc(expires)} "
-                f"(en {l10n.duration(remaining)}) y no se ha renovado.",
+                f"La configuración global de X-Road {source.instance} vence el "
+                f"{l10n.local_instant(expires, tz)}, dentro de {l10n.duration(remaining)}, y "
+                "no se ha renovado.",
                 None,
                 expires_at=iso_utc(expires),
             )
@@ -371,8 +416,9 @@ def directory_signals(
         signal(
             "directory_stale",
             "stale",
-            f"El directorio de X-Road {source.instance} ({source.source}) no se ha podido leer "
-            f"desde el {iso_utc(last)} (hace {l10n.duration(now - last)}).",
+            f"El directorio de X-Road {source.instance} (fuente {source.source}) no se ha "
+            f"podido leer desde el {l10n.local_instant(last, tz)}, hace "
+            f"{l10n.duration(now - last)}.",
             last + stale_after,
             last_success_at=iso_utc(last),
         )
@@ -397,35 +443,14 @@ def _vanished(
     return {k: at for k, (at, change) in last.items() if change == "disappeared"}
 
 
-def _down_canaries(canaries: Sequence[CheckObservation]) -> list[CheckObservation]:
-    return [c for c in canaries if c.state is State.DOWN]
-
-
-def _mass_failure(obs: Observations) -> tuple[int, int] | None:
-    """(providers with a check down, providers with fresh data) when that is a mass
-    failure by the catalog's ``monitor.mass_failure``; else ``None``."""
-    fresh: set[str] = set()
-    down: set[str] = set()
-    for service in obs.services:
-        for check in service.checks:
-            if check.state is not State.UNKNOWN:
-                fresh.add(service.provider)
-            if check.state is State.DOWN:
-                down.add(service.provider)
-    if not fresh or len(down) < obs.mass_failure_min_providers:
-        return None
-    if len(down) / len(fresh) < obs.mass_failure_min_ratio:
-        return None
-    return len(down), len(fresh)
-
-
 def monitor_signals(obs: Observations, rules: Rules) -> list[Signal]:
     rule = rules.monitor
     if not rule.enabled:
         return []
     out: list[Signal] = []
     severity = rule.severity or default_severity(SignalKind.MONITOR_FAULT, "otro")
-    canaries = _down_canaries(obs.canaries)
+    verdict = vantage_check(obs)
+    canaries = [c for c in obs.canaries if c.check_id in verdict.canaries_down]
     if canaries:
         starts = [c.since for c in canaries if c.since is not None]
         out.append(
@@ -436,9 +461,11 @@ def monitor_signals(obs: Observations, rules: Rules) -> list[Signal]:
                 key="canaries",
                 severity=severity,
                 summary=(
-                    f"Verificaciones de control del monitor caídas en {obs.vantage}: "
+                    "Verificaciones de control del monitor caídas desde el punto de medición "
+                    f"{obs.vantage}: "
                     + ", ".join(c.check for c in canaries)
-                    + ". Las mediciones de este punto no se imputan a los prestadores."
+                    + ". Mientras dure la falla, las mediciones de ese punto no se imputan a "
+                    "los prestadores."
                 ),
                 since=min(starts) if starts else None,
                 after=rule.after,
@@ -446,9 +473,8 @@ def monitor_signals(obs: Observations, rules: Rules) -> list[Signal]:
                 error_kinds=_error_kinds(canaries),
             )
         )
-    mass = _mass_failure(obs)
-    if mass is not None:
-        down, fresh = mass
+    if verdict.mass_failure is not None:
+        down, fresh = verdict.mass_failure
         out.append(
             Signal(
                 provider=MONITOR_PROVIDER,
@@ -457,23 +483,52 @@ def monitor_signals(obs: Observations, rules: Rules) -> list[Signal]:
                 key="mass_failure",
                 severity=severity,
                 summary=(
-                    f"Falla masiva vista desde {obs.vantage}: {down} de {fresh} prestadores con "
-                    "verificaciones caídas al mismo tiempo; se presume una falla del monitor."
+                    f"Falla masiva vista desde el punto de medición {obs.vantage}: {down} de "
+                    f"{fresh} prestadores con verificaciones caídas al mismo tiempo; se presume "
+                    "una falla del monitor y no se imputa a los prestadores."
                 ),
                 after=rule.after,
                 details={"providers_down": down, "providers_fresh": fresh},
             )
         )
+    blind = verdict.blind_hosts
+    if blind is not None:
+        down_checks = [
+            c for s in obs.services for c in s.checks if c.state is State.DOWN and c.since
+        ]
+        starts = [c.since for c in down_checks if c.since is not None]
+        out.append(
+            Signal(
+                provider=MONITOR_PROVIDER,
+                service=MONITOR_SERVICE,
+                kind=SignalKind.MONITOR_FAULT,
+                key="network_path",
+                severity=severity,
+                summary=(
+                    f"El punto de medición {obs.vantage} no logra resolver ni conectar con "
+                    f"ninguno de sus destinos ({len(blind)} destinos distintos fallan a la vez "
+                    "por DNS o conexión y ninguno responde): se presume una falla de la red "
+                    "o del resolvedor del propio monitor. Las mediciones de este punto no se "
+                    "imputan a los prestadores."
+                ),
+                since=min(starts) if starts else None,
+                after=rule.after,
+                checks=tuple(c.check_id for c in down_checks),
+                error_kinds=_error_kinds(down_checks),
+                details={"hosts": list(blind)},
+            )
+        )
     return out
 
 
-def describe_states(service: ServiceObservation) -> list[str]:
-    """Lines for the report's *condiciones de operación*: each check and its state."""
+def describe_states(service: ServiceObservation, tz: ZoneInfo = _BOGOTA) -> list[str]:
+    """Lines for the report's *condiciones de operación*: each check and its state
+    (``Verificación oidc (crítica) — estado: caído desde el …; último error: …``)."""
     lines = [f"Estado del servicio: {STATE_LABELS.get(service.state.value, service.state.value)}."]
     for check in service.checks:
         state = STATE_LABELS.get(check.state.value, check.state.value)
-        extra = f", último error: {check.error_kind}" if check.error_kind else ""
-        since = f", desde {iso_utc(check.since)}" if check.since is not None else ""
+        since = f" desde el {l10n.local_instant(check.since, tz)}" if check.since else ""
+        extra = f"; último error: {error_kind_label(check.error_kind)}" if check.error_kind else ""
         critical = "crítica" if check.critical else "no crítica"
-        lines.append(f"Verificación {check.check} ({critical}): {state}{since}{extra}.")
+        lines.append(f"Verificación {check.check} ({critical}) — estado: {state}{since}{extra}.")
     return lines

@@ -1,19 +1,33 @@
-"""Spanish (es-CO) words for the reports: kinds, severities, events, states.
+"""Spanish (es-CO) words for the reports: kinds, severities, events, states, errors.
 
 Numbers, instants and durations are written by :mod:`scd_monitor.l10n` (Spanish) and
 :mod:`scd_monitor.timefmt` (ISO-8601).
+
+Agreement: severities and states are written after their noun (``severidad: crítica``,
+``estado: caído``), never as adjectives of another noun, so no gender is ever guessed.
+Names from the catalog are quoted after a common noun (``servicio``, ``prestador``)
+unless they already start with it (:func:`named`), so no word is ever doubled.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 
 __all__ = [
     "AUDIENCE_LABELS",
+    "ERROR_KIND_LABELS",
     "EVENT_LABELS",
     "KIND_LABELS",
+    "KIND_PHRASES",
+    "REASON_LABELS",
     "SERVICE_TYPE_LABELS",
     "SEVERITY_LABELS",
+    "STATE_LABELS",
+    "error_kind_label",
+    "named",
 ]
 
 KIND_LABELS: dict[SignalKind, str] = {
@@ -25,6 +39,18 @@ KIND_LABELS: dict[SignalKind, str] = {
     SignalKind.DIRECTORY_ANOMALY: "Anomalía del directorio de X-Road",
     SignalKind.MONITOR_FAULT: "Falla del sistema de monitoreo",
 }
+
+KIND_PHRASES: dict[SignalKind, str] = {
+    SignalKind.OUTAGE: "caída del {servicio}",
+    SignalKind.DEGRADATION: "degradación sostenida del {servicio}",
+    SignalKind.SLA_AT_RISK: "riesgo de incumplir el ANS en el {servicio}",
+    SignalKind.CERT_EXPIRING: "certificado próximo a vencer en el {servicio}",
+    SignalKind.CERT_EXPIRED: "certificado vencido en el {servicio}",
+    SignalKind.DIRECTORY_ANOMALY: "anomalía del directorio de X-Road en el {servicio}",
+    SignalKind.MONITOR_FAULT: "falla del sistema de monitoreo",
+}
+"""What an incident is about, in a sentence: ``{servicio}`` is :func:`named` ("servicio",
+name) (``caída del servicio Carpeta Ciudadana``; ``caída del Servicio de carpeta``)."""
 
 SEVERITY_LABELS: dict[Severity, str] = {
     Severity.CRITICAL: "Crítica",
@@ -47,8 +73,8 @@ REASON_LABELS: dict[str, str] = {
     "recurred": "El problema reapareció antes de confirmarse la recuperación",
     "cleared": "Las condiciones se normalizaron; en observación antes del cierre",
     "note": "El equipo de operaciones registró una acción",
-    "resolved": "Condiciones normalizadas durante el periodo de observación",
-    "manual": "Cerrado por el equipo de operaciones",
+    "resolved": "Las condiciones se mantuvieron normales durante el periodo de observación",
+    "manual": "Incidente cerrado manualmente por el equipo de operaciones",
 }
 
 SERVICE_TYPE_LABELS: dict[str, str] = {
@@ -71,3 +97,39 @@ STATE_LABELS: dict[str, str] = {
     "maintenance": "en mantenimiento",
     "unknown": "sin datos",
 }
+
+ERROR_KIND_LABELS: dict[str, str] = {
+    "dns": "falla de resolución DNS",
+    "connect": "falla de conexión",
+    "timeout": "tiempo de espera agotado",
+    "tls": "falla de TLS o del certificado",
+    "status": "respuesta HTTP inesperada",
+    "assertion": "contenido inesperado en la respuesta",
+    "too_large": "respuesta demasiado grande",
+    "protocol": "error de protocolo",
+    "internal": "falla interna del monitor",
+}
+"""The probes' error kinds (:class:`scd_monitor.probes.base.ErrorKind`) in words."""
+
+
+def error_kind_label(kind: str) -> str:
+    """``"timeout"`` → ``"tiempo de espera agotado (timeout)"``: the words, then the code
+    the boards and metrics use (``error_kind``); an unknown code as it is."""
+    label = ERROR_KIND_LABELS.get(kind)
+    return f"{label} ({kind})" if label is not None else kind
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def named(noun: str, name: str) -> str:
+    """``("servicio", "Carpeta")`` → ``"servicio Carpeta"``; a name that already starts
+    with the noun stands alone: ``("servicio", "Servicio de carpeta")`` →
+    ``"Servicio de carpeta"`` (never *servicio Servicio de carpeta*); so does an id such
+    as ``prestador-b``. Case and accents are ignored in the comparison."""
+    first = re.match(r"[^\W\d_]+", _folded(name).lstrip())
+    if first is not None and first.group(0) in (_folded(noun), _folded(noun) + "s"):
+        return name
+    return f"{noun} {name}"

@@ -10,11 +10,12 @@ I/O, so the daemon can call it on the event loop or in a thread. Tests build
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from scd_monitor.analysis.servicestate import service_state
+from scd_monitor.catalog.models import MonitorSelf
 from scd_monitor.sla.model import State
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class CheckObservation:
     cert_not_after: datetime | None = None
     """Expiry of the peer certificate seen by the last probe result."""
     observed_at: datetime | None = None
+    host: str = ""
+    """The destination host (the network self-check counts distinct hosts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ class ServiceObservation:
     checks: tuple[CheckObservation, ...] = ()
     sla: SlaFigures | None = None
     """Month-to-date SLA figures, when computed."""
+    amber_from: float | None = None
+    """The service's catalog ``sla.amber_from`` (its amber band's bound; ``None``: default)."""
     provider_name: str | None = None
     service_name: str | None = None
     provider_contact: str | None = None
@@ -116,8 +121,8 @@ class Observations:
     directory_events: tuple[DirectoryEvent, ...] | None = None
     """Directory events of the last ``vanished_for``; ``None``: the incident service
     reads them from the store."""
-    mass_failure_min_ratio: float = 0.5
-    mass_failure_min_providers: int = 3
+    monitor: MonitorSelf = field(default_factory=MonitorSelf)
+    """How the monitor tells its own faults (catalog ``monitor``)."""
 
 
 def observe(
@@ -160,6 +165,7 @@ def observe(
             message=outcome.message if outcome is not None and not outcome.ok else None,
             cert_not_after=outcome.cert_not_after if outcome is not None else None,
             observed_at=status.last_observation_at if status is not None else None,
+            host=check.host or check.id,
         )
         if check.canary:
             canaries.append(obs)
@@ -184,6 +190,7 @@ def observe(
                     state=state,
                     checks=tuple(o for _, o in members),
                     sla=figures.get((provider.id, service.id)),
+                    amber_from=service.sla.amber_from,
                     provider_name=provider.name,
                     service_name=service.name,
                     provider_contact=provider.contact,
@@ -214,7 +221,6 @@ def observe(
                 ),
             )
         )
-    mass = catalog.monitor.mass_failure
     return Observations(
         at=now,
         vantage=vantage,
@@ -222,6 +228,5 @@ def observe(
         canaries=tuple(canaries),
         directories=tuple(sources),
         directory_events=tuple(directory_events) if directory_events is not None else None,
-        mass_failure_min_ratio=mass.min_ratio,
-        mass_failure_min_providers=mass.min_providers,
+        monitor=catalog.monitor,
     )

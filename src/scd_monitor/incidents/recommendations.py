@@ -81,8 +81,8 @@ BY_SIGNAL_KIND: dict[SignalKind, str] = {
         "subsistema o del servicio y la distribución de la configuración global."
     ),
     SignalKind.MONITOR_FAULT: (
-        "Verificar la conectividad y los recursos del punto de monitoreo (red, DNS, servidor "
-        "de seguridad propio); mientras dure la falla las mediciones no se imputan a los "
+        "Verificar la conectividad y los recursos del punto de medición (red, DNS, servidor "
+        "de seguridad propio); mientras dure la falla, las mediciones no se imputan a los "
         "prestadores."
     ),
 }

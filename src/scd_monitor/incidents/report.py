@@ -4,6 +4,11 @@ built from stored facts by a pure function, and its Spanish renderings (text and
 A report is made once per reported event and stored with its renderings; every
 delivery of it sends those exact bytes, so a receiver that sees the same idempotency
 key twice always sees the same content.
+
+What people read (``summary``, the conditions' and operation lines, the text and HTML
+renderings) is es-CO: numbers with a decimal comma, instants in the catalog's time zone
+as ``04/05/2026 09:53:00 (UTC-5)`` (:func:`scd_monitor.l10n.local_instant`). What
+machines read (``start``, ``at``, ``since``, ``generated_at`` …) stays ISO-8601 UTC.
 """
 
 from __future__ import annotations
@@ -21,12 +26,17 @@ from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.incidents.labels import (
     EVENT_LABELS,
     KIND_LABELS,
+    KIND_PHRASES,
     REASON_LABELS,
     SERVICE_TYPE_LABELS,
     SEVERITY_LABELS,
+    error_kind_label,
+    named,
 )
+from scd_monitor.incidents.model import MONITOR_PROVIDER
 from scd_monitor.incidents.recommendations import recommendations
 from scd_monitor.logs import redact_evidence, redact_processor
+from scd_monitor.sla.bands import Band, BandBounds
 from scd_monitor.timefmt import iso_utc
 
 __all__ = [
@@ -113,10 +123,16 @@ def redact_details(details: Mapping[str, Any]) -> dict[str, Any]:
     return {k: redact_evidence(v) if isinstance(v, str) else v for k, v in cleaned.items()}
 
 
-def sla_impact(figures: Any, *, started_at: datetime) -> dict[str, Any] | None:
-    """The SLA impact of an incident from month-to-date :class:`SlaFigures` (or None)."""
+def sla_impact(
+    figures: Any, *, started_at: datetime, amber_from: float | None = None
+) -> dict[str, Any] | None:
+    """The SLA impact of an incident from month-to-date :class:`SlaFigures` (or None),
+    with the month's *rango de medición* (:mod:`scd_monitor.sla.bands`)."""
     if figures is None:
         return None
+    band = BandBounds.of(figures.target, amber_from).band(
+        figures.eligible, figures.charged_downtime
+    )
     incident_charged = timedelta(0)
     for outage in figures.outages:
         end = outage.end or figures.now
@@ -131,6 +147,7 @@ def sla_impact(figures: Any, *, started_at: datetime) -> dict[str, Any] | None:
         "as_of": iso_utc(figures.now),
         "target": figures.target,
         "availability": figures.availability,
+        "band": None if band is None else band.value,
         "charged_downtime_seconds": _secs(figures.charged_downtime),
         "incident_charged_seconds": _secs(incident_charged),
         "error_budget_seconds": _secs(budget.budget) if budget is not None else None,
@@ -169,6 +186,7 @@ def build_report(
     )
     service_type = str(ctx.get("service_type") or "otro")
     status = incident.status
+    tz = ZoneInfo(timezone)
     doc: dict[str, Any] = {
         "$schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
@@ -221,14 +239,15 @@ def build_report(
                 "kind": c["kind"],
                 "kind_label": KIND_LABELS[SignalKind(c["kind"])],
                 "severity": c["severity"],
-                "summary": c["summary"],
+                "summary": l10n.localize_instants(c["summary"], tz),
                 "since": c.get("since"),
             }
             for c in ctx.get("conditions", [])
         ]
         if status != "resolved"
         else [],
-        "operation": list(ctx.get("operation", [])),
+        # Lines written before instants were localized may still carry ISO-8601 UTC ones.
+        "operation": [l10n.localize_instants(line, tz) for line in ctx.get("operation", [])],
         "evidence": [
             {
                 "check": e.check_id,
@@ -253,30 +272,74 @@ def build_report(
     return doc
 
 
+def _about(inc: Mapping[str, Any]) -> str:
+    """What the incident is about, to follow *por*: ``caída del servicio Carpeta
+    Ciudadana del prestador Prestador A S.A.S.`` (no doubled *servicio* or *prestador*,
+    whatever the names)."""
+    if inc["provider"]["id"] == MONITOR_PROVIDER:
+        return KIND_PHRASES[SignalKind.MONITOR_FAULT]
+    service = inc["service"]
+    phrase = KIND_PHRASES[SignalKind(inc["type"])].format(
+        servicio=named("servicio", service["name"]) + _type_note(service)
+    )
+    return f"{phrase} del {named('prestador', inc['provider']['name'])}"
+
+
+def _type_note(service: Mapping[str, Any]) -> str:
+    """`` (Carpeta Ciudadana)`` after a service's name, unless the name says it already
+    or the type is *otro*."""
+    if service["type"] == "otro":
+        return ""
+    label = str(service["type_label"])
+    core = label.split(" (")[0]
+    if core.casefold() in str(service["name"]).casefold():
+        return ""
+    return f" ({label})"
+
+
+def _period(sentence: str) -> str:
+    """``sentence`` ended by one period (a name may end with one: *S.A.S.*)."""
+    return sentence if sentence.endswith(".") else f"{sentence}."
+
+
+def _name_and_id(entity: Mapping[str, Any]) -> str:
+    """``Prestador A (prestador-a)``; the name alone when it shows the id already."""
+    name, ident = str(entity["name"]), str(entity["id"])
+    return name if ident in name else f"{name} ({ident})"
+
+
 def _summary(doc: Mapping[str, Any], timezone: str) -> str:
     tz = ZoneInfo(timezone)
     inc = doc["incident"]
-    start = l10n.local_instant(datetime.fromisoformat(inc["start"]), tz)
-    what = (
-        f"{inc['type_label']} del servicio {inc['service']['name']} "
-        f"({inc['service']['type_label']}) del prestador {inc['provider']['name']}"
-    )
+    code = inc["id"]
+    about = _about(inc)
+    start = _t(inc["start"], tz)
+    severity = inc["severity_label"].lower()
     if inc["end"] is not None:
-        end = l10n.local_instant(datetime.fromisoformat(inc["end"]), tz)
+        end = _t(inc["end"], tz)
         duration = l10n.duration(timedelta(seconds=inc["duration_seconds"]))
         lead = (
-            f"Se cierra el incidente {inc['id']}"
+            f"Se cierra el incidente {code}"
             if doc["event"]["kind"] == "resolved"
-            else f"Incidente {inc['id']} (resuelto)"
+            else f"El incidente {code} está cerrado"
         )
         return (
-            f"{lead}: {what}, iniciado el {start} y normalizado el {end}, con una duración "
-            f"de {duration}."
+            f"{_period(f'{lead}, abierto por {about}')} Inicio: {start}; fin: {end}; "
+            f"duración: {duration}. Severidad: {severity}."
         )
-    state = "abierto" if doc["event"]["kind"] == "opened" else "en curso"
+    if doc["event"]["kind"] == "opened":
+        return (
+            f"{_period(f'Se abre el incidente {code} por {about}')} Inicio: {start}. "
+            f"Severidad: {severity}."
+        )
+    state = (
+        "sigue abierto"
+        if inc["status"] == "open"
+        else "está en observación antes del cierre: las condiciones se normalizaron"
+    )
     return (
-        f"Incidente {inc['id']} {state}, severidad {inc['severity_label'].lower()}: {what}, "
-        f"desde el {start}."
+        f"El incidente {code}, abierto por {about}, {state}. Inicio: {start}. "
+        f"Severidad: {severity}."
     )
 
 
@@ -288,8 +351,8 @@ def subject_of(document: Mapping[str, Any]) -> str:
     inc = document["incident"]
     ev = document["event"]
     return (
-        f"{inc['id']} · {ev['kind_label']} · {inc['severity_label']} · {inc['type_label']} · "
-        f"{inc['provider']['name']} / {inc['service']['name']}"
+        f"{inc['id']} · {ev['kind_label']} · Severidad {inc['severity_label'].lower()} · "
+        f"{inc['type_label']} · {inc['provider']['name']} / {inc['service']['name']}"
     )
 
 
@@ -304,15 +367,22 @@ def render(document: dict[str, Any]) -> RenderedReport:
 
 
 def _t(value: str | None, tz: ZoneInfo) -> str:
-    return "—" if value is None else l10n.local_instant(datetime.fromisoformat(value), tz)
+    """An ISO-8601 instant of the document as people read it, in ``tz``."""
+    return l10n.DASH if value is None else l10n.local_instant(datetime.fromisoformat(value), tz)
 
 
-def _sla_lines(sla: Mapping[str, Any] | None) -> list[str]:
+def _sla_lines(sla: Mapping[str, Any] | None, tz: ZoneInfo) -> list[str]:
     if sla is None:
-        return ["Sin cifras del ANS calculadas todavía."]
-    lines = [f"Meta del ANS: {l10n.percent(sla['target'])}"]
+        return ["Todavía no hay cifras del ANS calculadas para este servicio."]
+    lines = []
+    if sla.get("as_of"):
+        lines.append(f"Cifras calculadas al {_t(sla['as_of'], tz)}")
+    lines.append(f"Meta de disponibilidad del ANS: {l10n.percent(sla['target'])}")
     if sla.get("availability") is not None:
         lines.append(f"Disponibilidad del mes a la fecha: {l10n.percent(sla['availability'])}")
+    if sla.get("band") is not None:
+        band = Band(sla["band"])
+        lines.append(f"Rango de medición del mes a la fecha: {band.label} ({band.colour_name})")
     lines.append(
         "Tiempo de caída imputado en el mes: "
         + l10n.duration(timedelta(seconds=sla["charged_downtime_seconds"]))
@@ -332,13 +402,16 @@ def _sla_lines(sla: Mapping[str, Any] | None) -> list[str]:
             + ")"
         )
     rates = [
-        f"{l10n.duration(timedelta(seconds=b['window_seconds']))}: "
-        f"{l10n.number(b['rate'], decimals=2)}"
+        f"{l10n.number(b['rate'], decimals=2)} en "
+        f"{l10n.duration(timedelta(seconds=b['window_seconds']))}"
         for b in sla.get("burn_rates", [])
         if b.get("rate") is not None
     ]
     if rates:
-        lines.append("Tasas de consumo: " + "; ".join(rates))
+        lines.append(
+            "Tasas de consumo del presupuesto de error (1 = el ritmo que lo agota justo al "
+            "final del mes): " + "; ".join(rates)
+        )
     return lines
 
 
@@ -351,21 +424,25 @@ def _sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
         f"Tipo: {inc['type_label']}",
         f"Severidad: {inc['severity_label']}",
         f"Estado: {_STATUS[inc['status']]}",
-        f"Prestador: {inc['provider']['name']} ({inc['provider']['id']})",
-        f"Servicio: {inc['service']['name']} ({inc['service']['id']}) — "
-        f"{inc['service']['type_label']}",
+        f"Prestador: {_name_and_id(inc['provider'])}",
+        f"Servicio: {_name_and_id(inc['service'])}",
+        f"Tipo de servicio: {inc['service']['type_label']}",
         f"Inicio: {_t(inc['start'], tz)}",
         f"Detección: {_t(inc['detected'], tz)}",
-        f"Fin: {_t(inc['end'], tz) if inc['end'] else '— (en curso)'}",
+        f"Fin: {_t(inc['end'], tz) if inc['end'] else 'en curso'}",
         f"Duración: {duration}{' (en curso)' if inc['ongoing'] else ''}",
         f"Evento: {doc['event']['kind_label']} — {doc['event']['reason_label']}",
+        f"Zona horaria: {doc['timezone']}",
     ]
     conditions = [
-        f"{c['kind_label']} ({SEVERITY_LABELS[Severity(c['severity'])]}): {c['summary']}"
+        f"{c['kind_label']} — severidad: {SEVERITY_LABELS[Severity(c['severity'])].lower()}"
+        + (f"; desde el {_t(c['since'], tz)}" if c.get("since") else "")
+        + f". {c['summary']}"
         for c in doc["conditions"]
     ]
     evidence = [
-        f"{_t(e['at'], tz)} · {e['vantage']} · {e['check']}: {e['error_kind'] or 'error'}"
+        f"{_t(e['at'], tz)} · {e['vantage']} · {e['check']}: "
+        + (error_kind_label(e["error_kind"]) if e["error_kind"] else "falla")
         + (f" (HTTP {e['status_code']})" if e.get("status_code") else "")
         + (f" — {e['message']}" if e.get("message") else "")
         for e in doc["evidence"]
@@ -380,20 +457,21 @@ def _sections(doc: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
         (
             "Impacto",
             [
-                "Verificaciones afectadas: " + (", ".join(impact["checks"]) or "—"),
-                "Puntos de medición: " + (", ".join(impact["vantages"]) or "—"),
-                "Tipos de error: " + (", ".join(impact["error_kinds"]) or "—"),
+                "Verificaciones afectadas: " + (", ".join(impact["checks"]) or l10n.DASH),
+                "Puntos de medición: " + (", ".join(impact["vantages"]) or l10n.DASH),
+                "Tipos de error: "
+                + (", ".join(error_kind_label(k) for k in impact["error_kinds"]) or l10n.DASH),
             ],
         ),
         ("Condiciones detectadas", conditions or ["Ninguna activa."]),
-        ("Condiciones de operación", list(doc["operation"]) or ["—"]),
+        ("Condiciones de operación", list(doc["operation"]) or [l10n.DASH]),
         (
-            "Evidencia (últimos resultados fallidos)",
+            "Evidencia (últimos resultados fallidos: hora · punto de medición · verificación)",
             evidence or ["Sin resultados fallidos registrados."],
         ),
         ("Acciones tomadas", actions or ["Ninguna registrada todavía."]),
-        ("Recomendaciones", [r["text"] for r in doc["recommendations"]] or ["—"]),
-        ("Impacto en el ANS (mes a la fecha)", _sla_lines(doc["sla_impact"])),
+        ("Recomendaciones", [r["text"] for r in doc["recommendations"]] or [l10n.DASH]),
+        ("Impacto en el ANS (mes a la fecha)", _sla_lines(doc["sla_impact"], tz)),
     ]
 
 
@@ -403,7 +481,7 @@ _STATUS = {"open": "Abierto", "recovering": "En observación", "resolved": "Resu
 def _title(doc: Mapping[str, Any]) -> str:
     return (
         f"Reporte de incidente {doc['incident']['id']} — {doc['event']['kind_label']} "
-        f"(reporte {doc['event']['sequence']})"
+        f"(reporte n.º {doc['event']['sequence']})"
     )
 
 

@@ -139,7 +139,7 @@ class IncidentService:
             observations = replace(
                 observations, directory_events=tuple(self.repo.directory_events(now - window))
             )
-        signals = detect(observations, config)
+        signals = detect(observations, config, tz=ZoneInfo(self._timezone))
         held = unobservable(observations)
         services = {(s.provider, s.service): s for s in observations.services}
         recorded: list[RecordedEvent] = []
@@ -466,8 +466,12 @@ class IncidentService:
         elif transition.kind == "resolved":
             ctx["conditions"] = []
         if service is not None:
-            ctx["operation"] = describe_states(service)
-            impact = sla_impact(service.sla, started_at=state.started_at or transition.at)
+            ctx["operation"] = describe_states(service, ZoneInfo(self._timezone))
+            impact = sla_impact(
+                service.sla,
+                started_at=state.started_at or transition.at,
+                amber_from=service.amber_from,
+            )
             if impact is not None:
                 ctx["sla"] = impact
         impact_now = dict(ctx.get("impact") or {"checks": [], "vantages": [], "error_kinds": []})

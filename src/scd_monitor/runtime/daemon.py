@@ -409,6 +409,7 @@ def build(
             sla=lambda: daemon.sla_report,
             vantage=settings.vantage,
             clock=clock,
+            latest=lambda: daemon.published_snapshot().latest,
         )
     )
     metrics.add_collector(DirectoryCollector(watcher.statuses))

@@ -18,23 +18,31 @@ An observation covers ``[t, next observation)``, at most ``[t, t + staleness)``.
 no observation covers is a gap: no span is emitted for it (consumers read uncovered
 time as UNKNOWN), and spans never merge across a gap.
 
-Debounce. The machine is *confirmed down* or not. While not down, FAILs accumulate
-in a run; at ``failures_to_open`` the check is DOWN back-dated to the run's first
-failure; a success or a maintenance observation first cancels the run, and the
-cancelled failures read as UP (the state they interrupted; a failure is no evidence
-of slowness, so they never read DEGRADED). While down, successes accumulate; at
-``successes_to_close`` the check is up again back-dated to the run's first success,
-each success of the run reading UP or DEGRADED by its own latency; a failure or a
-maintenance observation first cancels the run, and its successes read DOWN. So the
-debounce delays the verdict but never moves the start or the end of an outage.
-DEGRADED and MAINTENANCE are per observation, not debounced (DEGRADED only while
-not down: a slow success while down is one more success of the closing run).
+Debounce. The machine's *confirmed* state is unknown, up or down; it starts unknown.
+While not down, FAILs accumulate in a run; at ``failures_to_open`` the check is DOWN
+back-dated to the run's first failure; a success or a maintenance observation first
+cancels the run, and the cancelled failures read as the state they interrupted (UP,
+or UNKNOWN before the first confirmed result; a failure is no evidence of slowness,
+so they never read DEGRADED). While down or unknown, successes accumulate; at
+``successes_to_close`` the check is up back-dated to the run's first success, each
+success of the run reading UP or DEGRADED by its own latency; a failure or a
+maintenance observation first cancels the run, and its successes read the confirmed
+state (DOWN, or UNKNOWN). So the debounce delays the verdict but never moves the
+start or the end of an outage. DEGRADED and MAINTENANCE are per observation, not
+debounced (DEGRADED only while up: a slow success while down or unknown is one more
+success of the confirming run).
+
+*Unknown until known*: before its first confirmed result (``successes_to_close``
+successes or ``failures_to_open`` failures in a row) a check has no state: its time
+reads UNKNOWN (reason ``unconfirmed``), never UP, so a check that has never
+succeeded is not counted available, and never DOWN before the outage is confirmed.
+The confirmed outage is still back-dated to its first failing probe, so no charged
+downtime ever precedes the first failure of a confirmed outage.
 
 Choices the issue left open:
 
-- *Initial state*: with nothing known the machine starts "not down", so a check that
-  starts failing needs ``failures_to_open`` failures to be DOWN (back-dated to the
-  first). :attr:`CheckStateMachine.state` is UNKNOWN until the first observation.
+- *Initial state*: UNKNOWN (above). :attr:`CheckStateMachine.state` is UNKNOWN until
+  the first confirmed result.
 - *Maintenance* resets both runs but keeps the confirmed state: an outage that goes
   into maintenance is the same outage after it (same start, same reason; the
   maintenance time reads MAINTENANCE, not DOWN) and needs ``successes_to_close``
@@ -48,13 +56,14 @@ Choices the issue left open:
   (OK, SLOW, MAINTENANCE, FAIL; among failures the smallest error kind). Redundant
   copies are identical, so both paths agree; conflicting ones are a data error.
 - *Pending runs at the end of the data* read as the confirmed state (UP while up, DOWN
-  while down) in :meth:`CheckStateMachine.provisional`: no alarm, no charge yet.
+  while down, UNKNOWN before the first confirmed result) in
+  :meth:`CheckStateMachine.provisional`: no alarm, no charge yet.
 - *A policy change* applied to a restored snapshot takes effect from the next
   observation.
 
 Spans' ``reason``: DOWN carries the error kind of the outage's first failing probe
 (every DOWN span of one outage carries the same one), MAINTENANCE ``"maintenance"``,
-DEGRADED ``"slow"``, UP ``None``.
+DEGRADED ``"slow"``, UNKNOWN ``"unconfirmed"``, UP ``None``.
 
 Final and provisional
 ---------------------
@@ -81,6 +90,7 @@ from scd_monitor.sla.model import Span, State
 __all__ = [
     "MAINTENANCE_REASON",
     "SLOW_REASON",
+    "UNCONFIRMED_REASON",
     "CheckStateMachine",
     "DerivePolicy",
     "MachineSnapshot",
@@ -95,8 +105,11 @@ MAINTENANCE_REASON = "maintenance"
 """The ``reason`` of MAINTENANCE spans."""
 SLOW_REASON = "slow"
 """The ``reason`` of DEGRADED spans."""
+UNCONFIRMED_REASON = "unconfirmed"
+"""The ``reason`` of UNKNOWN spans before a check's first confirmed result."""
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
+"""Version 2 adds ``known`` (version 1 had no unknown-until-confirmed state)."""
 
 
 class Verdict(enum.StrEnum):
@@ -107,6 +120,8 @@ class Verdict(enum.StrEnum):
     MAINTENANCE = "maintenance"
     FAIL = "fail"
 
+
+_SUCCESS = frozenset({Verdict.OK, Verdict.SLOW})
 
 _PREFERENCE: dict[Verdict, int] = {
     Verdict.OK: 0,
@@ -177,6 +192,8 @@ class MachineSnapshot:
     """Everything a :class:`CheckStateMachine` needs to resume after a restart."""
 
     down: bool = False
+    known: bool = False
+    """Whether the check has had its first confirmed result (``down`` implies it)."""
     outage_start: datetime | None = None
     outage_reason: str | None = None
     tail: tuple[Observation, ...] = ()
@@ -187,11 +204,16 @@ class MachineSnapshot:
     """The last observation's decided state (``None`` while it is pending)."""
     closed_until: datetime | None = None
 
+    def __post_init__(self) -> None:
+        if self.down and not self.known:  # a confirmed outage is a confirmed state
+            object.__setattr__(self, "known", True)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-serializable dict; datetimes as ISO-8601 UTC."""
         return {
             "version": _SNAPSHOT_VERSION,
             "down": self.down,
+            "known": self.known,
             "outage_start": _dt_out(self.outage_start),
             "outage_reason": self.outage_reason,
             "tail": [
@@ -222,11 +244,21 @@ class MachineSnapshot:
     def from_json(cls, data: Mapping[str, Any]) -> MachineSnapshot:
         """The inverse of :meth:`to_json`; raises ``ValueError`` on anything malformed."""
         try:
-            if data["version"] != _SNAPSHOT_VERSION:
-                raise ValueError(f"unsupported snapshot version {data['version']!r}")
+            version = data["version"]
+            if version not in (1, _SNAPSHOT_VERSION):
+                raise ValueError(f"unsupported snapshot version {version!r}")
             down = data["down"]
             if not isinstance(down, bool):
                 raise ValueError("down must be a boolean")
+            if version == 1:
+                # Version 1 started every check "up": one that was observed is known.
+                known = down or data["last_observation_at"] is not None
+            else:
+                known = data["known"]
+                if not isinstance(known, bool):
+                    raise ValueError("known must be a boolean")
+            if down and not known:
+                raise ValueError("a check cannot be down and not known")
             current_data = data["current"]
             current = (
                 None
@@ -252,6 +284,7 @@ class MachineSnapshot:
             last_state = data["last_state"]
             return cls(
                 down=down,
+                known=known,
                 outage_start=_dt_in(data["outage_start"]),
                 outage_reason=_str_in(data["outage_reason"]),
                 tail=tail,
@@ -271,6 +304,7 @@ class CheckStateMachine:
         "_closed_until",
         "_current",
         "_down",
+        "_known",
         "_last_at",
         "_last_state",
         "_outage_reason",
@@ -283,6 +317,7 @@ class CheckStateMachine:
         s = snapshot if snapshot is not None else MachineSnapshot()
         self._policy = policy
         self._down = s.down
+        self._known = s.known or s.down
         self._outage_start = s.outage_start
         self._outage_reason = s.outage_reason
         self._tail: list[Observation] = list(s.tail)
@@ -299,7 +334,7 @@ class CheckStateMachine:
     def state(self) -> State:
         """The confirmed current state, as the last observation reads now.
 
-        UNKNOWN before the first observation. Not aged: compare
+        UNKNOWN before the first confirmed result. Not aged: compare
         :attr:`last_observation_at` with the staleness to tell a stale check.
         """
         if self._last_at is None:
@@ -395,6 +430,7 @@ class CheckStateMachine:
         """Everything needed to resume exactly here (see :meth:`MachineSnapshot.to_json`)."""
         return MachineSnapshot(
             down=self._down,
+            known=self._known,
             outage_start=self._outage_start,
             outage_reason=self._outage_reason,
             tail=tuple(self._tail),
@@ -407,6 +443,8 @@ class CheckStateMachine:
     def _confirmed_label(self) -> tuple[State, str | None]:
         if self._down:
             return State.DOWN, self._outage_reason
+        if not self._known:
+            return State.UNKNOWN, UNCONFIRMED_REASON
         return State.UP, None
 
     def _settle(self, indices: Sequence[int], state: State, reason: str | None) -> None:
@@ -417,33 +455,38 @@ class CheckStateMachine:
         """Run the debounce on the observation just appended to the tail."""
         last = len(self._tail) - 1
         verdict = self._tail[last].verdict
-        # The pending run (label None) is contiguous at the end of the tail.
+        # The pending run (label None) is contiguous at the end of the tail, and all of
+        # one kind: failures (while not down) or successes (while down or unknown).
         pending = [i for i in range(last) if self._tail[i].state is None]
         if verdict is Verdict.MAINTENANCE:
             self._settle(pending, *self._confirmed_label())
             self._settle([last], State.MAINTENANCE, MAINTENANCE_REASON)
-        elif not self._down:
-            if verdict is Verdict.FAIL:
-                run = [*pending, last]
-                if len(run) >= self._policy.failures_to_open:
-                    first = self._tail[run[0]]
-                    self._down = True
-                    self._outage_start = first.at
-                    self._outage_reason = first.error
-                    self._settle(run, State.DOWN, first.error)
-            else:
-                self._settle(pending, State.UP, None)
-                self._settle_success(last)
-        elif verdict is Verdict.FAIL:
-            self._settle([*pending, last], State.DOWN, self._outage_reason)
-        else:
-            run = [*pending, last]
-            if len(run) >= self._policy.successes_to_close:
-                self._down = False
-                self._outage_start = None
-                self._outage_reason = None
-                for i in run:
-                    self._settle_success(i)
+            return
+        if pending and (self._tail[pending[0]].verdict is Verdict.FAIL) != (
+            verdict is Verdict.FAIL
+        ):
+            # The other kind of run is cancelled: it reads as the state it interrupted.
+            self._settle(pending, *self._confirmed_label())
+            pending = []
+        run = [*pending, last]
+        if verdict is Verdict.FAIL:
+            if self._down:
+                self._settle(run, State.DOWN, self._outage_reason)
+            elif len(run) >= self._policy.failures_to_open:
+                first = self._tail[run[0]]
+                self._down = self._known = True
+                self._outage_start = first.at
+                self._outage_reason = first.error
+                self._settle(run, State.DOWN, first.error)
+        elif self._known and not self._down:
+            self._settle_success(last)
+        elif len(run) >= self._policy.successes_to_close:
+            self._down = False
+            self._known = True
+            self._outage_start = None
+            self._outage_reason = None
+            for i in run:
+                self._settle_success(i)
 
     def _settle_success(self, i: int) -> None:
         if self._tail[i].verdict is Verdict.SLOW:

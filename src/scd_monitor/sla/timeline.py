@@ -48,9 +48,9 @@ span has the window's reason instead).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 
 from scd_monitor.catalog.models import QuorumRule, ServiceRule
@@ -77,7 +77,9 @@ __all__ = [
     "canary_fault_spans",
     "mass_failure_spans",
     "monitor_fault_spans",
+    "network_path_fault_spans",
     "service_timeline",
+    "vantage_blind",
 ]
 
 MONITOR_FAULT = "monitor_fault"
@@ -98,6 +100,9 @@ class CheckTimeline:
     critical: bool
     spans: Sequence[Span]
     """Sorted, non-overlapping; uncovered time is UNKNOWN."""
+    host: str | None = None
+    """The destination host the check connects to (the network self-check counts
+    distinct hosts); ``None`` counts the check as a host of its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +348,77 @@ def mass_failure_spans(
         if len(failing) >= min_providers and len(failing) >= ratio * len(fresh):
             hits.append((start, end))
     return _fault_spans(normalize(hits))
+
+
+def vantage_blind(
+    views: Iterable[tuple[str, State, str | None]],
+    *,
+    min_hosts: int,
+    error_kinds: Collection[str],
+) -> bool:
+    """Whether one vantage, at one instant, cannot trust its own network path.
+
+    ``views`` holds one ``(host, state, reason)`` per check of the vantage (canaries
+    excluded), ``reason`` being the error kind of a DOWN check. The vantage is *blind*
+    when at least one check is DOWN, no check is UP or DEGRADED (UNKNOWN and
+    MAINTENANCE checks say nothing), and the DOWN checks whose reason is one of
+    ``error_kinds`` (by default ``dns`` and ``connect``: the destination could not be
+    reached at all) point at ``min_hosts`` distinct hosts or more. Destinations that
+    fail to resolve or refuse connections all at once, with nothing answering, are the
+    monitor's resolver or network failing, however few providers there are.
+    """
+    down = False
+    hosts: set[str] = set()
+    for host, state, reason in views:
+        if state is State.UP or state is State.DEGRADED:
+            return False
+        if state is State.DOWN:
+            down = True
+            if reason in error_kinds:
+                hosts.add(host)
+    return down and len(hosts) >= min_hosts
+
+
+def network_path_fault_spans(
+    checks_of_one_vantage: Sequence[CheckTimeline],
+    *,
+    min_hosts: int = 2,
+    error_kinds: Collection[str] = ("dns", "connect"),
+    settle: timedelta = timedelta(0),
+) -> list[Span]:
+    """Where one vantage is blind (:func:`vantage_blind`), as monitor-fault spans.
+
+    Checks are probed at different instants, so a network failure reaches them one
+    after the other, and they recover one after the other: each blind stretch is
+    widened by ``settle`` on both sides (pass the longest probe interval plus timeout
+    of the vantage's checks), so that the first checks to fail (their outages are
+    back-dated to their first failing probe) and the last to recover are not charged
+    while the rest catch up. Widening never charges anything; it only excuses. The
+    result is clipped to the data's extent.
+    """
+    _one_vantage(checks_of_one_vantage)
+    if min_hosts < 1:
+        raise ValueError("min_hosts must be at least 1")
+    if settle < timedelta(0):
+        raise ValueError("settle must not be negative")
+    extent = _extent(checks_of_one_vantage)
+    if extent is None:
+        return []
+    lists = [normalize_spans(t.spans) for t in checks_of_one_vantage]
+    hosts = [t.host if t.host is not None else t.check_id for t in checks_of_one_vantage]
+    kinds = frozenset(error_kinds)
+    hits: list[Interval] = []
+    for start, end, covering in segments(extent, lists):
+        views = [
+            (host, span.state, span.reason)
+            for host, span in zip(hosts, covering, strict=True)
+            if span is not None
+        ]
+        if vantage_blind(views, min_hosts=min_hosts, error_kinds=kinds):
+            hits.append((start, end))
+    lo, hi = to_utc(extent.start), to_utc(extent.end)
+    widened = [(max(lo, s - settle), min(hi, e + settle)) for s, e in normalize(hits)]
+    return _fault_spans(union(widened))
 
 
 def canary_fault_spans(

@@ -25,16 +25,19 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from scd_monitor import __version__
+from scd_monitor.analysis.selfcheck import CheckNow, SelfCheck, self_check
 from scd_monitor.analysis.servicestate import service_state
 from scd_monitor.analysis.views import Snapshot
 from scd_monitor.catalog.models import Catalog, ResolvedCheck
 from scd_monitor.clock import Clock
+from scd_monitor.sla.bands import Band, BandBounds
 from scd_monitor.sla.model import State
 from scd_monitor.store.writer import WriterStats
 
 if TYPE_CHECKING:
     from scd_monitor.analysis.reporting import SlaReport
     from scd_monitor.analysis.views import CheckStatus, SourceStatus
+    from scd_monitor.probes.base import ProbeResult
 
 TARGET_LABELS = ("provider", "service", "check", "kind", "vantage")
 
@@ -244,6 +247,28 @@ class DaemonMetrics:
 _WINDOW_LABELS = {3600: "1h", 21600: "6h", 86400: "1d", 259200: "3d"}
 
 
+def _vantage_metrics(verdict: SelfCheck, vantage: str) -> Iterable[Metric]:
+    trusted = GaugeMetricFamily(
+        "scd_vantage_trusted",
+        "1 while this vantage can trust its own view, 0 while its canaries, a mass failure "
+        "or its network path say the monitor is at fault (its time is then unknown, never "
+        "charged).",
+        labels=["vantage"],
+    )
+    trusted.add_metric([vantage], 1.0 if verdict.trusted else 0.0)
+    yield trusted
+    fault = GaugeMetricFamily(
+        "scd_vantage_fault",
+        "1 for each self-check rule that holds now at this vantage (canaries, "
+        "mass_failure, network_path).",
+        labels=["vantage", "cause"],
+    )
+    causes = verdict.causes
+    for cause in ("canaries", "mass_failure", "network_path"):
+        fault.add_metric([vantage, cause], 1.0 if cause in causes else 0.0)
+    yield fault
+
+
 class StateCollector(Collector):
     """Check and service states now, and month-to-date SLA figures per service."""
 
@@ -256,6 +281,7 @@ class StateCollector(Collector):
         sla: Callable[[], SlaReport | None],
         vantage: str,
         clock: Clock,
+        latest: Callable[[], Mapping[str, ProbeResult]] | None = None,
     ) -> None:
         self._checks = checks
         self._catalog = catalog
@@ -263,6 +289,7 @@ class StateCollector(Collector):
         self._sla = sla
         self._vantage = vantage
         self._clock = clock
+        self._latest = latest
 
     def collect(self) -> Iterable[Metric]:
         states = self._states()
@@ -279,9 +306,24 @@ class StateCollector(Collector):
         )
         checks = self._checks()
         by_service: dict[tuple[str, str], list[tuple[ResolvedCheck, State]]] = {}
+        latest = self._latest() if self._latest is not None else {}
+        now_view: list[CheckNow] = []
         for check in checks:
             status = states.get(check.id)
             state = status.state if status is not None else State.UNKNOWN
+            result = latest.get(check.id)
+            failed = result is not None and not result.outcome.ok
+            kind = result.outcome.error_kind if result is not None and failed else None
+            now_view.append(
+                CheckNow(
+                    check.id,
+                    check.provider,
+                    check.host or check.id,
+                    state,
+                    kind.value if kind is not None else None,
+                    canary=check.canary,
+                )
+            )
             labels = [check.provider, check.service, check.check, vantage]
             for s in State:
                 check_state.add_metric([*labels, s.value], 1.0 if s is state else 0.0)
@@ -320,6 +362,7 @@ class StateCollector(Collector):
                 service_up.add_metric([provider, service_id, vantage], 0.0)
         yield service_states
         yield service_up
+        yield from _vantage_metrics(self_check(now_view, catalog.monitor), vantage)
         yield _service_info(catalog)
         yield from self._sla_metrics()
 
@@ -328,11 +371,17 @@ class StateCollector(Collector):
         labels = ["provider", "service"]
         availability = GaugeMetricFamily(
             "scd_sla_availability_ratio",
-            "Month-to-date availability (eligible time not charged as downtime).",
+            "Month-to-date availability (eligible time not charged as downtime), rounded "
+            "so that it compares with scd_sla_band_lower_ratio as the exact value does.",
             labels=labels,
         )
         target = GaugeMetricFamily(
             "scd_sla_target_ratio", "The service's availability target (ANS).", labels=labels
+        )
+        band_lower = GaugeMetricFamily(
+            "scd_sla_band_lower_ratio",
+            "Lowest availability in each rango de medicion (green = the target, amber).",
+            labels=[*labels, "band"],
         )
         budget = GaugeMetricFamily(
             "scd_sla_error_budget_remaining_ratio",
@@ -362,13 +411,19 @@ class StateCollector(Collector):
             "When the month-to-date SLA figures were last computed.",
         )
         if report is not None:
+            catalog = self._catalog()
             computed.add_metric([], report.now.timestamp())
             for s in report.services:
                 f = s.figures
                 key = [s.provider, s.service]
                 target.add_metric(key, f.target)
-                if f.availability is not None:
-                    availability.add_metric(key, f.availability)
+                spec = catalog.service(s.provider, s.service)
+                bounds = BandBounds.of(f.target, None if spec is None else spec.sla.amber_from)
+                band_lower.add_metric([*key, Band.GREEN.value], bounds.green_ratio)
+                band_lower.add_metric([*key, Band.AMBER.value], bounds.amber_ratio)
+                ratio = bounds.comparable_ratio(f.eligible, f.charged_downtime)
+                if ratio is not None:
+                    availability.add_metric(key, ratio)
                 if f.error_budget is not None and f.error_budget.remaining_ratio is not None:
                     budget.add_metric(key, f.error_budget.remaining_ratio)
                 for b in f.burn_rates:
@@ -379,7 +434,8 @@ class StateCollector(Collector):
                     coverage.add_metric(key, f.coverage)
                 downtime.add_metric(key, f.charged_downtime.total_seconds())
                 outages.add_metric(key, float(f.outage_count))
-        yield from (availability, target, budget, burn, coverage, downtime, outages, computed)
+        yield from (availability, target, band_lower, budget, burn, coverage, downtime, outages)
+        yield computed
 
 
 def _service_info(catalog: Catalog) -> InfoMetricFamily:
