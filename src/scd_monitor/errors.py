@@ -29,6 +29,10 @@ class ConfigError(ScdMonitorError):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str]]]:
+        # Pickled across processes (the SLA worker) with its problems, not its message.
+        return (type(self), (self.problems,))
+
 
 class StoreError(ScdMonitorError):
     """The store could not read or write."""

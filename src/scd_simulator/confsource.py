@@ -2,6 +2,8 @@
 
 Serves an :class:`~scd_simulator.directory.XRoadDirectory` as a central server does
 (PR-GCONF): signed directories, their parts, and the anchor clients verify them with.
+By default the directory is written byte for byte as a real central server writes it,
+not as PR-GCONF §2.3 describes it (see :data:`DirectoryShape`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,28 @@ from scd_simulator.directory import (
 from scd_simulator.net import Lifecycle, base_url, check_loopback
 from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
 
-__all__ = ["FakeConfigurationSource"]
+__all__ = ["DIRECTORY_SHAPES", "DirectoryShape", "FakeConfigurationSource"]
 
 log = structlog.get_logger()
+
+DirectoryShape = Literal["central-server", "legacy", "strict"]
+"""How the signed directory is written:
+
+* ``central-server`` (the default) — X-Road 7.3 and later (``DirectoryContentBuilder``,
+  ``DirectoryContentSigner``, ``MultipartMessage`` in X-Road's ``globalconf-generator``):
+  the whole MIME entity is written to a file and nginx serves it as
+  ``application/octet-stream``, so ``Content-Type: multipart/related; …`` is the first
+  line of the body; CRLF line breaks; ``Content-identifier: …; instance='CO'`` in single
+  quotes; no ``Content-file-name``; the directory closed with ``--boundary--``.
+* ``legacy`` — central servers up to X-Road 7.2 (the Ruby ``DirectoryContentBuilder``
+  and ``SignedDirectoryDistributor`` of ``center-service``): the same, with bare LF line
+  breaks and the directory ending with a bare ``--boundary`` (no closing delimiter).
+* ``strict`` — PR-GCONF §2.3 as written: ``multipart/related`` in the HTTP header, the
+  body starting with the delimiter, ``instance="CO"`` in double quotes, a
+  ``Content-file-name`` per part, every multipart closed.
+"""
+
+DIRECTORY_SHAPES: tuple[DirectoryShape, ...] = ("central-server", "legacy", "strict")
 
 _SIGNATURE_URI: dict[HashAlgorithm, str] = {
     "sha256": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
@@ -76,8 +97,13 @@ class FakeConfigurationSource(Lifecycle):
 
     It serves ``GET /internalconf`` (private and shared parameters) and ``GET
     /externalconf`` (shared parameters only, what federated instances download),
-    ``?version=2`` (default) or ``3``, ``404`` for any other version. The answer is
-    ``multipart/related``: the directory (``multipart/mixed``: a header-only entry with
+    ``?version=2`` or ``3`` (``default_version`` without the parameter), ``404`` for any
+    other version and for versions below ``min_version`` (a central server whose
+    minimum global configuration version is raised stops generating the older ones;
+    without the parameter it then answers ``404`` too, when ``default_version`` is below
+    the minimum). The answer is
+    ``multipart/related`` (written in the ``shape`` asked for, :data:`DirectoryShape`):
+    the directory (``multipart/mixed``: a header-only entry with
     ``Expire-date`` and ``Version``, then one entry per part with ``Content-location`` and
     the base64 digest of the part named by ``Hash-algorithm-id``) and its RSA signature
     over the directory's bytes, with ``Signature-algorithm-id`` and
@@ -95,18 +121,26 @@ class FakeConfigurationSource(Lifecycle):
         port: int = 0,
         hash_algorithm: HashAlgorithm = "sha512",
         default_version: int = 2,
+        min_version: int = 2,
+        shape: DirectoryShape = "central-server",
         keep: int = 5,
         signing_key: rsa.RSAPrivateKey | None = None,
     ) -> None:
         check_loopback(host)
         if default_version not in CONFIGURATION_VERSIONS:
             raise ValueError(f"default_version must be one of {CONFIGURATION_VERSIONS}")
+        if min_version not in CONFIGURATION_VERSIONS:
+            raise ValueError(f"min_version must be one of {CONFIGURATION_VERSIONS}")
+        if shape not in DIRECTORY_SHAPES:
+            raise ValueError(f"shape must be one of {DIRECTORY_SHAPES}")
         if hash_algorithm not in HASH_URI:
             raise ValueError(f"hash_algorithm must be one of {tuple(HASH_URI)}")
         self.directory = directory
         self.host = host
         self.hash_algorithm: HashAlgorithm = hash_algorithm
         self.default_version = default_version
+        self.min_version = min_version
+        self.shape: DirectoryShape = shape
         self.keep = max(1, keep)
         self.requests: list[Request] = []
         self._port = port
@@ -194,6 +228,12 @@ class FakeConfigurationSource(Lifecycle):
         self._status = status
         log.info("simulator.xroad_conf_status_set", status=status)
 
+    def set_shape(self, shape: DirectoryShape) -> None:
+        """Write the signed directory in this shape from the next request on."""
+        if shape not in DIRECTORY_SHAPES:
+            raise ValueError(f"shape must be one of {DIRECTORY_SHAPES}")
+        self.shape = shape
+
     def set_delay(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("the delay must be >= 0")
@@ -225,7 +265,7 @@ class FakeConfigurationSource(Lifecycle):
                 version = int(values[-1])
             except ValueError:
                 version = -1
-            if version not in CONFIGURATION_VERSIONS:
+            if version not in CONFIGURATION_VERSIONS or version < self.min_version:
                 return Response(
                     404, f"configuration version {values[-1]} is not available\n".encode()
                 )
@@ -264,51 +304,62 @@ class FakeConfigurationSource(Lifecycle):
     def _signed_directory(self, version: int, *, internal: bool) -> Response:
         snapshot = self._snapshot(version)
         algorithm = self.hash_algorithm
+        shape = self.shape
+        nl = "\n" if shape == "legacy" else "\r\n"
+        quote = '"' if shape == "strict" else "'"
         now = self.directory.clock.now()
-        inner_boundary = f"inner{uuid.uuid4().hex}"
-        envelope_boundary = f"envelope{uuid.uuid4().hex}"
-        entries = [
-            f"--{inner_boundary}\r\n"
-            f"Expire-date: {_iso(self.directory.expiry(now))}\r\n"
-            f"Version: {version}\r\n\r\n"
-        ]
+        inner = f"inner{uuid.uuid4().hex}"
+        envelope = f"envelope{uuid.uuid4().hex}"
+        lines = [f"--{inner}", f"Expire-date: {_iso(self.directory.expiry(now))}"]
+        lines += [f"Version: {version}", ""]
         parts = [("PRIVATE-PARAMETERS", "private-params.xml")] if internal else []
         parts.append(("SHARED-PARAMETERS", "shared-params.xml"))
         for identifier, name in parts:
             data = snapshot.files[name]
             digest = _digest(algorithm, b"tampered" + data if self._tamper == "hash" else data)
-            entries.append(
-                f"\r\n--{inner_boundary}\r\n"
-                "Content-type: application/octet-stream\r\n"
-                "Content-transfer-encoding: base64\r\n"
-                f'Content-identifier: {identifier}; instance="{self.directory.instance}"\r\n'
-                f"Content-location: /V{version}/{snapshot.stamp}/{name}\r\n"
-                f"Content-file-name: {name}\r\n"
-                f"Hash-algorithm-id: {HASH_URI[algorithm]}\r\n\r\n"
-                f"{b64(digest)}"
-            )
-        entries.append(f"\r\n--{inner_boundary}--")
-        signed = "".join(entries).encode("ascii")
+            lines += [
+                f"--{inner}",
+                "Content-type: application/octet-stream",
+                "Content-transfer-encoding: base64",
+                f"Content-identifier: {identifier}; "
+                f"instance={quote}{self.directory.instance}{quote}",
+                f"Content-location: /V{version}/{snapshot.stamp}/{name}",
+            ]
+            if shape == "strict":
+                lines.append(f"Content-file-name: {name}")
+            lines += [f"Hash-algorithm-id: {HASH_URI[algorithm]}", "", b64(digest)]
+        # X-Road 7.3+ closes the directory and ends the line; up to 7.2 a bare delimiter.
+        lines += [f"--{inner}"] if shape == "legacy" else [f"--{inner}--"]
+        if shape == "central-server":
+            lines.append("")
+        signed = nl.join(lines).encode("ascii")
         signature = self._key.sign(signed, padding.PKCS1v15(), _hash(algorithm))
         if self._tamper == "signature":
             signature = bytes([signature[0] ^ 0xFF]) + signature[1:]
         cert_hash = b64(_digest(algorithm, self.verification_cert_der))
-        body = b"".join(
-            [
-                (
-                    f"--{envelope_boundary}\r\nContent-Type: multipart/mixed; charset=UTF-8; "
-                    f"boundary={inner_boundary}\r\n\r\n"
-                ).encode("ascii"),
-                signed,
-                f"\r\n--{envelope_boundary}\r\n"
-                "Content-type: application/octet-stream\r\n"
-                "Content-transfer-encoding: base64\r\n"
-                f"Signature-algorithm-id: {_SIGNATURE_URI[algorithm]}\r\n"
-                f"Verification-certificate-hash: {cert_hash}; "
-                f'hash-algorithm-id="{HASH_URI[algorithm]}"\r\n\r\n'
-                f"{b64(signature)}\r\n"
-                f"--{envelope_boundary}--\r\n".encode("ascii"),
-            ]
-        )
-        content_type = f"multipart/related; charset=UTF-8; boundary={envelope_boundary}"
-        return Response(200, body, content_type=content_type)
+        content_type = f"multipart/related; charset=UTF-8; boundary={envelope}"
+        head = [] if shape == "strict" else [f"Content-Type: {content_type}", ""]
+        opening = [
+            *head,
+            f"--{envelope}",
+            f"Content-Type: multipart/mixed; charset=UTF-8; boundary={inner}",
+            "",
+            "",
+        ]
+        closing = [
+            "",
+            f"--{envelope}",
+            "Content-Type: application/octet-stream",
+            "Content-Transfer-Encoding: base64",
+            f"Signature-Algorithm-Id: {_SIGNATURE_URI[algorithm]}",
+            f"Verification-certificate-hash: {cert_hash}; "
+            f'hash-algorithm-id="{HASH_URI[algorithm]}"',
+            "",
+            b64(signature),
+            f"--{envelope}--",
+            "",
+        ]
+        body = nl.join(opening).encode("ascii") + signed + nl.join(closing).encode("ascii")
+        if shape == "strict":
+            return Response(200, body, content_type=content_type)
+        return Response(200, body, content_type="application/octet-stream")

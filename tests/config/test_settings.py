@@ -133,3 +133,12 @@ def test_an_empty_export_dir_disables_the_job(monkeypatch: pytest.MonkeyPatch) -
     assert load_settings().export_dir is None
     monkeypatch.setenv("SCD_MONITOR_EXPORT_DIR", "/exports")
     assert load_settings().export_dir == Path("/exports")
+
+
+def test_a_config_error_keeps_its_problems_across_processes() -> None:
+    """The SLA worker runs in another process: its ConfigError arrives with its lines
+    (pickling used to turn them into a list of characters)."""
+    import pickle
+
+    problems = ["catalog.yaml:3: providers: required", "catalog.yaml:9: interval: too large"]
+    assert pickle.loads(pickle.dumps(ConfigError(problems))).problems == problems  # noqa: S301

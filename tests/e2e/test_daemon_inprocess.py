@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
 from scd_monitor.config.settings import load_settings
 from scd_monitor.runtime.daemon import Daemon, build
@@ -110,15 +111,24 @@ async def test_catalog_reload_keeps_the_old_catalog_when_the_new_one_is_bad(
     try:
         await wait_until(lambda: len(daemon.pipeline.snapshot().latest) == 2)
         catalog.write_text(good + "\nbogus_top_level_key: 1\n")
-        assert daemon.reload_catalog() is False
+        with structlog.testing.capture_logs() as logs:
+            assert await daemon.reload_catalog() is False
         assert daemon.scheduler.job_count == 2
+        # Said (with the problem, file:line), counted, and shown on /metrics.
+        (failed,) = [e for e in logs if e["event"] == "catalog.reload_failed"]
+        assert any(f"{catalog}:" in p and "bogus_top_level_key" in p for p in failed["problems"])
+        daemon.publish_snapshot()
+        text = daemon.metrics.render().decode()
+        assert "scd_catalog_reload_failures_total 1.0" in text
+        assert "scd_catalog_last_reload_successful 0.0" in text
 
         # A valid catalog without the carpeta service: its series leave /metrics.
         catalog.write_text(_without_service(good))
-        assert daemon.reload_catalog() is True
+        assert await daemon.reload_catalog() is True
         assert daemon.scheduler.job_count == 1
         daemon.publish_snapshot()
         text = daemon.metrics.render().decode()
+        assert "scd_catalog_last_reload_successful 1.0" in text
         assert 'service="carpeta"' not in text
         assert 'service="autenticacion"' in text
         await wait_until(

@@ -1,6 +1,7 @@
 """Real local receivers for the sinks: a webhook server (HttpServer on 127.0.0.1:0) that
-verifies signatures and deduplicates by idempotency key, and an SMTP server (aiosmtpd)
-with STARTTLS and AUTH."""
+verifies Standard Webhooks signatures (``webhook-id``, ``-timestamp``, ``-signature``,
+5 minutes of tolerance on the real clock) and deduplicates by idempotency key, and an
+SMTP server (aiosmtpd) with STARTTLS and AUTH."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from scd_monitor.sinks.webhook import SIGNATURE_HEADER, verify_signature
+from scd_monitor.sinks.webhook import check_signature
 from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
 
 SECRET = "clave-compartida-de-prueba"
@@ -47,9 +49,7 @@ class WebhookReceiver:
         await self._pause()
         if request.method != "POST":
             return Response(405)
-        if not verify_signature(
-            self.secret, request.body, request.headers.get(SIGNATURE_HEADER.lower())
-        ):
+        if check_signature([self.secret], request.headers, request.body, now=datetime.now(UTC)):
             self.bad_signatures += 1
             return Response(401, b"bad signature\n")
         if self.failing(n):

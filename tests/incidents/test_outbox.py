@@ -123,3 +123,34 @@ async def test_statistics(store: Store, clock: SettableClock) -> None:
     stats = repo.stats(clock.now())
     assert stats.backlog == 0 and stats.oldest_pending_age_seconds is None
     assert stats.by_sink_status == {("fake", "delivered"): 2}
+
+
+async def test_a_sink_tripping_on_the_payload_fails_for_good(
+    store: Store, clock: SettableClock
+) -> None:
+    """The same bytes fail the same way on every attempt: permanent, not an endless retry
+    (the old e-mail sink's ``ValueError`` on a name with a line break)."""
+    seed(store, clock)
+    sink = Recorder(fail=[ValueError("Header values may not contain linefeed")])
+    dispatcher = OutboxDispatcher(store, {"fake": sink}, clock, config=OUTBOX)
+    assert (await dispatcher.run_once()).failed == 1
+    (row,) = OutboxRepository(store).deliveries()
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "ValueError" in (row.last_error or "")
+    assert dispatcher.outcomes[("fake", "permanent_error")] == 1
+
+
+async def test_error_texts_are_cleaned_before_they_are_stored(
+    store: Store, clock: SettableClock
+) -> None:
+    """A receiver's answer is outside text: a NUL in it must not break the settling write
+    (PostgreSQL refuses NUL in text) nor reach a terminal through ``deliveries``."""
+    seed(store, clock)
+    hostile = "HTTP 503: \x00\x1b[2J\ud800 ocupado\r\n" + "x" * 5000
+    sink = Recorder(fail=[SinkError(hostile, permanent=False)])
+    dispatcher = OutboxDispatcher(store, {"fake": sink}, clock, config=OUTBOX)
+    assert (await dispatcher.run_once()).retried == 1
+    (row,) = OutboxRepository(store).deliveries()
+    assert row.status == "pending" and row.last_error is not None
+    assert row.last_error.startswith("HTTP 503: ␀␛[2J\ufffd ocupado␍\n")
+    assert len(row.last_error) <= 2000

@@ -229,3 +229,29 @@ def test_no_fresh_data_keeps_the_incident_open(store: Store, clock: SettableCloc
     assert [i.status for i in incidents_service.list()] == ["open"]
     clock.advance(timedelta(minutes=1))
     assert [e.kind for e in incidents_service.evaluate(healthy(clock.now()))] == ["resolved"]
+
+
+def test_hostile_names_from_a_directory_are_stored_and_reported_clean(
+    store: Store, clock: SettableClock
+) -> None:
+    """Issue 12: a discovered name with a lone surrogate, NUL and a line feed used to
+    crash the evaluation while storing (and with it, every service's incidents)."""
+    import dataclasses
+
+    now = clock.now()
+    obs = outage(now)
+    hostile = dataclasses.replace(
+        obs.services[0],
+        provider_name="Miembro \ud800 malo\x00",
+        service_name="Servicio\nBcc: x@y \udfff" + "x" * 10_000,
+    )
+    obs = dataclasses.replace(obs, services=(hostile,))
+    (event,) = make(store, clock).evaluate(obs)
+    assert event.incident == "SCD-2026-000001"
+    (doc,) = reports(store)
+    validate(doc)
+    text = json.dumps(doc, ensure_ascii=False)
+    text.encode("utf-8")  # strict: no lone surrogate left
+    assert "\x00" not in text
+    assert "Miembro \ufffd malo\u2400" in text
+    assert "[+" in text  # the 10 kB name was bounded, and says so

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from scd_monitor.sinks import EmailSinkConfig, FileSinkConfig, WebhookSinkConfig
 from scd_monitor.sinks.base import DeliveryPayload, RetryLater
 from scd_monitor.sinks.email import EmailSink
 from scd_monitor.sinks.file import FileSink
-from scd_monitor.sinks.webhook import WebhookSink, sign
+from scd_monitor.sinks.webhook import WebhookSink, legacy_signature, sign
 from scd_simulator.certs import CertificateAuthority
 from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
 from tests.incidents.receivers import SECRET, SmtpServer, WebhookReceiver, free_port
@@ -75,7 +76,14 @@ async def test_webhook_signs_the_exact_body_and_sends_the_key() -> None:
     key = "SCD-2026-000001.1.sink"
     assert receiver.bodies[key] == BODY and receiver.bad_signatures == 0
     headers = receiver.headers[key]
-    assert headers["x-scd-signature"] == sign(SECRET.encode(), BODY)
+    assert headers["webhook-id"] == "SCD-2026-000001_1_sink"
+    timestamp = int(headers["webhook-timestamp"])
+    assert abs(timestamp - time.time()) < 60
+    assert headers["webhook-signature"] == sign(
+        SECRET.encode(), "SCD-2026-000001_1_sink", timestamp, BODY
+    )
+    assert headers["idempotency-key"] == key
+    assert headers["x-scd-signature"] == legacy_signature(SECRET.encode(), BODY)  # deprecated
     assert headers["x-scd-event"] == "opened" and headers["x-scd-attempt"] == "1"
     assert headers["content-type"].startswith("application/json")
 

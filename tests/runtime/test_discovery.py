@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,6 +25,7 @@ from scd_monitor.clock import SystemClock
 from scd_monitor.runtime.discovery import DirectoryWatcher
 from scd_monitor.store import DirectoryRepository, Store
 from scd_monitor.web.metrics import DirectoryCollector
+from scd_monitor.xroad.directory import Directory
 from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.fleet import Simulator
 
@@ -285,3 +287,96 @@ async def test_promtool_accepts_the_directory_metrics(world: World) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
+
+
+# -- one bad entry or source never stops the others (issue 12) --------------------------
+
+
+class ScriptedReader:
+    """Stands in for the network reader: answers what the test says, or raises."""
+
+    requests = 1
+
+    def __init__(self, answer: Directory | Exception) -> None:
+        self.answer = answer
+
+    async def read(self, previous: Directory | None = None) -> Directory:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def directory_with(refused: tuple[tuple[str, str], ...], **services: Any) -> Directory:
+    return Directory.build(
+        "sim",
+        "CO",
+        datetime.now(UTC),
+        {
+            "member": {"CO/GOB/899999001": {"name": "MinTIC"}},
+            "subsystem": {CARPETA: {"name": None}},
+            "service": {f"{CARPETA}/{code}": attrs for code, attrs in services.items()},
+        },
+        refused=refused,
+    )
+
+
+async def test_refused_entries_are_an_event_and_a_log_line_once_and_the_rest_applies(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rest = {"protocol": "REST", "type": "REST", "endpoints": []}
+    bad = ((f"{CARPETA}/\ufffd", "service code '\\ud800' is not valid Unicode"),)
+    reader = ScriptedReader(directory_with(bad, documentos=rest))
+    monkeypatch.setattr("scd_monitor.runtime.discovery.reader_for", lambda *_a, **_k: reader)
+    watcher = world.watcher()
+    await watcher.load()
+    with structlog.testing.capture_logs() as logs:
+        assert await watcher.refresh("sim")
+        assert await watcher.refresh("sim")  # the same refusal again: nothing new
+    refused = [e for e in world.events() if e[1] == "entry_refused"]
+    assert refused == [("directory", "entry_refused", f"{CARPETA}/\ufffd")]
+    assert [e["subject"] for e in logs if e["event"] == "directory.entry_refused"] == [
+        f"{CARPETA}/\ufffd"
+    ]
+    assert any(i.endswith("/listado") and "documentos" in i for i in world.check_ids(watcher))
+
+
+async def test_a_read_that_crashes_is_a_failed_read_and_the_last_good_one_stays(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watcher = world.watcher()
+    await watcher.load()
+    assert await watcher.refresh("sim")
+    good = world.check_ids(watcher)
+    reader = ScriptedReader(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"))
+    monkeypatch.setattr("scd_monitor.runtime.discovery.reader_for", lambda *_a, **_k: reader)
+    assert not await watcher.refresh("sim")
+    assert world.check_ids(watcher) == good
+    status = watcher.statuses()["sim"]
+    assert status.failures_total == 1
+    assert "UnicodeEncodeError" in (status.last_error or "")
+    assert world.events()[-1] == ("directory", "fetch_failed", "CO")
+
+
+def test_expansion_leaves_out_bad_entries_and_keeps_the_rest(world: World) -> None:
+    rest = {"protocol": "REST", "type": "REST", "endpoints": []}
+    # A directory as an older release may have stored it: keys no reader lets in now.
+    poisoned = Directory.build(
+        "sim",
+        "CO",
+        datetime.now(UTC),
+        {
+            "member": {"CO/GOB/899999001": {"name": "Min\nTIC\x00"}},
+            "subsystem": {CARPETA: {}, "CO/GOB/899999001/..": {}},
+            "service": {f"{CARPETA}/documentos": rest, f"{CARPETA}/\ud800": rest},
+        },
+    )
+    expansion = expand(world.catalog, {"sim": poisoned})
+    ids = {c.id for c in expansion.catalog.resolved_checks()}
+    assert any("documentos" in i for i in ids)
+    assert len([i for i in ids if i.endswith("/metadatos")]) == 1
+    assert len(expansion.problems) == 2
+    assert all("left out" in p for p in expansion.problems)
+    for problem in expansion.problems:
+        problem.encode("utf-8", "strict")
+    names = {p.name for p in expansion.catalog.providers}
+    assert "Min TIC\u2400" in names

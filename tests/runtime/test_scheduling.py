@@ -184,3 +184,32 @@ async def test_a_probe_ignoring_its_timeout_is_cut_off() -> None:
         sched_mod._SAFETY_MARGIN = original
     assert result.error_kind is ErrorKind.TIMEOUT
     assert result.duration == pytest.approx(0.1, abs=0.08)
+
+
+async def test_a_large_update_hands_the_event_loop_back_as_it_goes() -> None:
+    """Scheduling thousands of checks (a reload) never holds the loop for long."""
+    results: list[ProbeResult] = []
+    sched = scheduler(FakeProbe(), results)
+    sched.start([])
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    ticker = asyncio.create_task(tick())
+    checks = make_checks(3000, interval=3600)
+    await sched.update_checks(checks)
+    assert sched.job_count == 3000
+    await sched.update_checks(checks[:10])  # and removing them, too
+    assert sched.job_count == 10
+    done.set()
+    await ticker
+    await sched.stop(1.0)
+    assert len(gaps) > 20, "the loop ran between chunks"
+    assert max(gaps) < 0.5, f"the loop waited {max(gaps):.2f} s"

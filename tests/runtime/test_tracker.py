@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+import structlog
 from sqlalchemy import select
 
 from scd_monitor.catalog import parse_catalog
 from scd_monitor.clock import Clock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
+from scd_monitor.sla.derive import CheckStateMachine
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.tables import check_spans, latency_hourly
@@ -212,3 +215,52 @@ def test_a_new_check_that_never_succeeded_reads_unknown_everywhere(store: Store)
     assert figures.availability is None
     assert figures.charged_downtime == timedelta()
     assert figures.unknown == now - T0
+
+
+def test_a_result_one_machine_cannot_take_is_skipped_and_the_others_go_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One bad check (or one bad result) never stops the state of the others."""
+    ResultRepository(store).write(interleaved())
+    feed = CheckStateMachine.feed
+
+    def poisoned(self: CheckStateMachine, result: ProbeResult) -> list[Span]:
+        if result.check_id == B and result.started_at == T0 + timedelta(minutes=7):
+            raise ValueError("a value nothing foresaw")
+        return feed(self, result)
+
+    monkeypatch.setattr(CheckStateMachine, "feed", poisoned)
+    t = tracker(store, T0 + timedelta(minutes=30))
+    with structlog.testing.capture_logs() as logs:
+        assert t.run_until_idle() == 60, "the cursor moves past the bad result"
+    assert t.failed_results_total == 1
+    (event,) = [e for e in logs if e["event"] == "state.result_failed"]
+    assert event["check"] == B
+    downs = [s for s in stored_spans(store, A) if s.state is State.DOWN]
+    assert downs == [
+        Span(T0 + timedelta(minutes=10), T0 + timedelta(minutes=15), State.DOWN, "timeout")
+    ]
+    assert t.current()[B].state is State.DEGRADED
+
+
+def test_a_failed_round_of_any_kind_leaves_memory_at_the_stored_facts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the middle of a round (not only a database error) rolls the round back
+    and drops the machines, so the retry neither loses nor doubles anything."""
+    results = interleaved()
+    ResultRepository(store).write(results)
+    t = tracker(store, T0 + timedelta(minutes=30))
+    save = t._spans.save_machine
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug after the machines were fed")
+
+    monkeypatch.setattr(t._spans, "save_machine", broken)
+    with pytest.raises(RuntimeError):
+        t.run_once()
+    monkeypatch.setattr(t._spans, "save_machine", save)
+    assert t.run_until_idle() == 60
+    spans = {c: stored_spans(store, c) for c in (A, B)}
+    t.rebuild()
+    assert {c: stored_spans(store, c) for c in (A, B)} == spans

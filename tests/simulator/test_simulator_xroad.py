@@ -34,7 +34,7 @@ from defusedxml.ElementTree import (  # type: ignore[import-untyped, unused-igno
 )
 
 from scd_simulator.cli import run_xroad_simulator
-from scd_simulator.confsource import FakeConfigurationSource
+from scd_simulator.confsource import DIRECTORY_SHAPES, DirectoryShape, FakeConfigurationSource
 from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.securityserver import FakeSecurityServer
 
@@ -609,15 +609,24 @@ async def test_mtls_listener_requires_a_client_certificate(
 
 
 def split_multipart(body: bytes, boundary: str) -> list[bytes]:
-    """Raw parts (headers + body) between ``--boundary`` delimiters (RFC 2046 §5.1.1)."""
-    assert body.startswith(f"--{boundary}\r\n".encode())
-    end = body.index(f"\r\n--{boundary}--".encode())
-    return body[len(boundary) + 4 : end].split(f"\r\n--{boundary}\r\n".encode())
+    """Raw parts (headers + body) between ``--boundary`` delimiters (RFC 2046 §5.1.1),
+    CRLF or (X-Road <= 7.2) LF; closed by ``--boundary--`` or, as central servers up to
+    7.2 end the directory, by a bare ``--boundary`` at the very end."""
+    nl = b"\r\n" if b"\r\n" in body else b"\n"
+    opening = b"--" + boundary.encode()
+    assert body.startswith(opening + nl)
+    if nl + opening + b"--" in body:
+        end = body.index(nl + opening + b"--")
+    else:
+        assert body.endswith(nl + opening)
+        end = len(body) - len(nl + opening)
+    return body[len(opening + nl) : end].split(nl + opening + nl)
 
 
 def headers_and_body(part: bytes) -> tuple[Message, bytes]:
-    head, _, body = part.partition(b"\r\n\r\n")
-    return email.message_from_bytes(head + b"\r\n\r\n", policy=email.policy.HTTP), body
+    nl = b"\r\n" if b"\r\n" in part else b"\n"
+    head, _, body = part.partition(nl + nl)
+    return email.message_from_bytes(head + nl + nl, policy=email.policy.HTTP), body
 
 
 def boundary_of(content_type: str) -> str:
@@ -627,22 +636,39 @@ def boundary_of(content_type: str) -> str:
     return boundary
 
 
+def envelope_of(response: httpx.Response) -> tuple[str, bytes]:
+    """The signed configuration's Content-Type and multipart body: from the HTTP header
+    (the strict shape) or, as real central servers serve it (octet-stream), from the
+    header block the body starts with."""
+    content_type = response.headers["content-type"]
+    if content_type.startswith("multipart/related"):
+        assert response.content.startswith(b"--")
+        return content_type, response.content
+    assert content_type == "application/octet-stream"
+    first, _, rest = response.content.partition(b"\n")
+    assert first.startswith(b"Content-Type: multipart/related; ")
+    head = email.message_from_bytes(first.rstrip(b"\r") + b"\n\n", policy=email.policy.HTTP)
+    assert rest.startswith((b"\r\n", b"\n"))  # the empty line that ends the header block
+    return str(head["Content-Type"]), rest.removeprefix(b"\r\n").removeprefix(b"\n")
+
+
 async def fetch_directory(
     cs: FakeConfigurationSource, path: str = "/internalconf", **params: str
 ) -> tuple[httpx.Response, Message, list[tuple[Message, bytes]], bytes, Message, bytes]:
     async with http(cs.url) as client:
         response = await client.get(path, params=params)
     assert response.status_code == 200, response.text
-    content_type = response.headers["content-type"]
-    assert content_type.startswith("multipart/related")
-    outer = split_multipart(response.content, boundary_of(content_type))
+    content_type, body = envelope_of(response)
+    outer = split_multipart(body, boundary_of(content_type))
     assert len(outer) == 2  # PR-GCONF §2.3: the directory and its signature
     dir_headers, signed = headers_and_body(outer[0])
     sig_headers, sig_body = headers_and_body(outer[1])
     assert dir_headers.get_content_type() == "multipart/mixed"
     entries = [
         headers_and_body(p)
-        for p in split_multipart(signed, boundary_of(dir_headers["Content-Type"]))
+        for p in split_multipart(
+            signed.removesuffix(b"\r\n"), boundary_of(dir_headers["Content-Type"])
+        )
     ]
     return response, entries[0][0], entries[1:], signed, sig_headers, sig_body
 
@@ -658,7 +684,8 @@ async def test_configuration_directory_is_signed_and_hashes_match(
     assert timedelta(minutes=9) < expire - datetime.now(UTC) <= timedelta(minutes=10)
     assert expiry_entry["Version"] == "2"
     identifiers = [h["Content-identifier"] for h, _ in entries]
-    assert identifiers == ['PRIVATE-PARAMETERS; instance="CO"', 'SHARED-PARAMETERS; instance="CO"']
+    # Single quotes, as real central servers write them (DirectoryContentBuilder).
+    assert identifiers == ["PRIVATE-PARAMETERS; instance='CO'", "SHARED-PARAMETERS; instance='CO'"]
     async with http(cs.url) as client:
         for headers, body in entries:
             assert headers["Content-type"] == "application/octet-stream"
@@ -708,7 +735,7 @@ async def test_externalconf_versions_and_expiry(
 ) -> None:
     _, expiry_entry, entries, *_ = await fetch_directory(cs, "/externalconf", version="3")
     assert expiry_entry["Version"] == "3"
-    assert [h["Content-identifier"] for h, _ in entries] == ['SHARED-PARAMETERS; instance="CO"']
+    assert [h["Content-identifier"] for h, _ in entries] == ["SHARED-PARAMETERS; instance='CO'"]
     async with http(cs.url) as client:
         shared = (await client.get(entries[0][0]["Content-location"])).content
         missing = await client.get("/internalconf", params={"version": "9"})
@@ -738,6 +765,60 @@ async def test_configuration_source_failures(cs: FakeConfigurationSource) -> Non
     cs.set_status(503)
     async with http(cs.url) as client:
         assert (await client.get("/internalconf")).status_code == 503
+
+
+@pytest.mark.parametrize("shape", DIRECTORY_SHAPES)
+async def test_directory_shapes(
+    directory: XRoadDirectory, signing_key: rsa.RSAPrivateKey, shape: DirectoryShape
+) -> None:
+    """``central-server`` (the default, X-Road 7.3+), ``legacy`` (up to 7.2) and
+    ``strict`` (PR-GCONF §2.3 as written), each signed over the directory's bytes."""
+    async with FakeConfigurationSource(directory, signing_key=signing_key, shape=shape) as cs:
+        response, _, entries, signed, _, signature = await fetch_directory(cs)
+    body = response.content
+    identifiers = [h["Content-identifier"] for h, _ in entries]
+    inner = signed.split(b"\n", 1)[0].rstrip(b"\r").decode()  # "--inner…"
+    if shape == "strict":
+        assert response.headers["content-type"].startswith("multipart/related; ")
+        assert body.startswith(b"--envelope")
+        assert identifiers == [
+            'PRIVATE-PARAMETERS; instance="CO"',
+            'SHARED-PARAMETERS; instance="CO"',
+        ]
+        assert all(h["Content-file-name"] for h, _ in entries)
+        assert signed.endswith(f"\r\n{inner}--".encode())
+    else:
+        assert response.headers["content-type"] == "application/octet-stream"
+        assert body.startswith(b"Content-Type: multipart/related; charset=UTF-8; boundary=")
+        assert identifiers == [
+            "PRIVATE-PARAMETERS; instance='CO'",
+            "SHARED-PARAMETERS; instance='CO'",
+        ]
+        assert not any(h["Content-file-name"] for h, _ in entries)
+    if shape == "legacy":
+        assert b"\r" not in body
+        assert signed.endswith(f"\n{inner}".encode())  # no closing delimiter
+    else:
+        assert body.count(b"\n") == body.count(b"\r\n")
+    if shape == "central-server":
+        assert signed.endswith(f"\r\n{inner}--\r\n".encode())
+    signing_key.public_key().verify(
+        base64.b64decode(signature), signed, padding.PKCS1v15(), hashes.SHA512()
+    )
+
+
+async def test_minimum_version_above_the_default(directory: XRoadDirectory) -> None:
+    """A central server whose minimum configuration version is 3 serves no version 2,
+    also not as the default for a client that asks for no version."""
+    async with FakeConfigurationSource(directory, min_version=3) as cs, http(cs.url) as client:
+        assert (await client.get("/internalconf")).status_code == 404
+        assert (await client.get("/internalconf?version=2")).status_code == 404
+        assert (await client.get("/internalconf?version=3")).status_code == 200
+        assert (await client.get("/externalconf?version=4")).status_code == 404
+    with pytest.raises(ValueError, match="min_version"):
+        FakeConfigurationSource(directory, min_version=7)
+    with pytest.raises(ValueError, match="shape"):
+        FakeConfigurationSource(directory, shape="nginx")  # type: ignore[arg-type]
 
 
 async def test_sha256_configuration(

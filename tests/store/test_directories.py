@@ -76,3 +76,25 @@ def test_snapshots_and_events_round_trip(repo: DirectoryRepository) -> None:
     since = repo.events(since=T0 + timedelta(minutes=5))
     assert [e.change for e in since] == ["disappeared", "fetch_failed"]
     assert repo.events(source="other") == []
+
+
+def test_one_unreadable_snapshot_never_hides_the_others(
+    repo: DirectoryRepository, store: Store
+) -> None:
+    """Issue 12: a snapshot this release cannot read (a bad format) used to raise for every
+    source, so discovery never started; now that source alone reads afresh."""
+    from sqlalchemy import update
+
+    from scd_monitor.store.tables import directory_snapshots
+
+    repo.save("co", directory=directory(3))
+    repo.save("co-qa", directory=directory(1))
+    with store.transaction("poison") as conn:
+        conn.execute(
+            update(directory_snapshots)
+            .where(directory_snapshots.c.source == "co-qa")
+            .values(snapshot={"format": "from the future"})
+        )
+    latest = repo.latest()
+    assert list(latest) == ["co"]
+    assert latest["co"].directory.to_json() == directory(3).to_json()

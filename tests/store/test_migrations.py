@@ -20,7 +20,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from scd_monitor.errors import StoreError
 from scd_monitor.incidents.lifecycle import TrackerState
@@ -28,6 +29,7 @@ from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.store import CheckRepository, DirectoryRepository, ResultRepository, Store, schema
 from scd_monitor.store.incidents import IncidentRepository
 from scd_monitor.store.outbox import OutboxRepository
+from scd_monitor.store.results import to_row
 from scd_monitor.store.tables import (
     check_machines,
     check_spans,
@@ -35,6 +37,7 @@ from scd_monitor.store.tables import (
     incident_sequences,
     latency_hourly,
     metadata,
+    probe_results,
     schema_info,
     tracker_cursors,
 )
@@ -657,3 +660,43 @@ def _result(at: datetime) -> ProbeResult:
         duration=0.1,
         outcome=Outcome(ok=True, status_code=200, details={"nota": "señal"}),
     )
+
+
+# -- revision 0002: one row per probe run --------------------------------------------------
+
+
+def test_revision_0002_makes_results_unique_in_place(empty_url: str) -> None:
+    """A database at 0001 (a run written twice by then, as a replayed spool could) is
+    upgraded in place: every row kept but the repeat, the index unique, ids unchanged,
+    and writing a stored result again changes nothing."""
+    store = Store(empty_url)
+    try:
+        with store.engine.connect() as conn:
+            command.upgrade(schema.alembic_config(connection=conn), "0001")
+            conn.commit()
+        assert schema.current(store) == "0001"
+        runs = [_result(T0 + timedelta(minutes=i)) for i in range(3)]
+        with store.engine.begin() as conn:  # as a release at 0001 wrote them
+            conn.execute(insert(probe_results), [to_row(r) for r in runs])
+            conn.execute(insert(probe_results), [to_row(runs[0])])  # the same run again
+        with store.engine.connect() as conn:
+            before = raw_rows(conn)["scd_probe_results"]
+        assert len(before) == 4
+
+        result = schema.upgrade(store)
+
+        assert (result.before, result.after) == ("0001", schema.head())
+        assert schema_diff(store) == []
+        with store.engine.connect() as conn:
+            assert raw_rows(conn)["scd_probe_results"] == before[:3]
+            indexes = {i["name"]: i for i in inspect(conn).get_indexes("scd_probe_results")}
+        assert indexes["uq_scd_probe_results_run"]["unique"]
+        assert "ix_scd_probe_results_check_time" not in indexes
+        ResultRepository(store).write([*runs, _result(T0 + timedelta(minutes=3))])
+        assert [r.started_at for r in ResultRepository(store).read()] == [
+            T0 + timedelta(minutes=i) for i in range(4)
+        ]
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(insert(probe_results), [to_row(runs[1])])
+    finally:
+        store.dispose()

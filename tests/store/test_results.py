@@ -9,7 +9,7 @@ import pytest
 from scd_monitor.errors import StoreError
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.store import ResultRepository, Store
-from scd_monitor.store.results import MESSAGE_MAX
+from scd_monitor.store.results import MESSAGE_MAX, RejectedRowsError, transient
 from tests.conftest import utc
 
 
@@ -105,3 +105,90 @@ def test_a_batch_is_all_or_nothing(results: ResultRepository) -> None:
     with pytest.raises(StoreError):
         results.write([good, bad])
     assert results.read() == []
+
+
+# -- identity and poison (issue 12) ------------------------------------------------------
+
+
+def poison(r: ProbeResult, **fields: object) -> ProbeResult:
+    """``r`` with outcome fields set past the edge sanitiser (as a bug or a replayed
+    spool line could bring them): the store must take them on its own."""
+    for name, value in fields.items():
+        object.__setattr__(r.outcome, name, value)
+    return r
+
+
+def test_a_result_written_again_is_stored_once(results: ResultRepository) -> None:
+    t0 = utc(2026, 11, 1, 0, 0, 0)
+    batch = [result(at=t0 + timedelta(seconds=i)) for i in range(3)]
+    results.write(batch)
+    results.write([*batch, result(at=t0 + timedelta(seconds=3))])  # a replayed spool
+    results.write(batch[1:2])
+    assert [r.started_at for r in results.read()] == [t0 + timedelta(seconds=i) for i in range(4)]
+    # Another vantage or check at the same instant is another run.
+    results.write([result(at=t0, vantage="medellin"), result("p/s/otra", at=t0)])
+    assert len(results.read()) == 6
+
+
+def test_unstorable_values_are_replaced_and_marked(results: ResultRepository) -> None:
+    at = utc(2026, 11, 1, 0, 0, 0)
+    bad = poison(
+        result("p/s/c\ud800", at=at, ok=False, error_kind=ErrorKind.ASSERTION),
+        message="issuer \ud800 and \x00",
+        details={"issuer": "\udfff", "nested": {"list": ["ok", "x\x00"]}, "ratio": float("nan")},
+        phases={"connect": float("inf"), "tls": 0.01},
+        status_code=99_999,
+    )
+    object.__setattr__(bad, "duration", float("nan"))
+    fine = result(at=at + timedelta(seconds=1))
+    assert results.write([bad, fine]) == 1
+    stored, kept = results.read()
+    assert kept == fine
+    assert (stored.ok, stored.outcome.error_kind, stored.started_at) == (
+        False,
+        ErrorKind.ASSERTION,
+        at,
+    )
+    assert stored.check_id == "p/s/c\ufffd"
+    assert stored.outcome.message is not None
+    assert stored.outcome.message.startswith("issuer \ufffd and ")
+    for text in (stored.check_id, stored.outcome.message, repr(stored.outcome.details)):
+        text.encode("utf-8")
+        assert "\x00" not in text
+    details = dict(stored.outcome.details)
+    note = str(details.pop("internal"))
+    assert note.startswith("store: replaced unstorable values")
+    for field in ("check_id", "message", "details.issuer", "details.nested.list[1]"):
+        assert field in note
+    assert details["ratio"] == "nan"
+    assert stored.outcome.phases == {"tls": 0.01}
+    assert (stored.duration, stored.outcome.status_code) == (0.0, None)
+
+
+def test_an_isolated_result_keeps_its_identity_and_verdict(results: ResultRepository) -> None:
+    at = datetime(2026, 11, 1, 0, 0, 0)  # naive: write refuses it, isolation keeps it
+    bad = result(at=at, ok=False, error_kind=ErrorKind.STATUS, status_code=500, message="ñ")
+    with pytest.raises(RejectedRowsError):
+        results.write([bad])
+    results.write_isolated(bad, ValueError("a value the database refused"))
+    (stored,) = results.read()
+    assert (stored.ok, stored.outcome.error_kind, stored.outcome.status_code) == (
+        False,
+        ErrorKind.STATUS,
+        500,
+    )
+    assert stored.started_at == at.replace(tzinfo=UTC)
+    assert stored.outcome.message == "\\xf1"
+    assert stored.kind == "http"
+    note = str(stored.outcome.details["internal"])
+    assert note.startswith("store: the database refused this result (a value the database")
+    assert "started_at (naive, taken as UTC)" in note
+
+
+def test_an_unreachable_database_is_transient_not_a_refusal() -> None:
+    store = Store("postgresql+psycopg://scd:pw@127.0.0.1:1/nowhere")
+    with pytest.raises(StoreError) as info:
+        ResultRepository(store).write([result(at=utc(2026, 11, 1, 0, 0, 0))])
+    assert not isinstance(info.value, RejectedRowsError)
+    assert transient(info.value)
+    store.dispose()

@@ -14,7 +14,13 @@ from scd_monitor.catalog import parse_catalog
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.pipeline import ResultsPipeline
 from scd_monitor.store.writer import WriterStats
-from scd_monitor.web.metrics import DaemonMetrics, DaemonStatus, SnapshotCollector
+from scd_monitor.web.metrics import (
+    ComponentCollector,
+    ComponentStatus,
+    DaemonMetrics,
+    DaemonStatus,
+    SnapshotCollector,
+)
 from tests.conftest import utc
 
 CATALOG = parse_catalog(
@@ -151,3 +157,30 @@ def test_promtool_check_metrics_passes() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
+
+
+def test_components_and_catalog_reloads_are_exported() -> None:
+    metrics = DaemonMetrics(vantage="bogota")
+    status = DaemonStatus(
+        writer=STATUS.writer,
+        catalog_loaded_timestamp=T0.timestamp(),
+        scheduled_jobs=2,
+        catalog_reload_failures=3,
+        catalog_last_reload_ok=False,
+    )
+    components = {
+        "tracker": ComponentStatus("tracker", True, 0, T0.timestamp()),
+        "sla": ComponentStatus("sla", False, 4, None, "sla: failing since …"),
+    }
+    pipeline = ResultsPipeline(vantage="bogota", sink=lambda _r: None)
+    metrics.add_collector(SnapshotCollector(pipeline.snapshot, lambda: status))
+    metrics.add_collector(ComponentCollector(lambda: components))
+    text = metrics.render().decode()
+    assert 'scd_component_up{component="tracker"} 1.0' in text
+    assert 'scd_component_up{component="sla"} 0.0' in text
+    assert 'scd_component_restarts_total{component="sla"} 4.0' in text
+    assert 'scd_component_restarts_total{component="tracker"} 0.0' in text
+    assert 'scd_component_last_success_timestamp_seconds{component="tracker"} 1.7935344e+09' in text
+    assert 'scd_component_last_success_timestamp_seconds{component="sla"}' not in text
+    assert "scd_catalog_reload_failures_total 3.0" in text
+    assert "scd_catalog_last_reload_successful 0.0" in text

@@ -26,7 +26,7 @@ from scd_monitor.xroad.directory import (
     diff,
 )
 from scd_monitor.xroad.errors import XRoadError
-from scd_monitor.xroad.identifiers import ClientId, ServiceId
+from scd_monitor.xroad.identifiers import ClientId, RefusedEntry, ServiceId
 from scd_monitor.xroad.metaservices import ListedClient, ServiceEntry
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -151,7 +151,11 @@ class StubClient(SecurityServerClient):
         self.broken = broken
 
     async def list_clients(
-        self, json: bool = False, *, instance: str | None = None
+        self,
+        json: bool = False,
+        *,
+        instance: str | None = None,
+        refused: list[RefusedEntry] | None = None,
     ) -> list[ListedClient]:
         out = []
         for c in self.clients:
@@ -160,13 +164,19 @@ class StubClient(SecurityServerClient):
             out.append(ListedClient(client, name="M"))
         return out
 
-    async def rest_list_methods(self, provider: ClientId) -> list[ServiceEntry]:
+    async def rest_list_methods(
+        self, provider: ClientId, *, refused: list[RefusedEntry] | None = None
+    ) -> list[ServiceEntry]:
         if str(provider) in self.broken:
             raise XRoadError("Server.ServerProxy.ServiceFailed", "down")
         return [ServiceEntry(ServiceId(provider, s)) for s in self.services[str(provider)]]
 
     async def soap_list_methods(
-        self, provider: ClientId, *, user_id: str | None = None
+        self,
+        provider: ClientId,
+        *,
+        user_id: str | None = None,
+        refused: list[RefusedEntry] | None = None,
     ) -> list[ServiceId]:
         return []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given
@@ -10,14 +11,19 @@ from hypothesis import strategies as st
 
 from scd_monitor.config.types import SLUG_PATTERN
 from scd_monitor.xroad import ClientId, ServiceId
+from scd_monitor.xroad.identifiers import segment
 
-# Any printable text without "/" (and no control characters), like real codes and worse.
+# Any text X-Road allows (no control characters, no "/", "\\", "%", ":", ";", U+200B,
+# U+FEFF, not "." or ".."), like real codes and worse.
+FORBIDDEN = "/\\%:;\u200b\ufeff"
 part = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/"),
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=FORBIDDEN),
     min_size=1,
     max_size=40,
+).filter(lambda p: p not in (".", ".."))
+simple = st.text(alphabet="ABCabc019-_. ", min_size=1, max_size=6).filter(
+    lambda p: p not in (".", "..")
 )
-simple = st.text(alphabet="ABCabc019-_. ", min_size=1, max_size=6)
 parts = st.one_of(part, simple)
 clients = st.builds(ClientId, parts, parts, parts, st.none() | parts)
 subsystems = st.builds(ClientId, parts, parts, parts, parts)
@@ -72,6 +78,49 @@ def test_parts_with_a_slash_or_control_character_are_refused() -> None:
 def test_encoded_form_percent_encodes_each_part() -> None:
     client = ClientId("CO", "GOB", "Registraduría", "sub sistema")
     assert client.encoded() == "CO/GOB/Registradur%C3%ADa/sub%20sistema"
+    assert ClientId("CO", "GOB", "a?b#c&d=e", "...").encoded() == (
+        "CO/GOB/a%3Fb%23c%26d%3De/%2E%2E%2E"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("..", "relative path segment"),
+        (".", "relative path segment"),
+        ("\ud800", "lone surrogate"),
+        ("svc\udfffx", "lone surrogate"),
+        ("a\\b", "X-Road does not allow"),
+        ("50%", "X-Road does not allow"),
+        ("a:b", "X-Road does not allow"),
+        ("a;b", "X-Road does not allow"),
+        ("zero\u200bwidth", "X-Road does not allow"),
+        ("\ufeffbom", "X-Road does not allow"),
+        ("nul\x00", "control character"),
+        ("csi\x9b", "control character"),
+        ("del\x7f", "control character"),
+        ("x" * 256, "longer than 255"),
+    ],
+)
+def test_parts_x_road_does_not_allow_are_refused(value: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason) as caught:
+        ClientId("CO", "GOB", "1", value)
+    str(caught.value).encode("utf-8", "strict")  # the message itself is valid text
+    with pytest.raises(ValueError, match=reason):
+        ServiceId(ClientId("CO", "GOB", "1", "SUB"), value)
+
+
+def test_allowed_parts_stay_allowed() -> None:
+    for value in ["CARPETA", "SUBSYSTEM_1", "v1.0", "a b", "...", "Registraduría", "x" * 255]:
+        assert ClientId("CO", "GOB", "1", value).subsystem_code == value
+
+
+@given(parts)
+def test_a_part_is_always_one_path_segment(value: str) -> None:
+    encoded = segment(value)
+    assert "/" not in encoded
+    assert encoded not in (".", "..")
+    assert unquote(encoded) == value
 
 
 @given(clients)

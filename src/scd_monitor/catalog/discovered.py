@@ -31,6 +31,11 @@ same identifier always gives the same check (history, spans and SLA continue acr
 restarts and re-discoveries), and a service that leaves the directory retires exactly its
 checks. Services and subsystems that would get no check are left out, and so are members
 without any service. The SLA of a member (provider) aggregates its subsystems and services.
+
+One bad source or entry never stops the others: a key that is not a valid identifier,
+or an entry that cannot be turned into checks for any reason, is left out and named in
+:attr:`Expansion.problems` (the daemon logs each); a source whose directory cannot be
+expanded at all contributes its platform service only. The rest of the catalog applies.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from scd_monitor.catalog.models import (
     XRoadSource,
 )
 from scd_monitor.config.types import TlsOptions
+from scd_monitor.sanitize import clean_text
 from scd_monitor.xroad.directory import Directory
 from scd_monitor.xroad.identifiers import ClientId, ServiceId
 
@@ -104,7 +110,15 @@ def expand(catalog: Catalog, directories: Mapping[str, Directory]) -> Expansion:
         directory = directories.get(source.id)
         if directory is None:
             continue
-        for provider, name, service in _discovered(source, directory):
+        try:
+            found = _discovered(source, directory, problems)
+        except Exception as exc:  # the source's directory only: the other sources go on
+            problems.append(
+                f"xroad source {source.id}: its directory cannot be expanded "
+                f"({type(exc).__name__}: {exc}); only its platform checks apply"
+            )
+            continue
+        for provider, name, service in found:
             contact = platform.contact if provider == platform.id else None
             add(provider, name, contact, service, f"xroad source {source.id}")
 
@@ -172,46 +186,57 @@ def platform_service(source: XRoadSource) -> Service:
     )
 
 
-def _discovered(source: XRoadSource, directory: Directory) -> list[tuple[str, str, Service]]:
-    """``(provider id, provider name, service)`` for every discovered service with checks."""
+def _discovered(
+    source: XRoadSource, directory: Directory, problems: list[str]
+) -> list[tuple[str, str, Service]]:
+    """``(provider id, provider name, service)`` for every discovered service with checks;
+    an entry that cannot be used is left out and named in ``problems``."""
     template = source.template
     if not template.subsystem_checks and not template.service_checks:
         return []
+    what = f"xroad source {source.id}"
     platform = source.provider
     out: list[tuple[str, str, Service]] = []
     by_subsystem: dict[str, list[tuple[ServiceId, Mapping[str, Any]]]] = {}
     for key, attrs in directory.services.items():
         try:
             service_id = ServiceId.parse(key)
-        except ValueError:
+        except ValueError as exc:
+            problems.append(f"{what}: service {clean_text(key, limit=200)} left out: {exc}")
             continue
         by_subsystem.setdefault(str(service_id.client), []).append((service_id, attrs))
     for key in directory.subsystems:
         try:
             subsystem = ClientId.parse(key)
-        except ValueError:
-            continue
-        member_key = str(subsystem.member)
-        member_name = (directory.members.get(member_key) or {}).get("name") or member_key
-        if platform.members_as_providers:
-            provider, provider_name = subsystem.member.slug(), str(member_name)
-        else:
-            provider, provider_name = platform.id, platform.name
-        checks = [_subsystem_check(source, t, subsystem) for t in template.subsystem_checks]
-        if checks:
-            service = _service(source, subsystem.slug(), key, checks, trusted=True)
-            out.append((provider, provider_name, service))
-        for service_id, attrs in by_subsystem.get(key, []):
-            service_checks = [
-                check
-                for t in template.service_checks
-                if (check := _service_check(source, t, service_id, attrs)) is not None
-            ]
-            if service_checks:
-                service = _service(
-                    source, service_id.slug(), str(service_id), service_checks, trusted=True
-                )
+            member_key = str(subsystem.member)
+            member_name = (directory.members.get(member_key) or {}).get("name") or member_key
+            if platform.members_as_providers:
+                # A name is one line of clean text (it ends up in reports and e-mail headers).
+                one_line = " ".join(str(member_name).split())
+                provider, provider_name = subsystem.member.slug(), clean_text(one_line, limit=300)
+            else:
+                provider, provider_name = platform.id, platform.name
+            checks = [_subsystem_check(source, t, subsystem) for t in template.subsystem_checks]
+            if checks:
+                service = _service(source, subsystem.slug(), key, checks, trusted=True)
                 out.append((provider, provider_name, service))
+        except Exception as exc:  # this subsystem (and its services) only
+            problems.append(f"{what}: subsystem {clean_text(key, limit=200)} left out: {exc}")
+            continue
+        for service_id, attrs in by_subsystem.get(key, []):
+            try:
+                service_checks = [
+                    check
+                    for t in template.service_checks
+                    if (check := _service_check(source, t, service_id, attrs)) is not None
+                ]
+                if service_checks:
+                    service = _service(
+                        source, service_id.slug(), str(service_id), service_checks, trusted=True
+                    )
+                    out.append((provider, provider_name, service))
+            except Exception as exc:  # this service only
+                problems.append(f"{what}: service {service_id} left out: {exc}")
     return out
 
 

@@ -4,15 +4,31 @@ The YAML is composed into nodes first so that every key and list item keeps its 
 pydantic's error locations are then mapped back onto those lines. Checks that need the
 whole tree (timeout shorter than interval, referenced files exist, secrets resolve) run
 after the models validate, and report the same way.
+
+The file is hostile input as far as memory and time go (an operator's typo, or a file
+someone else wrote): it is read with hard bounds, refused with a ``file:line`` error when
+it crosses one, and never handed to a recursive algorithm deeper than :data:`MAX_DEPTH`:
+
+- at most :data:`MAX_CATALOG_BYTES` of text;
+- at most :data:`MAX_DEPTH` levels of nesting, as written and as aliases expand it;
+- at most :data:`MAX_NODES` YAML values as written;
+- aliases (``*name``) may add at most :data:`MAX_ALIAS_EXPANSION` values in all (an
+  "alias bomb" of 9 levels of 9 aliases would add hundreds of millions), and never refer
+  to the node that contains them.
+
+Events come from libyaml when PyYAML has it (the scanner in C is 20 times faster than the
+pure-Python one), and the nodes are composed here, so the bounds hold with either parser.
+A caller that loads in a worker thread may pass ``cancelled``: loading then stops at the
+next YAML value once it returns True (:class:`LoadCancelled`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import SecretStr, ValidationError
@@ -33,7 +49,204 @@ from scd_monitor.config.types import SecretRef, TlsOptions
 from scd_monitor.errors import ConfigError
 from scd_monitor.sinks import SINK_KINDS
 
+__all__ = [
+    "MAX_ALIAS_EXPANSION",
+    "MAX_CATALOG_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "LoadCancelled",
+    "load_catalog",
+    "parse_catalog",
+]
+
 Loc = tuple[str | int, ...]
+
+MAX_CATALOG_BYTES = 8 * 1024 * 1024
+"""Largest catalog file read (a catalog of 50,000 checks is about 3.5 MB)."""
+MAX_DEPTH = 64
+"""Deepest nesting of YAML collections (a catalog needs about 10)."""
+MAX_NODES = 1_000_000
+"""Most YAML values (scalars, lists, mappings, keys included) a catalog may hold as
+written; 50,000 checks are about 360,000."""
+MAX_ALIAS_EXPANSION = 10_000
+"""Most values that aliases may add to the catalog, all aliases together."""
+MAX_PROBLEMS = 50
+"""Problems listed in one error; the rest are counted."""
+MAX_PROBLEM_CHARS = 500
+"""Longest problem line (an offending value is quoted, and may be long)."""
+
+
+def _libyaml_parser() -> Callable[[bytes], Any] | None:
+    """libyaml's event parser, when PyYAML was built with it."""
+    try:
+        from yaml import cyaml
+    except ImportError:  # pragma: no cover - PyYAML built without libyaml
+        return None
+    parser: Callable[[bytes], Any] | None = getattr(cyaml, "CParser", None)
+    return parser
+
+
+_C_PARSER = _libyaml_parser()
+
+
+class LoadCancelled(ConfigError):
+    """Loading stopped because the caller's ``cancelled()`` said so (a daemon stopping)."""
+
+
+class _Limit(Exception):
+    """A bound crossed while composing; becomes one ``file:line`` problem."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _Composer(yaml.composer.Composer, yaml.resolver.Resolver):
+    """PyYAML's composer over a parser's events, with the bounds of this module.
+
+    Aliases are composed as PyYAML does (the alias is the anchored node itself, shared),
+    and each use is remembered so that :func:`_check_expansion` can weigh them.
+    """
+
+    def __init__(self, parser: Any, cancelled: Callable[[], bool] | None) -> None:
+        yaml.composer.Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        # The parser's own methods, bound: PyYAML's composer calls them a million times
+        # for a large catalog.
+        self.check_event = parser.check_event
+        self.peek_event = parser.peek_event
+        self.get_event = parser.get_event
+        self._cancelled = cancelled
+        self.depth = 0
+        self.nodes = 0
+        self.aliases: list[tuple[str, int, yaml.Node]] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self._cancelled is not None and self._cancelled():
+            raise LoadCancelled(["loading cancelled"])
+        event = self.peek_event()
+        line = _line_of(event.start_mark)
+        if isinstance(event, yaml.AliasEvent):
+            node = cast(yaml.Node, super().compose_node(parent, index))
+            self.aliases.append((str(event.anchor), line, node))
+            return node
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Limit(line, f"the catalog holds more than {MAX_NODES:,} YAML values")
+        if self.depth >= MAX_DEPTH:
+            raise _Limit(line, f"YAML nested deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return cast(yaml.Node, super().compose_node(parent, index))
+        finally:
+            self.depth -= 1
+
+
+def _line_of(mark: Any) -> int:
+    return int(getattr(mark, "line", 0)) + 1 if mark is not None else 1
+
+
+def _check_expansion(root: yaml.Node, composer: _Composer) -> None:
+    """Refuse aliases that nest deeper than :data:`MAX_DEPTH`, refer to a node that
+    contains them, or add more than :data:`MAX_ALIAS_EXPANSION` values in all.
+
+    Sizes are computed once per distinct node (the graph is shared), so an alias bomb
+    is weighed in microseconds, not expanded.
+    """
+    if not composer.aliases:
+        return
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height)
+    active: set[int] = set()
+
+    def measure(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        known = sizes.get(key)
+        if known is not None:
+            size, height = known
+            if depth + height > MAX_DEPTH:
+                raise _Limit(
+                    _line_of(node.start_mark),
+                    f"YAML aliases nest deeper than {MAX_DEPTH} levels",
+                )
+            return size
+        if key in active:
+            raise _Limit(_line_of(node.start_mark), "a YAML alias refers to a node containing it")
+        if depth > MAX_DEPTH:
+            raise _Limit(
+                _line_of(node.start_mark), f"YAML aliases nest deeper than {MAX_DEPTH} levels"
+            )
+        active.add(key)
+        size, height = 1, 0
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        for child in children:
+            size += measure(child, depth + 1)
+            height = max(height, sizes[id(child)][1] + 1)
+        active.discard(key)
+        sizes[key] = (size, height)
+        return size
+
+    total = measure(root, 0)
+    added = total - composer.nodes
+    if added > MAX_ALIAS_EXPANSION:
+        anchor, line, node = max(composer.aliases, key=lambda a: sizes[id(a[2])][0])
+        raise _Limit(
+            line,
+            f"YAML aliases would add {added:,} values (at most {MAX_ALIAS_EXPANSION:,}); "
+            f"alias *{anchor} alone stands for {sizes[id(node)][0]:,}",
+        )
+
+
+def _compose(text: str, filename: str, cancelled: Callable[[], bool] | None) -> yaml.Node | None:
+    """The node tree of ``text`` within the bounds, or a :class:`ConfigError`."""
+    data: str | bytes = text
+    if _C_PARSER is not None:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate (only from parse_catalog)
+            line = text.count("\n", 0, exc.start) + 1
+            raise ConfigError(
+                [f"{filename}:{line}: invalid YAML: character {text[exc.start]!r} is not allowed"]
+            ) from None
+    parser: Any = None
+    try:
+        parser = _C_PARSER(data) if isinstance(data, bytes) and _C_PARSER else yaml.SafeLoader(data)
+        composer = _Composer(parser, cancelled)
+        root: yaml.Node | None = composer.get_single_node()
+        if root is not None:
+            _check_expansion(root, composer)
+        return root
+    except _Limit as exc:
+        raise ConfigError([f"{filename}:{exc.line}: {exc.message}; refused"]) from None
+    except yaml.reader.ReaderError as exc:
+        line, char = _reader_position(data, exc.position)
+        raise ConfigError(
+            [f"{filename}:{line}: invalid YAML: character {char!r} is not allowed ({exc.reason})"]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or "unreadable"
+        raise ConfigError([f"{filename}:{_line_of(mark)}: invalid YAML: {problem}"]) from None
+    finally:
+        dispose = getattr(parser, "dispose", None)
+        if dispose is not None:
+            dispose()
+
+
+def _reader_position(data: str | bytes, position: int) -> tuple[int, str]:
+    """Line (1-based) and character at ``position`` (a byte offset from libyaml, a
+    character index from PyYAML's own reader)."""
+    if isinstance(data, bytes):
+        line = data.count(b"\n", 0, position) + 1
+        char = data[position : position + 4].decode("utf-8", "replace")[:1]
+    else:
+        line = data.count("\n", 0, position) + 1
+        char = data[position : position + 1]
+    return line, char
 
 
 class _Marks:
@@ -84,27 +297,40 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.problems.append(
-                        f"{self.filename}:{key_node.start_mark.line + 1}: "
-                        f"{_fmt(path) or '<root>'}: YAML merge keys ('<<') are not supported"
-                    )
+                    self._problem(line, path, "YAML merge keys ('<<') are not supported")
                     continue
-                key = self._constructor.construct_object(key_node, deep=True)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self._problem(line, path, "a key must be plain text, not a list or mapping")
+                    continue
+                key = self._scalar(key_node, path)
                 if not isinstance(key, str | int):
                     key = str(key)
                 if key in out:
-                    self.problems.append(
-                        f"{self.filename}:{key_node.start_mark.line + 1}: "
-                        f"{_fmt((*path, key))}: duplicate key {key!r}"
-                    )
+                    self._problem(line, (*path, key), f"duplicate key {key!r}")
                     continue
-                self.marks.lines[(*path, key)] = key_node.start_mark.line + 1
+                self.marks.lines[(*path, key)] = line
                 out[key] = self.build(value_node, (*path, key))
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._constructor.construct_object(node, deep=True)
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: Loc) -> Any:
+        """The value of a scalar; a problem (and None) when its tag cannot make one
+        (``!!int abc``, a 30 February, an unknown ``!tag``, 5,000 digits)."""
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            if "integer string conversion" in problem:  # the interpreter's 4,300-digit cap
+                problem = "a number of more than 4,300 digits"
+            self._problem(node.start_mark.line + 1, path, f"invalid value: {problem}")
+            return None
+
+    def _problem(self, line: int, path: Loc, message: str) -> None:
+        self.problems.append(f"{self.filename}:{line}: {_fmt(path) or '<root>'}: {message}")
 
 
 def _fmt(loc: Sequence[str | int]) -> str:
@@ -117,29 +343,71 @@ def _fmt(loc: Sequence[str | int]) -> str:
     return out
 
 
-def load_catalog(path: str | os.PathLike[str]) -> Catalog:
-    """Read, parse and validate a catalog file. Raises :class:`ConfigError`."""
+def load_catalog(
+    path: str | os.PathLike[str], *, cancelled: Callable[[], bool] | None = None
+) -> Catalog:
+    """Read, parse and validate a catalog file. Raises :class:`ConfigError` (and its
+    :class:`LoadCancelled` once ``cancelled()`` is true)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_CATALOG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{file}: cannot read catalog: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_CATALOG_BYTES:
+        raise ConfigError([_too_large(str(file))])
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{file}: catalog is not UTF-8 text: {exc.reason}"]) from None
-    return parse_catalog(text, filename=str(file), base_dir=file.parent)
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([f"{file}:{line}: catalog is not UTF-8 text: {exc.reason}"]) from None
+    return parse_catalog(text, filename=str(file), base_dir=file.parent, cancelled=cancelled)
 
 
 def parse_catalog(
-    text: str, *, filename: str = "<catalog>", base_dir: Path | None = None
+    text: str,
+    *,
+    filename: str = "<catalog>",
+    base_dir: Path | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Catalog:
     """Validate catalog YAML text. Relative file paths resolve against ``base_dir``."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{filename}:{mark.line + 1}" if mark is not None else filename
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+        return _parse(text, filename, base_dir or Path(), cancelled)
+    except LoadCancelled:
+        raise
+    except ConfigError as exc:
+        raise ConfigError(_bounded(exc.problems)) from None
+    except RecursionError:  # a bound above should have refused it first
+        raise ConfigError([f"{filename}:1: the catalog nests too deeply; refused"]) from None
+    except MemoryError:
+        raise ConfigError([f"{filename}:1: the catalog is too large to load; refused"]) from None
+
+
+def _too_large(filename: str) -> str:
+    return f"{filename}:1: the catalog is larger than {MAX_CATALOG_BYTES >> 20} MiB; refused"
+
+
+def _bounded(problems: Sequence[str]) -> list[str]:
+    """One line per problem, each of bounded length, at most :data:`MAX_PROBLEMS`."""
+    out = []
+    for problem in problems[:MAX_PROBLEMS]:
+        line = " ".join(problem.split())
+        if len(line) > MAX_PROBLEM_CHARS:
+            line = line[: MAX_PROBLEM_CHARS - 1] + "…"
+        out.append(line)
+    if len(problems) > MAX_PROBLEMS:
+        where = problems[MAX_PROBLEMS].split(": ", 1)[0]
+        out.append(f"{where}: … and {len(problems) - MAX_PROBLEMS:,} more problems from here on")
+    return out
+
+
+def _parse(
+    text: str, filename: str, base_dir: Path, cancelled: Callable[[], bool] | None
+) -> Catalog:
+    if len(text) > MAX_CATALOG_BYTES:
+        raise ConfigError([_too_large(filename)])
+    root = _compose(text, filename, cancelled)
     if root is None:
         raise ConfigError([f"{filename}:1: the catalog is empty"])
     builder = _Builder(filename)
@@ -152,10 +420,12 @@ def parse_catalog(
         catalog = Catalog.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_pydantic_problems(exc, data, builder.marks, filename)) from None
-    problems = _semantic_problems(catalog, data, builder.marks, filename, base_dir or Path())
+    if cancelled is not None and cancelled():
+        raise LoadCancelled(["loading cancelled"])
+    problems = _semantic_problems(catalog, data, builder.marks, filename, base_dir)
     if problems:
         raise ConfigError(problems)
-    return _resolve_files(catalog, base_dir or Path())
+    return _resolve_files(catalog, base_dir)
 
 
 _KINDS = ", ".join(repr(kind) for kind in CHECK_KINDS)

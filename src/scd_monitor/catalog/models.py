@@ -44,6 +44,7 @@ from scd_monitor.config.types import (
     StrictModel,
     TlsOptions,
 )
+from scd_monitor.patterns import compile_pattern
 
 ServiceType = Literal["autenticacion_digital", "carpeta_ciudadana", "interoperabilidad", "otro"]
 
@@ -70,11 +71,9 @@ class JsonAssertion(StrictModel):
         return value
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+def _compile(pattern: str) -> None:
+    """RE2, as the probes match (:mod:`scd_monitor.patterns`): linear time on any body."""
+    compile_pattern(pattern)
 
 
 class _CheckBase(StrictModel):

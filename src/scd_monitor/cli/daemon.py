@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
         return await asyncio.gather(*(one(c) for c in checks))
 
     results = asyncio.run(all_checks())
+    _never_raise_on_output()
     if fmt == "json":
         print(
             json.dumps(
@@ -131,6 +133,15 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     failed = sum(1 for r in results if not r.ok)
     structlog.get_logger("scd_monitor.cli").debug("check.done", total=len(results), failed=failed)
     return EXIT_CHECK_FAILED if failed else EXIT_OK
+
+
+def _never_raise_on_output() -> None:
+    """Messages quote what targets sent. They are valid Unicode already (the probes'
+    outcomes are cleaned), but a terminal may not take all of it (``LANG=C``, a Windows
+    code page): what stdout's encoding cannot show is replaced rather than raising."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")
 
 
 COMMANDS = {"run": _run, "validate": _validate, "check": _check}

@@ -10,6 +10,15 @@ mid-delivery leaves its claims ``in_flight`` until their lease ends; then any
 dispatcher claims them again and delivers again (the same bytes, the same idempotency
 key, for the receiver to drop the copy). Deliveries to sinks this dispatcher does not
 have (removed from the catalog) stay pending, counted in the backlog.
+
+Transient or permanent is the sink's call (:class:`~scd_monitor.errors.SinkError`'s
+``permanent``: a refusal that will be the same on every attempt, e.g. a webhook's 400 or an
+SMTP 550, is permanent). An exception a sink lets escape is a bug in it: a data error
+(``ValueError``, ``TypeError``, ``LookupError``, ``ArithmeticError``; the payload is the
+same bytes on every attempt, so it would fail again) is permanent, anything else
+transient; either way it is logged with its traceback. Error texts are stored and logged
+cleaned (:func:`~scd_monitor.sinks.text.clean_text`, the monitor's sanitiser: no NUL or
+control character, no lone surrogate; a receiver's answer is outside text) and bounded.
 """
 
 from __future__ import annotations
@@ -29,12 +38,18 @@ from scd_monitor.clock import Clock
 from scd_monitor.errors import SinkError, StoreError
 from scd_monitor.incidents.report import subject_of
 from scd_monitor.sinks.base import RetryLater, Sink
+from scd_monitor.sinks.text import clean_text
 from scd_monitor.store import Store
 from scd_monitor.store.outbox import ClaimedDelivery, OutboxRepository
 
 __all__ = ["DispatchStats", "OutboxDispatcher", "backoff_delay"]
 
 log = structlog.get_logger("scd_monitor.outbox")
+
+_MESSAGE_MAX = 2000
+"""The longest error text logged (the store keeps as much)."""
+_DATA_ERRORS = (ValueError, TypeError, LookupError, ArithmeticError)
+"""What a sink's bug raises when the payload itself trips it: the same on every attempt."""
 
 
 def backoff_delay(attempt: int, config: BackoffConfig, rng: random.Random) -> timedelta:
@@ -143,9 +158,12 @@ class OutboxDispatcher:
             error = exc
         except TimeoutError:
             error = SinkError(f"no answer within the claim's lease ({budget:g}s)", permanent=False)
-        except Exception as exc:  # a sink's own bug: kept as a visible transient failure
+        except Exception as exc:  # a sink's own bug: logged, and kept as a visible failure
             log.exception("outbox.sink_crashed", sink=item.sink, key=payload.idempotency_key)
-            error = SinkError(f"sink error: {type(exc).__name__}: {exc}", permanent=False)
+            error = SinkError(
+                f"sink error: {type(exc).__name__}: {exc}",
+                permanent=isinstance(exc, _DATA_ERRORS),
+            )
         now = self._clock.now()
         if error is None:
             ok = await asyncio.to_thread(self._repo.settle_delivered, item.id, item.token, now)
@@ -159,7 +177,7 @@ class OutboxDispatcher:
             )
             return "delivered" if ok else "lost"
         permanent = error.permanent
-        message = str(error)
+        message = clean_text(error, limit=_MESSAGE_MAX)
         if (
             not permanent
             and config.max_attempts is not None

@@ -42,6 +42,7 @@ from scd_monitor.incidents.report import (
     sla_impact,
 )
 from scd_monitor.incidents.routing import plan_deliveries
+from scd_monitor.sanitize import clean_text, clean_value
 from scd_monitor.store import Store
 from scd_monitor.store.incidents import EventRow, EvidenceRow, IncidentRepository, IncidentRow
 from scd_monitor.store.outbox import DeliveryRow, OutboxRepository, OutboxStats
@@ -339,7 +340,7 @@ class IncidentService:
             conn,
             row,
             kind=transition.kind,
-            reason=transition.reason,
+            reason=clean_text(transition.reason),
             at=transition.at,
             notify=transition.notify,
             details=details,
@@ -488,7 +489,11 @@ class IncidentService:
             "vantages": sorted(vantages),
             "error_kinds": sorted(kinds),
         }
-        return ctx
+        # Names and summaries come from outside (discovered directories, probe errors):
+        # valid, NUL-free, bounded text before anything is stored or reported.
+        cleaned = clean_value(ctx, limit=4000, max_items=20_000)
+        assert isinstance(cleaned, dict)
+        return cleaned
 
 
 def facts_of(row: IncidentRow) -> IncidentFacts:

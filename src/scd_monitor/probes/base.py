@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from scd_monitor.catalog.models import ResolvedCheck
+from scd_monitor.sanitize import clean_text, clean_value
 
 
 class ErrorKind(enum.StrEnum):
@@ -43,6 +44,13 @@ class ErrorKind(enum.StrEnum):
 PHASES: tuple[str, ...] = ("dns", "connect", "tls", "first_byte", "transfer")
 """Names of the timing phases a probe may report, in order."""
 
+MESSAGE_LIMIT = 1000
+"""Characters an outcome's message keeps (what the store keeps of it)."""
+DETAIL_LIMIT = 500
+"""Characters a text value of an outcome's details keeps."""
+MAX_DETAILS = 64
+"""Values an outcome's details keep."""
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -60,6 +68,16 @@ class Outcome:
     """Earliest expiry (UTC) in the certificate chain the peer sent."""
     details: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     """Small, secret-free evidence (e.g. bytes read, TLS version, redirect target)."""
+
+    def __post_init__(self) -> None:
+        # The one place every probe's message and details pass: text from the target
+        # (a body, a JSON value, a fault string) is made valid, NUL-free and bounded
+        # here, so no probe kind can forget it and no store, log or metric meets poison.
+        if self.message is not None:
+            object.__setattr__(self, "message", clean_text(self.message, limit=MESSAGE_LIMIT))
+        if self.details:
+            details = clean_value(self.details, limit=DETAIL_LIMIT, max_items=MAX_DETAILS)
+            object.__setattr__(self, "details", details)
 
     @classmethod
     def failure(cls, kind: ErrorKind, message: str, **extra: object) -> Outcome:

@@ -47,6 +47,13 @@ running out of file descriptors → INTERNAL.
 and ``redirect_location`` (without credentials, query or fragment: a query can carry
 an authorization code).
 
+Patterns (``body_regex``, ``body_not_regex``, a JSON assertion's ``matches``) are RE2
+(:mod:`scd_monitor.patterns`): matching is linear in the body whatever the pattern, so a
+hostile body cannot stall the event loop; a body over 64 KiB is judged in a thread.
+Whatever the target sent that ends up quoted in a message or a detail (a JSON value, a
+redirect location) is cleaned by :class:`~scd_monitor.probes.base.Outcome` itself
+(:mod:`scd_monitor.sanitize`).
+
 Secrets: ``secret_headers`` values are sent and never reported. As a last line of
 defence every message and detail is scrubbed of those values (an error raised by the
 HTTP library might quote a header).
@@ -57,7 +64,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import re
 import time
 import zlib
 from collections.abc import Mapping
@@ -76,8 +82,10 @@ from scd_monitor.net.errors import (
     is_verify_failure,
 )
 from scd_monitor.net.tls import ContextCache, httpx_extensions
+from scd_monitor.patterns import search
 from scd_monitor.probes.base import ErrorKind, Outcome
 from scd_monitor.probes.tlsinfo import PeerCertificates, error_kind, handshake, read_peer
+from scd_monitor.sanitize import clean_text
 
 __all__ = ["HttpProbe"]
 
@@ -96,6 +104,7 @@ _TRACE_WORDS = {
     "http11.receive_response_body": "reading the body",
 }
 _MAX_SHOWN = 80
+_JUDGE_ON_LOOP_BYTES = 64 * 1024
 Details = dict[str, str | int | float | bool]
 
 
@@ -270,7 +279,11 @@ class _Attempt:
         started = time.perf_counter()
         body = await self._read_body(response)
         self.phases["transfer"] = time.perf_counter() - started
-        problem = _judge_body(spec, body, response.charset_encoding)
+        if len(body) > _JUDGE_ON_LOOP_BYTES:
+            # Linear time (RE2, json), but a large body still takes milliseconds: off the loop.
+            problem = await asyncio.to_thread(_judge_body, spec, body, response.charset_encoding)
+        else:
+            problem = _judge_body(spec, body, response.charset_encoding)
         if problem is not None:
             return self._fail(*problem)
         return self._outcome(ok=True)
@@ -416,7 +429,9 @@ def _scrub(outcome: Outcome, secrets: list[str]) -> Outcome:
     """Replace every secret value (and its escaped forms) in the message and details."""
     if not secrets:
         return outcome
-    forms = {form for s in secrets for form in (s, repr(s)[1:-1], repr(s.encode())[2:-1]) if form}
+    raw = {form for s in secrets for form in (s, repr(s)[1:-1], repr(s.encode())[2:-1]) if form}
+    # The outcome's text is already cleaned (controls shown as pictures): so are the forms.
+    forms = raw | {clean_text(form, limit=None) for form in raw}
 
     def clean(text: str) -> str:
         for form in sorted(forms, key=len, reverse=True):
@@ -494,9 +509,9 @@ class _Decoder:
 def _judge_body(spec: HttpCheck, body: bytes, charset: str | None) -> tuple[ErrorKind, str] | None:
     if spec.body_regex is not None or spec.body_not_regex is not None:
         text = _decode_text(body, charset)
-        if spec.body_regex is not None and re.search(spec.body_regex, text) is None:
+        if spec.body_regex is not None and not search(spec.body_regex, text):
             return ErrorKind.ASSERTION, f"body does not match /{spec.body_regex}/"
-        if spec.body_not_regex is not None and re.search(spec.body_not_regex, text) is not None:
+        if spec.body_not_regex is not None and search(spec.body_not_regex, text):
             return (
                 ErrorKind.ASSERTION,
                 f"body matches the forbidden pattern /{spec.body_not_regex}/",
@@ -548,7 +563,7 @@ def _check_json(document: object, assertion: JsonAssertion) -> str | None:
         return f"{field} is {_show(value)}, expected {_show(assertion.equals)}"
     if assertion.matches is not None:
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        if re.search(assertion.matches, text) is None:
+        if not search(assertion.matches, text):
             return f"{field} is {_show(value)}, which does not match /{assertion.matches}/"
     return None
 

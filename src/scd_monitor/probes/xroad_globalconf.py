@@ -10,14 +10,23 @@ signature too when ``verification_cert`` or an ``anchor`` is given), then:
 
 ``details["globalconf_expires_at"]`` (ISO 8601, UTC) carries the expiry (also when it
 fails), with ``globalconf_version``, ``globalconf_remaining_seconds``, ``members``,
-``subsystems``, ``security_servers`` and ``signature_verified``. Download errors are
+``subsystems``, ``security_servers`` and ``signature_verified``.
+
+The configuration version is chosen as X-Road's own configuration client chooses it
+(``LocationVersionResolver``, PR-GCONF §2.7): a ``version`` query parameter already in
+``url`` is used as it is; otherwise ``?version=6`` (X-Road's current version) is asked
+first and each answer ``404`` moves down one version, to ``2`` (X-Road's minimum), whose
+answer is taken whatever it is. Any other failure is not a reason to try an older
+version. Download errors are
 mapped by :func:`~scd_monitor.probes.xroadinfo.failure_outcome`; an unreadable
 certificate or anchor file is the monitor's problem (``internal``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from scd_monitor.catalog.models import ResolvedCheck, XRoadGlobalconfCheck
 from scd_monitor.clock import Clock, SystemClock
@@ -25,13 +34,30 @@ from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import ErrorKind, Outcome
 from scd_monitor.probes.xroadinfo import failure_outcome
 from scd_monitor.xroad.client import fetch_globalconf
-from scd_monitor.xroad.errors import XRoadFailure
-from scd_monitor.xroad.globalconf import parse_configuration_anchor
+from scd_monitor.xroad.errors import XRoadFailure, XRoadStatusError, XRoadTransportError
+from scd_monitor.xroad.globalconf import GlobalConf, parse_configuration_anchor
 
-__all__ = ["XRoadGlobalconfProbe", "verification_material"]
+__all__ = [
+    "CONFIGURATION_VERSIONS",
+    "XRoadGlobalconfProbe",
+    "configuration_versions",
+    "verification_material",
+]
 
 Details = dict[str, str | int | float | bool]
 _SHOWN = 5
+
+CONFIGURATION_VERSIONS: tuple[int, ...] = (6, 5, 4, 3, 2)
+"""The versions asked for, newest first: X-Road's ``CURRENT_GLOBAL_CONFIGURATION_VERSION``
+down to its ``MINIMUM_SUPPORTED_GLOBAL_CONFIGURATION_VERSION``; the parser reads the
+shared parameters of all of them."""
+
+
+def configuration_versions(url: str) -> tuple[int | None, ...]:
+    """The versions to ask for, in order; ``(None,)`` when ``url`` already names one."""
+    if any(name == "version" for name, _ in parse_qsl(urlsplit(url).query)):
+        return (None,)
+    return CONFIGURATION_VERSIONS
 
 
 def verification_material(
@@ -70,20 +96,51 @@ class XRoadGlobalconfProbe:
                     ErrorKind.INTERNAL, f"cannot read the verification certificate/anchor: {exc}"
                 )
             try:
-                conf = await fetch_globalconf(
-                    spec.url,
-                    instance=spec.instance or anchor_instance,
-                    tls=spec.tls,
-                    contexts=self._contexts,
-                    timeout=check.timeout.total_seconds(),
-                    verification_certs=certs,
-                    clock=self._clock,
+                conf = await self._download(
+                    spec, check.timeout.total_seconds(), certs, spec.instance or anchor_instance
                 )
             except XRoadFailure as exc:
                 return failure_outcome(exc)
         except Exception as exc:  # the probe's own failure, never the target's
             return Outcome.failure(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
 
+        return self._judge(spec, conf)
+
+    async def _download(
+        self,
+        spec: XRoadGlobalconfCheck,
+        seconds: float,
+        certs: list[bytes] | None,
+        instance: str | None,
+    ) -> GlobalConf:
+        """The configuration in the newest version the source serves (module docstring);
+        ``seconds`` bounds the whole search."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        versions = configuration_versions(spec.url)
+        for index, version in enumerate(versions):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise XRoadTransportError(
+                    "timeout", f"global configuration: over {seconds:.2f} s (version {version})"
+                )
+            try:
+                return await fetch_globalconf(
+                    spec.url,
+                    instance=instance,
+                    tls=spec.tls,
+                    contexts=self._contexts,
+                    timeout=remaining,
+                    version=version,
+                    verification_certs=certs,
+                    clock=self._clock,
+                )
+            except XRoadStatusError as exc:
+                if index == len(versions) - 1 or not _version_missing(exc):
+                    raise
+        raise AssertionError("unreachable: the last version's failure is raised")
+
+    def _judge(self, spec: XRoadGlobalconfCheck, conf: GlobalConf) -> Outcome:
         now = self._clock.now()
         remaining = conf.expires_in(now)
         members = [m.client_id(s.instance) for s in conf.shared for m in s.members]
@@ -132,3 +189,9 @@ class XRoadGlobalconfProbe:
                 details=details,
             )
         return Outcome(ok=True, details=details)
+
+
+def _version_missing(exc: XRoadStatusError) -> bool:
+    """A ``404`` for the directory itself (PR-GCONF §2.7: "version not available"), not
+    for a file it lists. :func:`fetch_globalconf` names the directory in its message."""
+    return exc.status_code == 404 and exc.message.startswith("configuration directory")

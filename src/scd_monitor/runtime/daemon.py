@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from types import MappingProxyType
 
 import structlog
 
 from scd_monitor import __version__
 from scd_monitor.analysis.reporting import SlaReport, SlaReporter
 from scd_monitor.analysis.views import Snapshot
-from scd_monitor.catalog import Catalog, load_catalog
+from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ScdMonitorError, StoreError
@@ -41,9 +42,11 @@ from scd_monitor.runtime.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.runtime.slaworker import MonthToDate
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import CheckRepository, ResultRepository, ResultWriter, Store
-from scd_monitor.store.spool import replay_spool, spool_pending
+from scd_monitor.store.spool import Journal
 from scd_monitor.web import Readiness, WebEndpoints, web_server
 from scd_monitor.web.metrics import (
+    ComponentCollector,
+    ComponentStatus,
     DaemonMetrics,
     DaemonStatus,
     DirectoryCollector,
@@ -81,8 +84,13 @@ class Daemon:
     schema_ready: bool = False
     sla_report: SlaReport | None = None
     _published: Snapshot | None = None
+    _components: Mapping[str, ComponentStatus] = field(default_factory=lambda: MappingProxyType({}))
     _started: bool = False
     _tracked: bool = False
+    _discovering: bool = False
+    _reload_task: asyncio.Task[None] | None = None
+    _observations: Observations | None = None
+    _reload_again: bool = False
 
     @property
     def catalog(self) -> Catalog:
@@ -99,6 +107,27 @@ class Daemon:
     def publish_snapshot(self) -> None:
         """Take a snapshot on the event loop for the metrics thread to read."""
         self._published = self.pipeline.snapshot()
+        self._components = self.component_statuses()
+
+    def published_components(self) -> Mapping[str, ComponentStatus]:
+        return self._components
+
+    def component_statuses(self) -> Mapping[str, ComponentStatus]:
+        """The supervised components now (on the event loop): tracker, sla, discovery,
+        incidents, outbox, prune, export."""
+        statuses = dict(self.jobs.statuses()) if self.jobs is not None else {}
+        error = self.catalogs.rebuild_error
+        if error is not None:  # directories read, but their checks cannot come into force
+            problem = f"discovery: the discovered checks cannot come into force: {error}"
+            current = statuses.get("discovery")
+            statuses["discovery"] = ComponentStatus(
+                component="discovery",
+                up=False,
+                restarts_total=current.restarts_total if current else 0,
+                last_success_timestamp=current.last_success_timestamp if current else None,
+                problem="; ".join(p for p in (current and current.problem, problem) if p),
+            )
+        return MappingProxyType(statuses)
 
     def published_snapshot(self) -> Snapshot:
         snap = self._published
@@ -109,6 +138,8 @@ class Daemon:
             writer=self.writer.stats(),
             catalog_loaded_timestamp=self.catalogs.loaded_at,
             scheduled_jobs=self.scheduler.job_count,
+            catalog_reload_failures=self.catalogs.reload_failures_total,
+            catalog_last_reload_ok=self.catalogs.last_reload_ok,
         )
 
     def readiness(self) -> Readiness:
@@ -116,21 +147,34 @@ class Daemon:
         if not self.schema_ready:
             reasons.append("store: schema not created yet (database unreachable?)")
         stats = self.writer.stats()
+        if not stats.alive:
+            reasons.append(
+                f"store: the writer thread is not running (restarts: {stats.restarts_total})"
+            )
         if not stats.healthy:
             reasons.append(f"store: last write failed: {stats.last_error}")
-        elif (
-            stats.pending > 0
-            and stats.last_success_monotonic is not None
-            and time.monotonic() - stats.last_success_monotonic > _STORE_STALE_SECONDS
-        ):
-            reasons.append("store: no successful write in the last minute")
+        elif stats.stalled_seconds > _STORE_STALE_SECONDS:
+            reasons.append(
+                f"store: {stats.pending} results waiting, none written for "
+                f"{stats.stalled_seconds:.0f} s"
+            )
+        for status in self.component_statuses().values():
+            if not status.up:
+                reasons.append(status.problem or f"{status.component}: down")
         return Readiness(ready=not reasons, reasons=tuple(reasons))
 
     def incident_observations(self) -> Observations | None:
         """What incident detection looks at now; None until the states are known."""
+        gather = self._observation()
+        return gather() if gather is not None else None
+
+    def _observation(self) -> Callable[[], Observations] | None:
+        """:func:`observe` over the immutable views of now (taken here, on the event loop),
+        to be called anywhere; None until the states are known."""
         if not self.schema_ready or not self._tracked:
             return None
-        return observe(
+        return functools.partial(
+            observe,
             self.effective,
             self.tracker.current(),
             now=self.clock.now(),
@@ -142,22 +186,48 @@ class Daemon:
 
     # -- the catalog in force ----------------------------------------------------------
 
-    def _follow(self, effective: Catalog) -> None:
-        """Put ``effective`` in force in the tracker, the pipeline and the scheduler."""
-        checks = effective.resolved_checks()
-        self.tracker.set_catalog(effective)
+    async def _follow(self, effective: Catalog, checks: Sequence[ResolvedCheck]) -> None:
+        """Put ``effective`` in force in the tracker, the pipeline and the scheduler,
+        without holding the event loop (tens of thousands of checks take seconds)."""
+        await asyncio.to_thread(self.tracker.set_catalog, effective)
         self.pipeline.set_checks(checks)
         if self._started:
-            self.scheduler.set_checks(checks)
+            await self.scheduler.update_checks(checks)
 
-    def reload_catalog(self) -> bool:
-        """Load the catalog file again (SIGHUP); on any error keep the old one."""
-        catalog = self.catalogs.reload()
+    async def reload_catalog(self) -> bool:
+        """Load the catalog file again, off the event loop; on any error keep the old one
+        (:meth:`CatalogInForce.reload`). True when the new catalog is in force."""
+        before = {source.id: source for source in self.catalog.xroad}
+        catalog = await self.catalogs.reload()
         if catalog is None:
             return False
         if self.incidents is not None:
             self.incidents.configure(catalog.incidents, timezone=catalog.timezone)
+        jobs = self.jobs
+        if jobs is not None:
+            jobs.reschedule("incidents", catalog.incidents.evaluate_every)
+            jobs.reschedule("outbox", catalog.incidents.outbox.interval)
+            jobs.set_units("discovery", self._discovery_jobs())
+            for source in catalog.xroad:
+                if source.enabled and before.get(source.id) != source:
+                    jobs.run_soon(f"discovery:{source.id}")  # new or changed: read it now
         return True
+
+    def reload_soon(self) -> None:
+        """SIGHUP: reload in a task of its own; one during a reload asks for another."""
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_again = True
+            return
+        self._reload_again = True
+        self._reload_task = asyncio.get_running_loop().create_task(self._reloads())
+
+    async def _reloads(self) -> None:
+        while self._reload_again:
+            self._reload_again = False
+            try:
+                await self.reload_catalog()
+            except Exception:  # a bug applying a loaded catalog: said, the next SIGHUP retries
+                log.exception("catalog.reload_crashed", path=str(self.catalogs.path))
 
     async def _prepare_store(self) -> None:
         """Bring the schema to this release's and record the checks; retried until the
@@ -188,21 +258,75 @@ class Daemon:
         await self.watcher.load()
         if self.watcher.directories():
             self.catalogs.discovery_changed()
-        self.watcher.start()
+        self._discovering = True
+        if self.jobs is not None:
+            for ident in self.jobs.idents("discovery"):
+                self.jobs.run_soon(ident)
 
     # -- periodic jobs (runtime.jobs) -----------------------------------------------
 
     def periodic_jobs(self) -> list[PeriodicJob]:
-        """State tracking, month-to-date SLA, pruning and the monthly export."""
+        """Every background loop, supervised alike: state tracking, month-to-date SLA,
+        X-Road discovery (one unit per source), incident evaluation, the outbox, pruning
+        and the monthly export."""
         s = self.settings
+        incidents = self.catalog.incidents
         return [
-            PeriodicJob("state", s.state_interval, self._track),
+            PeriodicJob("tracker", s.state_interval, self._track),
             PeriodicJob("sla", s.sla_interval, self._refresh_sla),
+            *self._discovery_jobs(),
+            PeriodicJob("incidents", incidents.evaluate_every, self._evaluate_incidents),
+            PeriodicJob("outbox", incidents.outbox.interval, self._deliver_reports),
             PeriodicJob("prune", _PRUNE_EVERY, self._prune, first_after=timedelta(minutes=1)),
             PeriodicJob(
                 "export", _EXPORT_EVERY, self._monthly_export, first_after=s.state_interval
             ),
         ]
+
+    def _discovery_jobs(self) -> list[PeriodicJob]:
+        """One job per enabled X-Road source: read its directory every ``interval``."""
+        first = timedelta(0) if self._discovering else None
+        return [
+            PeriodicJob(
+                "discovery",
+                source.interval,
+                functools.partial(self._discover, source.id),
+                first_after=first,
+                unit=source.id,
+            )
+            for source in self.catalog.xroad
+            if source.enabled
+        ]
+
+    async def _discover(self, source: str) -> None:
+        """Read one source's directory (after the stored ones are loaded). A directory
+        that cannot be read is the source's failure, kept as data by the watcher; only
+        an error of the watcher itself fails the round."""
+        if self._discovering and source in self.watcher.statuses():
+            await self.watcher.refresh(source)
+
+    async def _evaluate_incidents(self) -> None:
+        """One evaluation; what it looks at is gathered off the event loop (for tens of
+        thousands of checks that takes seconds), from immutable views."""
+        if self.incidents is None or not self.schema_ready:
+            return
+        gather = self._observation()
+        self._observations = await asyncio.to_thread(gather) if gather is not None else None
+        try:
+            await self.incidents.evaluate_once()
+        finally:
+            self._observations = None
+
+    def prepared_observations(self) -> Observations | None:
+        """For the incident runner: the observations :meth:`_evaluate_incidents` gathered."""
+        return self._observations
+
+    async def _deliver_reports(self) -> bool:
+        """One outbox round; True (another round at once) after a full batch."""
+        if self.incidents is None or not self.schema_ready:
+            return False
+        stats = await self.incidents.dispatcher.run_once()
+        return stats.claimed >= self.catalog.incidents.outbox.batch
 
     async def _track(self) -> None:
         """Turn stored results into state spans; the first time, bring the SLA forward."""
@@ -239,18 +363,12 @@ class Daemon:
         with contextlib.suppress(ScdMonitorError):  # the job logged it and retries later
             await asyncio.to_thread(job.run, now)
 
-    async def _run_incidents(self, store_ready: asyncio.Task[None], stop: asyncio.Event) -> None:
-        """Evaluate incidents and deliver reports once the schema exists (not before)."""
-        await asyncio.wait({store_ready}, return_when=asyncio.FIRST_COMPLETED)
-        if self.incidents is not None and self.schema_ready and not stop.is_set():
-            await self.incidents.run(stop)
-
     # -- life cycle ------------------------------------------------------------------
 
     def _signals(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
         installed: list[int] = []
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set}
-        handlers[signal.SIGHUP] = self.reload_catalog  # type: ignore[assignment]
+        handlers[signal.SIGHUP] = self.reload_soon
         for sig, handler in handlers.items():
             try:
                 loop.add_signal_handler(sig, handler)
@@ -273,15 +391,15 @@ class Daemon:
             log.error("web.bind_failed", listen=self.settings.listen, error=str(exc))
             return 2
         grace = self.settings.shutdown_grace.total_seconds()
-        replay_spool(self.writer, self.settings.spool_dir)
+        # Results an earlier run left in the spool: queued again, each file deleted once
+        # its results are committed (a result already stored is skipped).
+        await asyncio.to_thread(self.writer.recover)
         self.writer.start()
         self.watcher.set_sources(self.catalog.xroad)
         self.sla.start()
         store_task = loop.create_task(self._prepare_store())
         jobs = self.jobs = PeriodicJobs(self.periodic_jobs(), clock=self.clock)
         jobs.start()
-        incidents_stop = asyncio.Event()
-        incidents_task = loop.create_task(self._run_incidents(store_task, incidents_stop))
         checks = self.catalogs.checks()
         self.pipeline.set_checks(checks)
         self.scheduler.start(checks)
@@ -300,20 +418,21 @@ class Daemon:
         finally:
             log.info("daemon.stopping", in_flight=self.scheduler.in_flight)
             cancelled = await self.scheduler.stop(grace)
-            incidents_stop.set()
-            # In-flight deliveries finish; one cut short is delivered again after a restart.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(incidents_task, grace)
-            jobs.shutdown()
+            # A reload in progress stops at its next YAML value (its thread is abandoned).
+            await self.catalogs.close()
+            if self._reload_task is not None:
+                self._reload_task.cancel()
+                await asyncio.gather(self._reload_task, return_exceptions=True)
+            # Rounds in progress finish (in-flight deliveries among them; one cut short is
+            # delivered again after a restart).
+            await jobs.stop(grace)
             store_task.cancel()
             await asyncio.gather(store_task, return_exceptions=True)
-            await self.catalogs.close()
             await self.watcher.close()
+            # What the database did not take stays in the spool for the next start.
             flushed = await asyncio.to_thread(self.writer.close, grace)
-            if not flushed:
-                spool_pending(self.writer, self.settings.spool_dir, now=self.clock.now())
-            elif self.schema_ready:
-                await jobs.run_now("state")
+            if flushed and self.schema_ready:
+                await jobs.run_now("tracker")
             await server.stop()
             self.sla.close()
             for sig in installed:
@@ -343,6 +462,7 @@ def build(
     store = Store(settings.database_url.get_secret_value())
     writer = ResultWriter(
         ResultRepository(store),
+        journal=Journal(settings.spool_dir),
         batch_size=settings.store_batch_size,
         flush_interval=settings.store_flush_interval.total_seconds(),
         buffer_limit=settings.store_buffer_limit,
@@ -366,9 +486,9 @@ def build(
     watcher = DirectoryWatcher(store=store, clock=clock)
     daemon: Daemon | None = None
 
-    def follow(effective: Catalog) -> None:
+    async def follow(effective: Catalog, checks: Sequence[ResolvedCheck]) -> None:
         if daemon is not None:
-            daemon._follow(effective)
+            await daemon._follow(effective, checks)
 
     catalogs = CatalogInForce(
         settings.catalog, catalog, watcher=watcher, store=store, clock=clock, follow=follow
@@ -388,7 +508,6 @@ def build(
         sla=MonthToDate(
             store=store,
             database_url=settings.database_url.get_secret_value(),
-            catalog_path=settings.catalog,
             catalog=lambda: catalogs.effective,
             clock=clock,
             worker=settings.sla_worker,
@@ -413,13 +532,14 @@ def build(
         )
     )
     metrics.add_collector(DirectoryCollector(watcher.statuses))
+    metrics.add_collector(ComponentCollector(daemon.published_components))
     daemon.incidents = build_runner(
         catalog.incidents,
         store,
         clock,
         timezone=catalog.timezone,
         vantage=settings.vantage,
-        observe=daemon.incident_observations,
+        observe=daemon.prepared_observations,
         names=lambda provider, service: names_from_catalog(catalogs.effective)(provider, service),
     )
     metrics.add_collector(IncidentCollector(daemon.incidents.snapshot))

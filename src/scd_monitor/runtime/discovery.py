@@ -20,6 +20,12 @@ every ``interval``, and keeps the **last good** one:
   is announced twice.
 * The global configuration's expiry is watched: ``globalconf`` events ``expiring``
   (less than the source's ``min_validity`` left), ``expired`` and ``renewed``, on change.
+* One bad entry never stops the others: an entry the reader refused (an identifier X-Road
+  does not allow, a malformed entry) is left out, the rest of the directory applies, and
+  the refusal is logged (``directory.entry_refused``) and stored as an event
+  (``directory`` / ``entry_refused``, subject the entry as sent) when it is new. A read
+  that fails in an unforeseen way (a bug) is a failed read like any other: logged with
+  its traceback, counted, the last good directory kept; the other sources go on.
 
 When the discovered entities change, ``on_change`` is called: the daemon then rebuilds
 its catalog (:func:`~scd_monitor.catalog.discovered.expand`). :meth:`statuses` is an
@@ -290,6 +296,11 @@ class DirectoryWatcher:
             state.last_duration = time.monotonic() - started
             await self._failed(state, error)
             return False
+        except Exception as exc:  # a bug, or input no check foresaw: this source's read fails
+            log.exception("directory.read_crashed", source=source.id)
+            state.last_duration = time.monotonic() - started
+            await self._failed(state, f"{type(exc).__name__}: {exc}")
+            return False
         state.last_duration = time.monotonic() - started
         await self._succeeded(state, previous, directory, requests=reader.requests)
         return True
@@ -364,6 +375,7 @@ class DirectoryWatcher:
                     {"failures": state.failures_total},
                 )
             )
+        events.extend(self._refused_events(state, previous, directory, now))
         events.extend(self._globalconf_events(state, directory, now))
         changed = previous is None or not previous.same_entities(directory)
         state.directory = directory
@@ -380,6 +392,7 @@ class DirectoryWatcher:
             changes=len(events),
             requests=requests,
             partial=len(directory.partial),
+            refused=len(directory.refused),
             duration_s=round(state.last_duration or 0.0, 3),
             **counts,
         )
@@ -395,6 +408,29 @@ class DirectoryWatcher:
         if changed:
             self.on_change()
         await self._persist(state, directory)
+
+    def _refused_events(
+        self, state: _State, previous: Directory | None, directory: Directory, now: datetime
+    ) -> list[DirectoryEvent]:
+        """An event and a log line per entry refused now that was not refused before."""
+        known = {subject for subject, _ in previous.refused} if previous is not None else set()
+        events = []
+        for subject, reason in directory.refused:
+            if subject in known:
+                continue
+            log.warning(
+                "directory.entry_refused",
+                source=state.source.id,
+                subject=subject,
+                reason=reason,
+                hint="left out; the rest of the directory applies",
+            )
+            events.append(
+                DirectoryEvent(
+                    now, state.source.id, "directory", "entry_refused", subject, {"reason": reason}
+                )
+            )
+        return events
 
     def _globalconf_events(
         self, state: _State, directory: Directory, now: datetime

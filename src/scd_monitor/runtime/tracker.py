@@ -27,7 +27,6 @@ from scd_monitor.analysis.policy import DEFAULT_POLICY, derive_policy
 from scd_monitor.analysis.views import CheckStatus
 from scd_monitor.catalog.models import Catalog
 from scd_monitor.clock import Clock
-from scd_monitor.errors import StoreError
 from scd_monitor.probes.base import ProbeResult
 from scd_monitor.sla.derive import (
     CheckStateMachine,
@@ -76,6 +75,7 @@ class StateTracker:
         self._current: Mapping[str, CheckStatus] = MappingProxyType({})
         self.processed_total = 0
         self.out_of_order_total = 0
+        self.failed_results_total = 0
 
     # -- configuration and views ------------------------------------------------------
 
@@ -92,13 +92,14 @@ class StateTracker:
     def run_once(self) -> int:
         """Process new results (at most ``batch_limit``); return how many were processed.
 
-        On a database error, in-memory machines are dropped and reloaded from their
-        stored snapshots next time, so memory never runs ahead of the stored facts.
+        On any error (the database's, or one of ours) the transaction is rolled back and
+        the in-memory machines are dropped, to be reloaded from their stored snapshots
+        next time, so memory never runs ahead of the stored facts.
         """
         with self._lock:
             try:
                 n = self._process()
-            except StoreError:
+            except BaseException:
                 self._machines.clear()
                 self._last_rows.clear()
                 self._loaded = False
@@ -169,6 +170,7 @@ class StateTracker:
                 continue
             try:
                 spans = machine.feed(result)
+                self._add_latency(latency, result)
             except OutOfOrderError:
                 # A result older than what the machine has seen (e.g. replayed from the
                 # spool): it cannot be applied incrementally; `states rebuild` uses it.
@@ -179,10 +181,19 @@ class StateTracker:
                     started_at=result.started_at.isoformat(),
                 )
                 continue
+            except Exception:
+                # One result the machine cannot take (a bug, or a value nothing foresaw)
+                # is skipped and said once per result; the other checks go on.
+                self.failed_results_total += 1
+                log.exception(
+                    "state.result_failed",
+                    check=result.check_id,
+                    started_at=result.started_at.isoformat(),
+                )
+                continue
             touched.add(result.check_id)
             if spans:
                 new_spans.setdefault(result.check_id, []).extend(spans)
-            self._add_latency(latency, result)
         return new_spans, touched, latency
 
     def _load(self, snapshots: Mapping[tuple[str, str], MachineSnapshot]) -> None:

@@ -11,11 +11,15 @@ on every attempt, so that a receiver can drop a report it already has.
 Each sink also owns its configuration model (the catalog's ``incidents.sinks[]`` entry
 of its ``kind``), built on :class:`SinkConfigBase`: it names its secrets and TLS options
 and resolves them (:meth:`SinkConfigBase.resolve`); the catalog loader asks through
-:func:`scd_monitor.catalog.incidents.secret_problems` and ``resolve_secrets``.
+:func:`scd_monitor.catalog.incidents.secret_problems` and ``resolve_secrets``. An HMAC
+key (:class:`HmacSecretRef`) is also checked for its form there, so that a malformed
+``whsec_`` key is a ``file:line`` error at start-up, not a failure at the first delivery.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,10 +33,12 @@ from scd_monitor.errors import SinkError
 
 __all__ = [
     "DeliveryPayload",
+    "HmacSecretRef",
     "RetryLater",
     "Sink",
     "SinkConfigBase",
     "SinkError",
+    "hmac_key",
     "read_secret",
     "secret_problem",
 ]
@@ -58,12 +64,56 @@ class SinkConfigBase(StrictModel):
         return self
 
 
+WHSEC_PREFIX = "whsec_"
+
+
+def hmac_key(text: str) -> bytes:
+    """The key bytes of an HMAC secret as written: ``whsec_<base64>`` (the Standard
+    Webhooks form: the base64 decoded, padding optional) or anything else (its UTF-8
+    bytes). ``ValueError`` for an empty key or bad base64; the message never quotes the
+    secret."""
+    if text.startswith(WHSEC_PREFIX):
+        encoded = text[len(WHSEC_PREFIX) :].strip()
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"not valid base64 after {WHSEC_PREFIX!r}") from None
+    else:
+        try:  # the environment's undecodable bytes come back as they were
+            key = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise ValueError("the key is not valid text") from None
+    if not key:
+        raise ValueError("the key is empty")
+    return key
+
+
+class HmacSecretRef(SecretRef):
+    """A :class:`SecretRef` holding an HMAC key (see :func:`hmac_key` for its forms)."""
+
+    def key(self) -> bytes:
+        """The key bytes (the value must have been read, and be well formed)."""
+        if self.value is None:
+            raise ValueError("the secret has not been read (resolve_secrets)")
+        return hmac_key(self.value.get_secret_value())
+
+
 def secret_problem(ref: SecretRef, base_dir: Path) -> str | None:
-    """Why ``ref`` cannot be read, or ``None``."""
+    """Why ``ref`` cannot be read (or, for an :class:`HmacSecretRef`, is no usable key),
+    or ``None``."""
     if ref.env is not None and ref.env not in os.environ:
         return f"environment variable {ref.env!r} is not set"
     if ref.file is not None and not (base_dir / ref.file).is_file():
         return f"secret file not found: {base_dir / ref.file}"
+    if isinstance(ref, HmacSecretRef):
+        try:
+            read = read_secret(ref, base_dir)
+            assert read.value is not None
+            hmac_key(read.value.get_secret_value())
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"secret cannot be read: {type(exc).__name__}"
+        except ValueError as exc:
+            return f"not a usable HMAC key: {exc}"
     return None
 
 

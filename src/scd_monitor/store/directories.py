@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from sqlalchemy import insert, select, update
 
-from scd_monitor.errors import StoreError
+from scd_monitor.sanitize import clean_text
 from scd_monitor.store.engine import Store
 from scd_monitor.store.tables import directory_events, directory_snapshots
 from scd_monitor.xroad.directory import Directory, DirectoryEvent
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +32,24 @@ class DirectoryRepository:
         self.store = store
 
     def latest(self) -> dict[str, StoredDirectory]:
-        """The last good directory of every source that ever had one."""
+        """The last good directory of every source that ever had one.
+
+        A snapshot that cannot be read (written by a release that stored something this
+        one refuses) is left out and logged, so one source's bad snapshot never keeps the
+        others' directories from coming into force; its source reads afresh."""
         with self.store.transaction("reading directory snapshots") as conn:
             rows = conn.execute(select(directory_snapshots)).all()
         out = {}
         for row in rows:
             try:
                 directory = Directory.from_json(row.snapshot)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise StoreError(
-                    f"directory snapshot of {row.source!r} is unreadable: {exc}"
-                ) from exc
+            except Exception as exc:  # one bad snapshot must not stop the rest
+                log.error(
+                    "directory.snapshot_unreadable",
+                    source=clean_text(str(row.source)),
+                    error=clean_text(f"{type(exc).__name__}: {exc}"),
+                )
+                continue
             out[row.source] = StoredDirectory(directory, row.last_success_at)
         return out
 

@@ -9,7 +9,7 @@ compare the migrated database with this module.
 
     scd_schema              the pre-Alembic schema version (1), kept for older readers
     scd_checks              the catalog's checks, retired ones included
-    scd_probe_results       raw probe results
+    scd_probe_results       raw probe results, one per (check, vantage, start)
     scd_check_spans         final state spans per check and vantage (SLA)
     scd_check_machines      the state machines' snapshots
     scd_tracker_cursors     per vantage: the last result turned into spans
@@ -123,9 +123,15 @@ probe_results = Table(
     Column("phases", JSON, nullable=True),
     Column("cert_not_after", UTCDateTime, nullable=True),
     Column("details", JSON, nullable=True),
-    Index("ix_scd_probe_results_check_time", "check_id", "vantage", "started_at"),
+    # A result's identity: one run of one check from one vantage starts once. Writes
+    # skip a result already stored (ON CONFLICT DO NOTHING), so a batch written again (a
+    # replayed spool, a retry after a lost commit) is stored once. Also the lookup index.
+    Index("uq_scd_probe_results_run", "check_id", "vantage", "started_at", unique=True),
     Index("ix_scd_probe_results_time", "started_at"),
 )
+
+PROBE_RESULT_KEY = ("check_id", "vantage", "started_at")
+"""The columns of ``uq_scd_probe_results_run``: what makes a stored result the same one."""
 
 # -- state tracking (SLA) -------------------------------------------------------------
 

@@ -52,6 +52,22 @@ class DaemonStatus:
     writer: WriterStats
     catalog_loaded_timestamp: float
     scheduled_jobs: int
+    catalog_reload_failures: int = 0
+    """Reloads (SIGHUP) refused because the file was invalid; the old catalog stayed."""
+    catalog_last_reload_ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentStatus:
+    """One supervised background component (state tracker, SLA worker, discovery,
+    incidents, outbox …) as the supervisor sees it now."""
+
+    component: str
+    up: bool
+    restarts_total: int
+    last_success_timestamp: float | None
+    problem: str | None = None
+    """Why it is down (for ``/readyz``); None while up."""
 
 
 class SnapshotCollector(Collector):
@@ -171,6 +187,33 @@ class SnapshotCollector(Collector):
         yield _gauge(
             "scd_store_healthy", "1 if the last write to the store succeeded.", int(writer.healthy)
         )
+        yield _counter(
+            "scd_store_poisoned_results",
+            "Probe results stored in a changed form: unstorable values replaced, or "
+            "isolated from a refused batch and stored with a note instead of their details.",
+            writer.poisoned_total,
+        )
+        yield _counter(
+            "scd_store_writer_restarts",
+            "Times the store writer failed on its own error and was started again.",
+            writer.restarts_total,
+        )
+        yield _gauge("scd_store_writer_up", "1 if the store writer thread runs.", int(writer.alive))
+        yield _gauge(
+            "scd_store_stalled_seconds",
+            "Seconds since results were last written while some are waiting (0: none wait).",
+            writer.stalled_seconds,
+        )
+        yield _counter(
+            "scd_store_spool_errors",
+            "Failures to append to, sync or clean the on-disk spool of unwritten results.",
+            writer.journal_errors_total,
+        )
+        yield _gauge(
+            "scd_store_spool_files",
+            "Spool files holding results not yet known to be written to the store.",
+            writer.spool_files,
+        )
         yield _gauge(
             "scd_catalog_checks", "Enabled checks in the loaded catalog.", len(snap.checks)
         )
@@ -178,6 +221,16 @@ class SnapshotCollector(Collector):
             "scd_catalog_loaded_timestamp_seconds",
             "Unix time at which the catalog in use was loaded.",
             status.catalog_loaded_timestamp,
+        )
+        yield _counter(
+            "scd_catalog_reload_failures",
+            "Catalog reloads refused because the file was invalid (the old catalog stays).",
+            status.catalog_reload_failures,
+        )
+        yield _gauge(
+            "scd_catalog_last_reload_successful",
+            "1 if the last catalog reload succeeded (or none was asked for), else 0.",
+            int(status.catalog_last_reload_ok),
         )
         yield _gauge(
             "scd_scheduler_jobs", "Checks scheduled by this daemon.", status.scheduled_jobs
@@ -534,3 +587,35 @@ class DirectoryCollector(Collector):
                 )
         yield from counts.values()
         yield from (expiry, changes, last_success, failures, duration)
+
+
+class ComponentCollector(Collector):
+    """The supervised background components: up or down, restarts, last good round."""
+
+    def __init__(self, statuses: Callable[[], Mapping[str, ComponentStatus]]) -> None:
+        self._statuses = statuses
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "scd_component_up",
+            "1 while the background component works (its last round succeeded and none is "
+            "stalled), 0 while it fails and is retried.",
+            labels=["component"],
+        )
+        restarts = CounterMetricFamily(
+            "scd_component_restarts",
+            "Failed rounds of the component since the daemon started, each retried after "
+            "a backoff.",
+            labels=["component"],
+        )
+        last = GaugeMetricFamily(
+            "scd_component_last_success_timestamp_seconds",
+            "When every unit of the component last finished a round successfully.",
+            labels=["component"],
+        )
+        for name, status in sorted(self._statuses().items()):
+            up.add_metric([name], 1.0 if status.up else 0.0)
+            restarts.add_metric([name], float(status.restarts_total))
+            if status.last_success_timestamp is not None:
+                last.add_metric([name], status.last_success_timestamp)
+        yield from (up, restarts, last)

@@ -22,7 +22,10 @@ URLs (relative to ``base_url``, the security server's client-side address):
 (PR-META §2; PR-META before 2.12, §3); ``GET r1/{provider}/listMethods``,
 ``…/allowedMethods`` and ``…/getOpenAPI?serviceCode=…`` with ``X-Road-Client``
 (PR-MREST §4, §5; PR-REST §4.1–4.3); SOAP ``POST`` of the envelope to ``base_url``
-with ``Content-Type: text/xml; charset=utf-8`` (PR-MESS, PR-META §3, §4).
+with ``Content-Type: text/xml; charset=utf-8`` (PR-MESS, PR-META §3, §4). Identifiers
+are data, never paths: each part goes into the URL percent-encoded on its own
+(:meth:`~scd_monitor.xroad.identifiers.ClientId.encoded`), so no ``/`` or ``..`` from a
+directory can leave the security server's base path.
 
 The health check is a separate port of the security server: ``200`` healthy, ``500``
 unhealthy (the body says which check failed), ``503`` in maintenance mode.
@@ -45,6 +48,7 @@ from scd_monitor import __version__
 from scd_monitor.config.types import TlsOptions
 from scd_monitor.net.errors import NetErrorKind, classify
 from scd_monitor.net.tls import ContextCache, httpx_extensions
+from scd_monitor.sanitize import clean_text
 from scd_monitor.xroad.errors import (
     FailureKind,
     XRoadFailure,
@@ -60,7 +64,7 @@ from scd_monitor.xroad.globalconf import (
     verify_directory_signature,
     verify_part,
 )
-from scd_monitor.xroad.identifiers import CentralServiceId, ClientId, ServiceId
+from scd_monitor.xroad.identifiers import CentralServiceId, ClientId, RefusedEntry, ServiceId
 from scd_monitor.xroad.metaservices import (
     ListedClient,
     MethodList,
@@ -147,8 +151,9 @@ class _Answer:
         return value if isinstance(value, str) else None
 
     def shown(self) -> str:
+        """The start of the body for a message: white space collapsed, cleaned."""
         text = self.body[:_SHOWN].decode("utf-8", "replace")
-        return " ".join(text.split())
+        return clean_text(" ".join(text.split()))
 
 
 class _Fetcher:
@@ -318,18 +323,23 @@ class SecurityServerClient:
     # -- listClients, listCentralServices (PR-META §2) --------------------------------
 
     async def list_clients(
-        self, json: bool = False, *, instance: str | None = None
+        self,
+        json: bool = False,
+        *,
+        instance: str | None = None,
+        refused: list[RefusedEntry] | None = None,
     ) -> list[ListedClient]:
         """Members and subsystems of ``instance`` (default: the client's own), as XML
-        or, with ``json``, as JSON (``Accept: application/json``)."""
+        or, with ``json``, as JSON (``Accept: application/json``). With ``refused``,
+        invalid entries are left out and listed there instead of failing the answer."""
         what = "listClients"
         query = urlencode({"xRoadInstance": instance or self.client_id.instance})
         accept = "application/json" if json else "text/xml"
         answer = await self._get(f"listClients?{query}", what, {"Accept": accept})
         _raise_for_error(answer, what)
         if json:
-            return parse_list_clients_json(answer.body, max_bytes=self.max_bytes)
-        return parse_list_clients_xml(answer.body, max_bytes=self.max_bytes)
+            return parse_list_clients_json(answer.body, max_bytes=self.max_bytes, refused=refused)
+        return parse_list_clients_xml(answer.body, max_bytes=self.max_bytes, refused=refused)
 
     async def list_central_services(self, *, instance: str | None = None) -> list[CentralServiceId]:
         """Central services of ``instance`` (X-Road 6 to 7.2; always XML)."""
@@ -344,23 +354,30 @@ class SecurityServerClient:
     def _rest_headers(self, accept: str) -> dict[str, str]:
         return {"X-Road-Client": self.client_id.encoded(), "Accept": accept}
 
-    async def _rest_method_list(self, provider: ClientId, method: MethodList) -> list[ServiceEntry]:
+    async def _rest_method_list(
+        self, provider: ClientId, method: MethodList, refused: list[RefusedEntry] | None
+    ) -> list[ServiceEntry]:
         what = f"REST {method} of {provider}"
         answer = await self._get(
             f"r1/{provider.encoded()}/{method}", what, self._rest_headers("application/json")
         )
         _raise_for_error(answer, what)
         return parse_rest_method_list(
-            answer.body, what=f"{method} response", max_bytes=self.max_bytes
+            answer.body, what=f"{method} response", max_bytes=self.max_bytes, refused=refused
         )
 
-    async def rest_list_methods(self, provider: ClientId) -> list[ServiceEntry]:
-        """REST services (with endpoints) that ``provider`` offers."""
-        return await self._rest_method_list(provider, "listMethods")
+    async def rest_list_methods(
+        self, provider: ClientId, *, refused: list[RefusedEntry] | None = None
+    ) -> list[ServiceEntry]:
+        """REST services (with endpoints) that ``provider`` offers (``refused``: see
+        :meth:`list_clients`)."""
+        return await self._rest_method_list(provider, "listMethods", refused)
 
-    async def rest_allowed_methods(self, provider: ClientId) -> list[ServiceEntry]:
+    async def rest_allowed_methods(
+        self, provider: ClientId, *, refused: list[RefusedEntry] | None = None
+    ) -> list[ServiceEntry]:
         """REST services of ``provider`` this client may call."""
-        return await self._rest_method_list(provider, "allowedMethods")
+        return await self._rest_method_list(provider, "allowedMethods", refused)
 
     async def get_openapi(self, service: ServiceId) -> OpenApiDescription:
         """The OpenAPI description of the REST service ``service``."""
@@ -387,7 +404,11 @@ class SecurityServerClient:
         )
 
     async def _soap_method_list(
-        self, provider: ClientId, method: MethodList, user_id: str | None
+        self,
+        provider: ClientId,
+        method: MethodList,
+        user_id: str | None,
+        refused: list[RefusedEntry] | None = None,
     ) -> list[ServiceId]:
         what = f"SOAP {method} of {provider}"
         envelope, message_id = build_method_list_request(
@@ -401,6 +422,7 @@ class SecurityServerClient:
                 message_id=message_id,
                 http_status=answer.status,
                 max_bytes=self.max_bytes,
+                refused=refused,
             )
         except XRoadStatusError:
             raise
@@ -412,10 +434,14 @@ class SecurityServerClient:
             raise
 
     async def soap_list_methods(
-        self, provider: ClientId, *, user_id: str | None = None
+        self,
+        provider: ClientId,
+        *,
+        user_id: str | None = None,
+        refused: list[RefusedEntry] | None = None,
     ) -> list[ServiceId]:
-        """SOAP services that ``provider`` offers."""
-        return await self._soap_method_list(provider, "listMethods", user_id)
+        """SOAP services that ``provider`` offers (``refused``: see :meth:`list_clients`)."""
+        return await self._soap_method_list(provider, "listMethods", user_id, refused)
 
     async def soap_allowed_methods(
         self, provider: ClientId, *, user_id: str | None = None
@@ -507,6 +533,7 @@ async def fetch_globalconf(
     verification_certs: Sequence[bytes] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     clock: Clock | None = None,
+    refused: list[RefusedEntry] | None = None,
 ) -> GlobalConf:
     """Download a configuration directory and the shared parameters it lists.
 
@@ -516,7 +543,9 @@ async def fetch_globalconf(
     against the directory's hash; the directory's signature is checked only with
     ``verification_certs`` (the anchor's, PEM or DER). Files are fetched only from
     the directory's own origin (scheme, host, port). ``timeout`` bounds the whole
-    download; ``max_bytes`` each file.
+    download; ``max_bytes`` each file. With ``refused``, members, subsystems and
+    security servers with invalid identifiers are left out and listed there instead of
+    failing the whole configuration (see :func:`parse_shared_parameters`).
     """
     _check_base_url(source_url, "configuration source URL")
     loop = asyncio.get_running_loop()
@@ -553,7 +582,7 @@ async def fetch_globalconf(
         if file.status != 200:
             raise XRoadStatusError(file.status, f"{part_what}: HTTP {file.status}: {file.shown()}")
         verify_part(part, file.body)
-        parameters = parse_shared_parameters(file.body, max_bytes=max_bytes)
+        parameters = parse_shared_parameters(file.body, max_bytes=max_bytes, refused=refused)
         if part.instance is not None and parameters.instance != part.instance:
             raise XRoadProtocolError(
                 f"{part_what}: describes instance {parameters.instance}, "

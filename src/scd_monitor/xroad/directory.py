@@ -23,13 +23,24 @@ both), at most ``concurrency`` requests at a time. What it does when something f
   directory had for it (it is named in :attr:`Directory.partial`); when every
   subsystem's listing fails (or the directory comes back empty while the previous one
   was not), the whole read fails: an outage of our own security server must not look
-  like an empty directory.
+  like an empty directory;
+* one **entry** is invalid (an identifier X-Road does not allow, such as a lone
+  surrogate, ``..`` or ``/``; a malformed entry) → that entry alone is left out and named
+  in :attr:`Directory.refused`, the rest of the answer is kept. Identifiers are data:
+  they are checked when parsed (:func:`~scd_monitor.xroad.identifiers.validate_part`)
+  and percent-encoded part by part in every request.
+
+Every text attribute (names, addresses, service types, endpoints) is cleaned
+(:mod:`scd_monitor.sanitize`) as it is read, and again when a stored snapshot is loaded
+(:meth:`Directory.from_json`, which also moves keys that are not valid identifiers to
+:attr:`Directory.refused`): what a directory holds is valid, NUL-free, bounded text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,9 +48,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from scd_monitor.errors import ScdMonitorError
+from scd_monitor.sanitize import clean_text, clean_value
 from scd_monitor.xroad.client import SecurityServerClient, fetch_globalconf
 from scd_monitor.xroad.errors import XRoadFailure
-from scd_monitor.xroad.identifiers import ClientId, ServiceId
+from scd_monitor.xroad.identifiers import ClientId, RefusedEntry, ServiceId, validate_part
 
 if TYPE_CHECKING:
     from scd_monitor.clock import Clock
@@ -67,6 +79,10 @@ Attrs = Mapping[str, Any]
 """An entity's attributes: JSON values only (strings, numbers, lists, ``None``)."""
 
 _FORMAT_VERSION = 1
+_NAME_LIMIT = 300
+_MAX_REFUSED = 1000
+"""Refused entries a directory keeps (the first ones by subject): a directory refusing
+more is broken as a whole, and that much is plain already."""
 
 
 class DirectoryReadError(ScdMonitorError):
@@ -103,6 +119,13 @@ class DirectoryEvent:
     details: Mapping[str, Any] = field(default_factory=dict)
     id: int | None = None
 
+    def __post_init__(self) -> None:
+        # Subjects and details quote the directory (names, identifiers as sent, errors):
+        # cleaned here, once for every producer of events.
+        object.__setattr__(self, "subject", clean_text(self.subject, limit=_NAME_LIMIT))
+        if self.details:
+            object.__setattr__(self, "details", clean_value(self.details))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -137,6 +160,9 @@ class Directory:
     globalconf_version: int | None = None
     partial: tuple[str, ...] = ()
     """Subsystems whose services could not be listed this time (previous ones kept)."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """Entries left out for an invalid identifier or a malformed entry: ``(subject,
+    reason)`` pairs, the subject as sent (cleaned), at most one per subject, sorted."""
 
     @classmethod
     def build(
@@ -201,6 +227,7 @@ class Directory:
                 "version": self.globalconf_version,
             },
             "partial": list(self.partial),
+            "refused": [list(pair) for pair in self.refused],
             "entities": {
                 kind: {key: dict(attrs) for key, attrs in self.of(kind).items()}
                 for kind in ENTITY_KINDS
@@ -209,18 +236,39 @@ class Directory:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Directory:
+        """A stored snapshot read back. Whatever an older release stored is checked again:
+        a key that is not a valid identifier moves to :attr:`refused`, attributes are
+        cleaned; only a snapshot of an unknown format raises (``ValueError``)."""
         if data.get("format") != _FORMAT_VERSION:
             raise ValueError(f"unknown directory snapshot format {data.get('format')!r}")
         conf = data.get("globalconf") or {}
         expires = conf.get("expires_at")
+        refused = [(str(s), str(r)) for s, r in data.get("refused", ())]
+        stored = {kind: dict(data["entities"].get(kind, {})) for kind in ENTITY_KINDS}
+        # Cleaning every attribute is slow for a large directory; nearly always there is
+        # nothing to clean, which one look at the whole text tells.
+        text = json.dumps(stored, ensure_ascii=False, default=str)
+        dirty = clean_text(text, limit=None) is not text
+        entities: dict[str, dict[str, Attrs]] = {}
+        for kind in ENTITY_KINDS:
+            kept: dict[str, Attrs] = {}
+            for key, attrs in stored[kind].items():
+                problem = _key_problem(key)
+                if problem is not None:
+                    refused.append((str(key), f"stored {kind}: {problem}"))
+                    continue
+                cleaned = clean_value(attrs) if dirty else attrs
+                kept[key] = cleaned if isinstance(cleaned, dict) else {"value": cleaned}
+            entities[kind] = kept
         return cls.build(
-            str(data["source"]),
-            str(data["instance"]),
+            clean_text(str(data["source"])),
+            clean_text(str(data["instance"])),
             datetime.fromisoformat(data["fetched_at"]),
-            {kind: dict(data["entities"].get(kind, {})) for kind in ENTITY_KINDS},
+            entities,
             globalconf_expires_at=datetime.fromisoformat(expires) if expires else None,
             globalconf_version=conf.get("version"),
-            partial=tuple(data.get("partial", ())),
+            partial=tuple(clean_text(str(p)) for p in data.get("partial", ())),
+            refused=refused_pairs(refused),
         )
 
     def dumps(self) -> str:
@@ -228,6 +276,38 @@ class Directory:
 
 
 # -- differences -----------------------------------------------------------------------
+
+
+_PART = "[^\x00-\x1f\x7f-\x9f%:;/\\\\\u200b\ufeff\ud800-\udfff]{1,255}"
+_VALID_KEY = re.compile(f"{_PART}(?:/{_PART})*")
+_DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+
+
+def _key_problem(key: object) -> str | None:
+    """Why ``key`` (an entity's key: identifier parts joined by ``/``) is not valid."""
+    if not isinstance(key, str):
+        return f"key is a {type(key).__name__}, not text"
+    if _VALID_KEY.fullmatch(key) and not _DOT_PART.search(key):
+        return None  # the common case, in one pass; the parts one by one otherwise
+    try:
+        for part in key.split("/"):
+            validate_part(part, "identifier part")
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def refused_pairs(entries: Iterable[RefusedEntry | tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """``(subject, reason)`` pairs for :attr:`Directory.refused`: cleaned, one per
+    subject (the first reason), sorted, at most :data:`_MAX_REFUSED`."""
+    by_subject: dict[str, str] = {}
+    for entry in entries:
+        subject, reason = (
+            (entry.subject, entry.reason) if isinstance(entry, RefusedEntry) else entry
+        )
+        subject = clean_text(subject, limit=_NAME_LIMIT)
+        by_subject.setdefault(subject, clean_text(reason, limit=_NAME_LIMIT))
+    return tuple(sorted(by_subject.items()))[:_MAX_REFUSED]
 
 
 def diff(before: Directory | None, after: Directory) -> list[Change]:
@@ -286,6 +366,13 @@ class _Listing:
     error: str | None = None
 
 
+def _name(value: str | None) -> str | None:
+    """A name from the directory as an attribute: one line, cleaned, bounded."""
+    if not value:
+        return None
+    return clean_text(" ".join(value.split()), limit=_NAME_LIMIT) or None
+
+
 class DirectoryReader:
     """Reads one source's directory (see the module docstring for what fails how).
 
@@ -332,6 +419,7 @@ class DirectoryReader:
     async def read(self, previous: Directory | None = None) -> Directory:
         """Read the directory now; raises :class:`DirectoryReadError` when it cannot."""
         self.requests = 0
+        refused: list[RefusedEntry] = []
         members: dict[str, dict[str, Any]] = {}
         subsystems: dict[str, dict[str, Any]] = {}
         servers: dict[str, dict[str, Any]] = {}
@@ -348,6 +436,7 @@ class DirectoryReader:
                     timeout=self.timeout,
                     verification_certs=self.verification_certs,
                     clock=self.clock,
+                    refused=refused,
                 )
             except XRoadFailure as exc:
                 raise DirectoryReadError(f"global configuration: {exc}") from exc
@@ -356,32 +445,34 @@ class DirectoryReader:
             for shared in conf.shared:
                 for member in shared.members:
                     member_id = member.client_id(shared.instance)
-                    members[str(member_id)] = {"name": member.name or None}
+                    members[str(member_id)] = {"name": _name(member.name)}
                     for code in member.subsystems:
                         subsystems[str(member_id.subsystem(code))] = {
-                            "name": member.subsystem_names.get(code)
+                            "name": _name(member.subsystem_names.get(code))
                         }
                 for server in shared.security_servers:
                     servers[f"{server.owner}/{server.server_code}"] = {
-                        "address": server.address,
+                        "address": _name(server.address),
                         "clients": sorted(str(c) for c in server.clients),
                         "in_maintenance": server.in_maintenance,
                     }
         if self.security_server is not None:
             try:
                 self.requests += 1
-                listed = await self.security_server.list_clients(instance=self.instance)
+                listed = await self.security_server.list_clients(
+                    instance=self.instance, refused=refused
+                )
             except XRoadFailure as exc:
                 raise DirectoryReadError(f"listClients: {exc}") from exc
             for client in listed:
                 key = str(client.id)
                 if client.id.subsystem_code is None:
                     entry = members.setdefault(key, {"name": None})
-                    entry["name"] = entry["name"] or client.name or None
+                    entry["name"] = entry["name"] or _name(client.name)
                 else:
-                    members.setdefault(str(client.id.member), {"name": client.name or None})
+                    members.setdefault(str(client.id.member), {"name": _name(client.name)})
                     sub = subsystems.setdefault(key, {"name": None})
-                    sub["name"] = sub["name"] or client.subsystem_name or None
+                    sub["name"] = sub["name"] or _name(client.subsystem_name)
         if not members and previous is not None and previous.members:
             raise DirectoryReadError(
                 "the directory came back empty (no members); keeping the last good one"
@@ -389,7 +480,7 @@ class DirectoryReader:
         services: dict[str, Attrs] = {}
         partial: list[str] = []
         if self.security_server is not None and subsystems:
-            listings = await self._list_services(sorted(subsystems))
+            listings = await self._list_services(sorted(subsystems), refused)
             failed = [listing for listing in listings if listing.services is None]
             if len(failed) == len(listings):
                 raise DirectoryReadError(
@@ -416,15 +507,22 @@ class DirectoryReader:
             globalconf_expires_at=expires_at,
             globalconf_version=version,
             partial=tuple(partial),
+            refused=refused_pairs(refused),
         )
 
-    async def _list_services(self, subsystems: Sequence[str]) -> list[_Listing]:
+    async def _list_services(
+        self, subsystems: Sequence[str], refused: list[RefusedEntry]
+    ) -> list[_Listing]:
         semaphore = asyncio.Semaphore(self.concurrency)
         return list(
-            await asyncio.gather(*(self._services_of(sub, semaphore) for sub in subsystems))
+            await asyncio.gather(
+                *(self._services_of(sub, semaphore, refused) for sub in subsystems)
+            )
         )
 
-    async def _services_of(self, subsystem: str, semaphore: asyncio.Semaphore) -> _Listing:
+    async def _services_of(
+        self, subsystem: str, semaphore: asyncio.Semaphore, refused: list[RefusedEntry]
+    ) -> _Listing:
         assert self.security_server is not None
         client = self.security_server
         provider = ClientId.parse(subsystem)
@@ -432,20 +530,23 @@ class DirectoryReader:
         async def rest() -> dict[str, Attrs]:
             async with semaphore:
                 self.requests += 1
-                entries = await client.rest_list_methods(provider)
+                entries = await client.rest_list_methods(provider, refused=refused)
             found: dict[str, Attrs] = {}
             for entry in entries:
                 found[str(entry.service)] = {
                     "protocol": "REST",
-                    "type": entry.service_type,
-                    "endpoints": sorted(f"{e.method} {e.path}" for e in entry.endpoints),
+                    "type": _name(entry.service_type),
+                    "endpoints": sorted(
+                        clean_text(f"{e.method} {e.path}", limit=_NAME_LIMIT)
+                        for e in entry.endpoints
+                    ),
                 }
             return found
 
         async def soap() -> dict[str, Attrs]:
             async with semaphore:
                 self.requests += 1
-                ids = await client.soap_list_methods(provider)
+                ids = await client.soap_list_methods(provider, refused=refused)
             return {str(i): {"protocol": "SOAP", "type": "WSDL", "endpoints": []} for i in ids}
 
         answers = await asyncio.gather(rest(), soap(), return_exceptions=True)
@@ -453,6 +554,10 @@ class DirectoryReader:
         for answer in reversed(answers):  # the same id listed by both: REST's entry wins
             if isinstance(answer, XRoadFailure):
                 return _Listing(subsystem, None, str(answer))
+            if isinstance(answer, Exception):
+                # Not the server's fault as far as the client knows (a bug, or input no
+                # check foresaw): this subsystem fails alone, the others are kept.
+                return _Listing(subsystem, None, f"{type(answer).__name__}: {answer}")
             if isinstance(answer, BaseException):
                 raise answer
             merged.update(answer)

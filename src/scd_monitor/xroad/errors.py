@@ -15,6 +15,9 @@
 Foreign exceptions (httpx, ssl, socket, expat, json) are translated at the boundary and
 chained (``raise … from exc``); none escapes. Transport failures are classified by
 :func:`scd_monitor.net.errors.classify` (the one classifier probes and sinks use too).
+Every text an error carries (a fault's code, string and detail as the server sent them,
+a message quoting an answer) is cleaned when the error is made
+(:func:`scd_monitor.sanitize.clean_text`): valid, NUL-free, bounded.
 ``kind`` on the first three is a plain string: one of the network kinds
 (:class:`~scd_monitor.net.errors.NetErrorKind`: ``dns``, ``connect``, ``tls``,
 ``timeout``, ``protocol``, ``internal``) or ``status``/``too_large``. Every value is also
@@ -27,6 +30,7 @@ from __future__ import annotations
 from typing import Literal
 
 from scd_monitor.errors import ScdMonitorError
+from scd_monitor.sanitize import clean_text
 
 __all__ = [
     "FailureKind",
@@ -51,6 +55,10 @@ the provider's (``Server.ServerProxy``), the calling information system (``Clien
 or somewhere the code does not say."""
 
 
+_CODE_LIMIT = 200
+_DETAIL_LIMIT = 500
+
+
 class XRoadFailure(ScdMonitorError):
     """Base of everything the X-Road client raises on purpose."""
 
@@ -65,8 +73,8 @@ class XRoadTransportError(XRoadFailure):
 
     def __init__(self, kind: FailureKind, message: str) -> None:
         self.kind = kind
-        self.message = message
-        super().__init__(message)
+        self.message = clean_text(message)
+        super().__init__(self.message)
 
 
 class XRoadProtocolError(XRoadFailure):
@@ -78,8 +86,8 @@ class XRoadProtocolError(XRoadFailure):
 
     def __init__(self, message: str, *, kind: FailureKind = "protocol") -> None:
         self.kind = kind
-        self.message = message
-        super().__init__(message)
+        self.message = clean_text(message)
+        super().__init__(self.message)
 
 
 class XRoadStatusError(XRoadProtocolError):
@@ -106,12 +114,12 @@ class XRoadError(XRoadFailure):
         detail: str | None = None,
         http_status: int | None = None,
     ) -> None:
-        self.code = code
-        self.message = message
-        self.detail = detail
+        self.code = clean_text(code, limit=_CODE_LIMIT)
+        self.message = clean_text(message)
+        self.detail = clean_text(detail, limit=_DETAIL_LIMIT) if detail is not None else None
         self.http_status = http_status
-        self.side: Side = fault_side(code)
-        text = f"{code}: {message}" if message else code
+        self.side: Side = fault_side(self.code)
+        text = f"{self.code}: {self.message}" if self.message else self.code
         super().__init__(f"X-Road fault ({self.side} side) {text}")
 
 

@@ -14,13 +14,21 @@ Follows PR-GCONF (X-Road: Protocol for Downloading Configuration):
 * §2.5 — content identifiers; §2.6 — verify the signature with the anchor's certificate,
   then every downloaded file against its digest; §2.7 — versions.
 * §2.2, Annex A.1, E — the configuration anchor (``downloadURL``, ``verificationCert``).
-* Annex B — shared parameters, versions 2 to 5. What this module reads is the same in all
-  of them: ``instanceIdentifier``, ``member`` (class, code, name, ``subsystem`` with
-  ``id``), ``securityServer`` (``owner`` and ``client`` are IDREFs to member and subsystem
-  ``id`` attributes), ``centralService``. Version 3 adds ``source`` (signing key
-  rotation) and ``acmeServer``; version 4 ACME profile ids; version 5 an optional
-  ``subsystemName`` and an optional ``inMaintenanceMode`` (with an optional ``message``)
-  on a security server. Elements this module does not read are ignored.
+* Annex B — shared parameters, versions 2 to 6 (6 is X-Road's current version; its
+  schema is in X-Road's ``globalconf-core`` resources, not yet in PR-GCONF). What this
+  module reads is the same in all of them: ``instanceIdentifier``, ``member`` (class,
+  code, name, ``subsystem`` with ``id``), ``securityServer`` (``owner`` and ``client``
+  are IDREFs to member and subsystem ``id`` attributes), ``centralService``. Version 3
+  adds ``source`` (signing key rotation) and ``acmeServer``; version 4 ACME profile ids;
+  version 5 an optional ``subsystemName`` and an optional ``inMaintenanceMode`` (with an
+  optional ``message``) on a security server; version 6 ``costType`` on OCSP responders
+  and TSAs and a CA's ``defaultCsrFormat``. Elements this module does not read are
+  ignored.
+* Annex C — private parameters, versions 2 and 3 (the same elements): federated
+  instances' anchors, the management service, the time-stamping interval.
+
+Real servers do not write the directory exactly as §2.3 describes it; it is read as
+X-Road's own client reads it (see :func:`parse_configuration_directory`).
 
 Signature verification (:func:`verify_directory_signature`) is done only when the caller
 gives the anchor's verification certificates. It follows §2.3 as written (the signed
@@ -47,8 +55,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from scd_monitor.xroad.errors import XRoadProtocolError
-from scd_monitor.xroad.identifiers import ClientId, ServiceId
-from scd_monitor.xroad.mime import MimePart, content_type_of, parse_header_value, split_multipart
+from scd_monitor.xroad.identifiers import (
+    ClientId,
+    RefusedEntry,
+    ServiceId,
+    raw_subject,
+    validate_part,
+)
+from scd_monitor.xroad.mime import (
+    HeaderValue,
+    MimePart,
+    content_type_of,
+    leading_headers,
+    parse_header_value,
+    split_multipart,
+)
 from scd_monitor.xroad.xml import (
     DEFAULT_MAX_BYTES,
     NS_XROAD,
@@ -72,12 +93,15 @@ __all__ = [
     "DirectoryPart",
     "DirectorySignature",
     "GlobalConf",
+    "ManagementService",
     "Member",
+    "PrivateParameters",
     "SecurityServer",
     "SharedParameters",
     "digest",
     "parse_configuration_anchor",
     "parse_configuration_directory",
+    "parse_private_parameters",
     "parse_shared_parameters",
     "verify_directory_signature",
     "verify_part",
@@ -167,22 +191,38 @@ class ConfigurationDirectory:
 def parse_configuration_directory(
     body: bytes, content_type: str | None, *, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> ConfigurationDirectory:
-    """Parse a downloaded signed configuration directory (PR-GCONF §2.3, §2.4, A.2)."""
+    """Parse a downloaded signed configuration directory (PR-GCONF §2.3, §2.4, A.2).
+
+    Read as X-Road's own configuration client reads it (``ConfigurationParser``, Apache
+    mime4j), so that what real central servers and configuration proxies serve is read:
+
+    * the media type and boundary come from the header block the body starts with when
+      there is one (``Content-Type: multipart/related; …`` as the first line: servers
+      write the whole MIME entity to a file that nginx serves as
+      ``application/octet-stream``), else from the HTTP ``content_type`` (the shape
+      PR-GCONF §2.3 describes);
+    * part header parameters may be in double or single quotes (``instance='CO'``);
+    * the directory (the inner multipart) may end without its closing delimiter, with a
+      bare ``--boundary`` (central servers up to X-Road 7.2) or with nothing (X-Road's
+      own test directories). The outer multipart must be closed, so a cut download is
+      still refused; the signature covers the inner one.
+    """
     what = "configuration directory"
     if len(body) > max_bytes:
         raise XRoadProtocolError(
             f"{what}: {len(body)} bytes is over the limit of {max_bytes} bytes",
             kind="too_large",
         )
-    outer = content_type_of(content_type)
+    outer, where, start = _envelope_type(body, content_type, what)
     if outer.value != "multipart/related":
         raise XRoadProtocolError(
-            f"{what}: Content-Type is {outer.value or 'missing'!s}, expected multipart/related"
+            f"{what}: Content-Type is {outer.value or 'missing'!s} ({where}), "
+            "expected multipart/related"
         )
     boundary = outer.params.get("boundary")
     if not boundary:
-        raise XRoadProtocolError(f"{what}: multipart/related without a boundary")
-    envelope = split_multipart(body, boundary, what=what)
+        raise XRoadProtocolError(f"{what}: multipart/related without a boundary ({where})")
+    envelope = split_multipart(body[start:], boundary, what=what)
     if len(envelope) != 2:
         raise XRoadProtocolError(
             f"{what}: signed configuration has {len(envelope)} parts, expected 2 "
@@ -195,7 +235,9 @@ def parse_configuration_directory(
             f"{what}: first part is {inner.value or 'untyped'}, expected multipart/mixed "
             "with a boundary"
         )
-    entries = split_multipart(directory_part.body, inner.params["boundary"], what=what)
+    entries = split_multipart(
+        directory_part.body, inner.params["boundary"], what=what, unclosed=True
+    )
     if not entries:
         raise XRoadProtocolError(f"{what}: the directory is empty")
     expires_at, version = _directory_header(entries[0], what)
@@ -210,6 +252,23 @@ def parse_configuration_directory(
         signed_data=directory_part.body,
         signature=_signature(signature_part, what),
     )
+
+
+def _envelope_type(
+    body: bytes, content_type: str | None, what: str
+) -> tuple[HeaderValue, str, int]:
+    """The signed configuration's media type, where it was read, and where the
+    multipart starts in ``body``: the body's own header block first (as X-Road's client
+    reads it), else the HTTP header."""
+    entity = leading_headers(body, what=what)
+    if entity is not None:
+        headers, start = entity
+        raw = next((value for name, value in headers if name.lower() == "content-type"), None)
+        if raw is not None:
+            return content_type_of(raw), "first line of the body", start
+    if content_type:
+        return content_type_of(content_type), "HTTP header", 0
+    return content_type_of(None), "neither in the HTTP header nor in the body", 0
 
 
 def _directory_header(entry: MimePart, what: str) -> tuple[datetime, int | None]:
@@ -258,7 +317,7 @@ def _directory_entry(entry: MimePart, what: str) -> DirectoryPart:
             f"{HASH_ALGORITHMS[algorithm]} digests are {expected}"
         )
     identifier = entry.header("content-identifier")
-    parsed = parse_header_value(identifier) if identifier else None
+    parsed = parse_header_value(identifier, single_quotes=True) if identifier else None
     return DirectoryPart(
         location=location.strip(),
         hash_algorithm=algorithm,
@@ -277,7 +336,7 @@ def _signature(part: MimePart, what: str) -> DirectorySignature:
     cert_hash_algorithm: str | None = None
     raw_hash = part.header("verification-certificate-hash")
     if raw_hash:
-        parsed = parse_header_value(raw_hash)
+        parsed = parse_header_value(raw_hash, single_quotes=True)
         cert_hash = _b64(parsed.value.encode("ascii", "replace"), f"{what}: certificate hash")
         cert_hash_algorithm = parsed.params.get("hash-algorithm-id")
     return DirectorySignature(
@@ -420,6 +479,12 @@ def parse_configuration_anchor(
     root = parse_xml(data, what=what, max_bytes=max_bytes)
     if local_name(root.tag) != "configurationAnchor":
         raise XRoadProtocolError(f"{what}: root element is <{local_name(root.tag)}>")
+    return _anchor(root, what)
+
+
+def _anchor(root: Element, what: str) -> ConfigurationAnchor:
+    """An anchor element: the anchor file's root or a private parameters'
+    ``configurationAnchor`` (the same ``ConfigurationAnchorType``)."""
     instance = child_text(root, "instanceIdentifier")
     if not instance:
         raise XRoadProtocolError(f"{what}: no instanceIdentifier")
@@ -439,6 +504,88 @@ def parse_configuration_anchor(
     if not sources:
         raise XRoadProtocolError(f"{what}: no source")
     return ConfigurationAnchor(instance=instance, generated_at=generated, sources=tuple(sources))
+
+
+# -- private parameters ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementService:
+    """Where security servers send management requests (private parameters)."""
+
+    auth_cert_reg_service_address: str
+    provider: ClientId | None
+    """``managementRequestServiceProviderId``: the subsystem that serves them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateParameters:
+    """An instance's private parameters (PR-GCONF Annex C, versions 2 and 3)."""
+
+    instance: str
+    federated_anchors: tuple[ConfigurationAnchor, ...]
+    """``configurationAnchor``: the federated instances and where their
+    configuration is downloaded."""
+    management_service: ManagementService | None
+    timestamping_interval: timedelta | None
+
+
+def parse_private_parameters(
+    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> PrivateParameters:
+    """A private-parameters file, version 2 or 3 (PR-GCONF Annex C; the two differ
+    only in their schema's name). Elements this module does not read are ignored."""
+    what = "private parameters"
+    root = parse_xml(data, what=what, max_bytes=max_bytes)
+    if local_name(root.tag) != "conf" or namespace(root.tag) != NS_XROAD:
+        raise XRoadProtocolError(
+            f"{what}: root element is {root.tag!r}, expected <conf> in {NS_XROAD!r}"
+        )
+    instance = child_text(root, "instanceIdentifier")
+    if not instance:
+        raise XRoadProtocolError(f"{what}: no instanceIdentifier")
+    try:
+        validate_part(instance, "instanceIdentifier")
+    except ValueError as exc:
+        raise XRoadProtocolError(f"{what}: {exc}") from None
+    anchors = tuple(
+        _anchor(element, f"{what}, configurationAnchor #{index + 1}")
+        for index, element in enumerate(children(root, "configurationAnchor"))
+    )
+    service: ManagementService | None = None
+    element = child(root, "managementService")
+    if element is not None:
+        where = f"{what}, managementService"
+        provider: ClientId | None = None
+        provider_element = child(element, "managementRequestServiceProviderId")
+        if provider_element is not None:
+            try:
+                provider = ClientId(
+                    _text(provider_element, "xRoadInstance", where),
+                    _text(provider_element, "memberClass", where),
+                    _text(provider_element, "memberCode", where),
+                    child_text(provider_element, "subsystemCode") or None,
+                )
+            except ValueError as exc:
+                raise XRoadProtocolError(f"{where}: invalid provider: {exc}") from None
+        service = ManagementService(
+            auth_cert_reg_service_address=child_text(element, "authCertRegServiceAddress") or "",
+            provider=provider,
+        )
+    interval: timedelta | None = None
+    raw_interval = child_text(root, "timeStampingIntervalSeconds")
+    if raw_interval:
+        if not raw_interval.isdigit():
+            raise XRoadProtocolError(
+                f"{what}: timeStampingIntervalSeconds {raw_interval!r} is not an integer"
+            )
+        interval = timedelta(seconds=int(raw_interval))
+    return PrivateParameters(
+        instance=instance,
+        federated_anchors=anchors,
+        management_service=service,
+        timestamping_interval=interval,
+    )
 
 
 # -- shared parameters -----------------------------------------------------------------
@@ -495,8 +642,20 @@ class SharedParameters:
         return found
 
 
-def parse_shared_parameters(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> SharedParameters:
-    """A shared-parameters file, version 2 to 5 (PR-GCONF Annex B)."""
+def parse_shared_parameters(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    refused: list[RefusedEntry] | None = None,
+) -> SharedParameters:
+    """A shared-parameters file, version 2 to 5 (PR-GCONF Annex B).
+
+    Without ``refused`` any invalid entry fails the file. With a list, a member with an
+    invalid identifier (and its subsystems), an invalid subsystem, a security server
+    whose owner was refused or is unknown, and a central service with an invalid
+    implementing service are left out and appended to it; a security server keeps the
+    clients that could be resolved. The instance identifier must be valid in any case.
+    """
     what = "shared parameters"
     root = parse_xml(data, what=what, max_bytes=max_bytes)
     if local_name(root.tag) != "conf" or namespace(root.tag) != NS_XROAD:
@@ -506,24 +665,60 @@ def parse_shared_parameters(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) 
     instance = child_text(root, "instanceIdentifier")
     if not instance:
         raise XRoadProtocolError(f"{what}: no instanceIdentifier")
+    try:
+        validate_part(instance, "instanceIdentifier")
+    except ValueError as exc:
+        raise XRoadProtocolError(f"{what}: {exc}") from None
     by_ref: dict[str, ClientId] = {}
-    members = [
-        _member(element, instance, by_ref, f"{what}, member #{index + 1}")
-        for index, element in enumerate(children(root, "member"))
-    ]
-    servers = [
-        _security_server(element, by_ref, f"{what}, securityServer #{index + 1}")
-        for index, element in enumerate(children(root, "securityServer"))
-    ]
-    central = [
-        _central_service(element, f"{what}, centralService #{index + 1}")
-        for index, element in enumerate(children(root, "centralService"))
-    ]
+    members: list[Member] = []
+    for index, element in enumerate(children(root, "member")):
+        where = f"{what}, member #{index + 1}"
+        try:
+            members.append(_member(element, instance, by_ref, where, refused))
+        except XRoadProtocolError as exc:
+            _refuse(refused, exc, _member_subject(element, instance), where)
+    servers: list[SecurityServer] = []
+    for index, element in enumerate(children(root, "securityServer")):
+        where = f"{what}, securityServer #{index + 1}"
+        try:
+            servers.append(_security_server(element, by_ref, where, refused))
+        except XRoadProtocolError as exc:
+            subject = raw_subject([child_text(element, "owner"), child_text(element, "serverCode")])
+            _refuse(refused, exc, subject, where)
+    central: list[CentralService] = []
+    for index, element in enumerate(children(root, "centralService")):
+        where = f"{what}, centralService #{index + 1}"
+        try:
+            central.append(_central_service(element, where))
+        except XRoadProtocolError as exc:
+            _refuse(
+                refused, exc, raw_subject([instance, child_text(element, "serviceCode")]), where
+            )
     return SharedParameters(
         instance=instance,
         members=tuple(members),
         security_servers=tuple(servers),
         central_services=tuple(central),
+    )
+
+
+def _refuse(
+    refused: list[RefusedEntry] | None, exc: XRoadProtocolError, subject: str, where: str
+) -> None:
+    """Keep the entry's error for the caller (lenient mode), or raise it (strict)."""
+    if refused is None:
+        raise exc
+    refused.append(RefusedEntry(subject, exc.message.removeprefix(where).lstrip(": "), where))
+
+
+def _member_subject(element: Element, instance: str) -> str:
+    member_class = child(element, "memberClass")
+    return raw_subject(
+        [
+            instance,
+            child_text(member_class, "code") if member_class is not None else None,
+            child_text(element, "memberCode"),
+        ]
     )
 
 
@@ -543,7 +738,13 @@ def _register(by_ref: dict[str, ClientId], element: Element, client: ClientId, w
     by_ref[ref] = client
 
 
-def _member(element: Element, instance: str, by_ref: dict[str, ClientId], what: str) -> Member:
+def _member(
+    element: Element,
+    instance: str,
+    by_ref: dict[str, ClientId],
+    what: str,
+    refused: list[RefusedEntry] | None = None,
+) -> Member:
     member_class_element = child(element, "memberClass")
     if member_class_element is None:
         raise XRoadProtocolError(f"{what}: no memberClass")
@@ -558,11 +759,16 @@ def _member(element: Element, instance: str, by_ref: dict[str, ClientId], what: 
     codes: list[str] = []
     names: dict[str, str] = {}
     for subsystem in children(element, "subsystem"):
-        code = _text(subsystem, "subsystemCode", f"{where}, subsystem")
         try:
-            subsystem_id = client.subsystem(code)
-        except ValueError as exc:
-            raise XRoadProtocolError(f"{where}: invalid subsystem: {exc}") from None
+            code = _text(subsystem, "subsystemCode", f"{where}, subsystem")
+            try:
+                subsystem_id = client.subsystem(code)
+            except ValueError as exc:
+                raise XRoadProtocolError(f"{where}: invalid subsystem: {exc}") from None
+        except XRoadProtocolError as exc:
+            subject = raw_subject([str(client), child_text(subsystem, "subsystemCode")])
+            _refuse(refused, exc, subject, where)
+            continue
         _register(by_ref, subsystem, subsystem_id, where)
         codes.append(code)
         name = child_text(subsystem, "subsystemName")
@@ -586,14 +792,27 @@ def _resolve(by_ref: dict[str, ClientId], ref: str | None, what: str) -> ClientI
     return found
 
 
-def _security_server(element: Element, by_ref: dict[str, ClientId], what: str) -> SecurityServer:
+def _security_server(
+    element: Element,
+    by_ref: dict[str, ClientId],
+    what: str,
+    refused: list[RefusedEntry] | None = None,
+) -> SecurityServer:
     code = _text(element, "serverCode", what)
     where = f"{what} ({code})"
+    try:
+        validate_part(code, "server code")
+    except ValueError as exc:
+        raise XRoadProtocolError(f"{where}: invalid identifier: {exc}") from None
     owner = _resolve(by_ref, child_text(element, "owner"), f"{where}: owner")
-    clients = tuple(
-        _resolve(by_ref, (ref.text or "").strip(), f"{where}: client")
-        for ref in children(element, "client")
-    )
+    resolved: list[ClientId] = []
+    for ref in children(element, "client"):
+        text = (ref.text or "").strip()
+        try:
+            resolved.append(_resolve(by_ref, text, f"{where}: client"))
+        except XRoadProtocolError as exc:
+            _refuse(refused, exc, f"{owner}/{code}: client {text}", where)
+    clients = tuple(resolved)
     maintenance = child(element, "inMaintenanceMode")
     in_maintenance = False
     message: str | None = None

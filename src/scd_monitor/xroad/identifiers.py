@@ -11,9 +11,16 @@ A service's text form always carries the subsystem when it is parsed: without it
 service ``E``. Services offered by a bare member (legacy, X-Road 6) can be built and
 formatted but not parsed back.
 
-No part may be empty, contain ``/`` (PR-REST §4.2 allows a percent-encoded one but
-calls it "not recommended"; the catalog and the text form cannot carry it) or a control
-character (a CR or LF in a code would end up in an HTTP header).
+Identifiers are data, never paths. A part is refused (``ValueError``) when X-Road itself
+refuses it: the security server rejects an identifier field holding an ISO control
+character (U+0000–U+001F, U+007F–U+009F), ``%``, ``:``, ``;``, ``/``, ``\\``, U+200B or
+U+FEFF (``MessageProcessorBase.checkIdentifier`` and ``EncodedIdentifierValidator`` in
+``nordic-institute/X-Road``; PR-MESS §2.7 and PR-REST §4.8 recommend even fewer
+characters: letters, digits and ``'()+,-.=?``). On top of that a part may not be empty,
+``.`` or ``..`` (a path segment of its own in a REST URL: "non-normalized paths" in the
+same validator), hold a lone surrogate (not Unicode text), or be longer than
+:data:`MAX_PART_LENGTH` characters. What remains is still percent-encoded, part by part,
+wherever it goes into a URL or a header (:func:`segment`, :meth:`ClientId.encoded`).
 
 :meth:`ClientId.slug` and :meth:`ServiceId.slug` give catalog ids (``[a-z0-9-]``, at
 most 63 characters, matching the catalog's slug pattern) that stay the same for the
@@ -31,11 +38,26 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-__all__ = ["CentralServiceId", "ClientId", "ServiceId", "validate_part"]
+from scd_monitor.sanitize import clean_text
+
+__all__ = [
+    "MAX_PART_LENGTH",
+    "CentralServiceId",
+    "ClientId",
+    "RefusedEntry",
+    "ServiceId",
+    "raw_subject",
+    "segment",
+    "validate_part",
+]
 
 MAX_SLUG_LENGTH = 63
+MAX_PART_LENGTH = 255
+"""Characters of one identifier part (X-Road keeps them in 255-character columns)."""
 _HASH_CHARS = 10
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_FORBIDDEN = re.compile("[%:;\\\\\u200b\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN = re.compile(r"^[a-z0-9]+$")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -46,11 +68,36 @@ def validate_part(value: object, what: str) -> str:
         raise ValueError(f"{what} must be a string, not {type(value).__name__}")
     if not value:
         raise ValueError(f"{what} is empty")
+    if _SURROGATE.search(value):
+        raise ValueError(f"{what} {_shown(value)} is not valid Unicode (a lone surrogate)")
+    if len(value) > MAX_PART_LENGTH:
+        raise ValueError(f"{what} {_shown(value)} is longer than {MAX_PART_LENGTH} characters")
     if "/" in value:
         raise ValueError(f"{what} {value!r} contains '/'")
     if _CONTROL.search(value):
         raise ValueError(f"{what} {value!r} contains a control character")
+    forbidden = _FORBIDDEN.search(value)
+    if forbidden:
+        raise ValueError(
+            f"{what} {value!r} contains {forbidden.group()!r}, which X-Road does not allow"
+        )
+    if value in (".", ".."):
+        raise ValueError(f"{what} {value!r} is a relative path segment")
     return value
+
+
+def _shown(value: str) -> str:
+    """``value`` fit for a message about an invalid part: surrogates escaped, shortened."""
+    shown = repr(value[:60]).encode("utf-8", "backslashreplace").decode("utf-8")
+    return shown + ("…" if len(value) > 60 else "")
+
+
+def segment(part: str) -> str:
+    """One identifier part as one URL path segment: percent-encoded (UTF-8) with nothing
+    kept as it is, a part of only dots (which :func:`validate_part` refuses anyway)
+    encoded as well, so it can never be read as ``.`` or ``..`` (PR-REST §4.2)."""
+    encoded = quote(part, safe="")
+    return encoded.replace(".", "%2E") if encoded.strip(".") == "" else encoded
 
 
 def _split(text: str, what: str, counts: tuple[int, ...]) -> list[str]:
@@ -121,7 +168,7 @@ class ClientId:
     def encoded(self) -> str:
         """Each part percent-encoded (UTF-8), joined by ``/``: the ``X-Road-Client``
         header and the REST URL form (PR-REST §4.2, §4.3)."""
-        return "/".join(quote(part, safe="") for part in self.parts)
+        return "/".join(segment(part) for part in self.parts)
 
     def slug(self) -> str:
         """A stable catalog id for this client (see the module docstring)."""
@@ -181,3 +228,35 @@ class CentralServiceId:
 
     def __str__(self) -> str:
         return f"{self.instance}/{self.service_code}"
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedEntry:
+    """One entry of an answer (a member, a subsystem, a service …) left out because its
+    identifier is invalid or the entry is malformed; the rest of the answer is kept.
+
+    ``subject`` is the identifier as sent (cleaned: it may hold what made it invalid,
+    e.g. a lone surrogate shown as U+FFFD), ``reason`` why it was refused, ``where``
+    which answer and entry (``listMethods response, service #3``).
+    """
+
+    subject: str
+    reason: str
+    where: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", clean_text(self.subject, limit=_SUBJECT_LIMIT))
+        object.__setattr__(self, "reason", clean_text(self.reason, limit=_REASON_LIMIT))
+        object.__setattr__(self, "where", clean_text(self.where, limit=_REASON_LIMIT))
+
+
+_SUBJECT_LIMIT = 400
+_REASON_LIMIT = 300
+
+
+def raw_subject(values: list[object]) -> str:
+    """The text form of an identifier from the raw fields an answer gave (``None`` and
+    non-text fields shown as ``?``), for naming a refused entry."""
+    return "/".join(
+        value if isinstance(value, str) else "?" for value in values if value is not None
+    )

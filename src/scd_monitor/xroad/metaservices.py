@@ -19,6 +19,11 @@ the entry) and lenient about what the documents disagree on: the REST method lis
 read under ``service`` (the examples) or ``member`` (the OpenAPI annex), with
 ``snake_case`` or ``camelCase`` keys; element namespaces inside a SOAP body are not
 checked, only the SOAP 1.1 envelope's.
+
+The list parsers take ``refused``: without it one bad entry (an invalid identifier, a
+malformed entry) fails the whole answer, as a probe wants; with a list, the bad entry is
+appended to it as a :class:`~scd_monitor.xroad.identifiers.RefusedEntry` and the rest is
+kept, as directory discovery wants (one hostile entry never hides the others).
 """
 
 from __future__ import annotations
@@ -32,7 +37,13 @@ from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
 from scd_monitor.xroad.errors import XRoadError, XRoadProtocolError
-from scd_monitor.xroad.identifiers import CentralServiceId, ClientId, ServiceId
+from scd_monitor.xroad.identifiers import (
+    CentralServiceId,
+    ClientId,
+    RefusedEntry,
+    ServiceId,
+    raw_subject,
+)
 from scd_monitor.xroad.mime import content_type_of, split_multipart
 from scd_monitor.xroad.xml import (
     DEFAULT_MAX_BYTES,
@@ -306,6 +317,45 @@ def _client_from_xml_fields(element: Element, what: str) -> ClientId:
         raise XRoadProtocolError(f"{what}: invalid identifier: {exc}") from None
 
 
+_XML_CLIENT_FIELDS = ("xRoadInstance", "memberClass", "memberCode", "subsystemCode")
+_XML_SERVICE_FIELDS = (*_XML_CLIENT_FIELDS, "serviceCode", "serviceVersion")
+_JSON_CLIENT_FIELDS = (
+    ("xroad_instance", "xRoadInstance"),
+    ("member_class", "memberClass"),
+    ("member_code", "memberCode"),
+    ("subsystem_code", "subsystemCode"),
+)
+_JSON_SERVICE_FIELDS = (
+    *_JSON_CLIENT_FIELDS,
+    ("service_code", "serviceCode"),
+    ("service_version", "serviceVersion"),
+)
+
+
+def _xml_subject(element: Element | None, fields: Sequence[str]) -> str:
+    if element is None:
+        return "?"
+    return raw_subject([child_text(element, name) or None for name in fields])
+
+
+def _json_subject(entry: object, fields: Sequence[tuple[str, str]]) -> str:
+    if not isinstance(entry, dict):
+        return "?"
+    values: list[object] = []
+    for names in fields:
+        values.append(next((entry[n] for n in names if entry.get(n) is not None), None))
+    return raw_subject(values)
+
+
+def _refuse(
+    refused: list[RefusedEntry] | None, exc: XRoadProtocolError, subject: str, where: str
+) -> None:
+    """Keep the entry's error for the caller (lenient mode), or raise it (strict)."""
+    if refused is None:
+        raise exc
+    refused.append(RefusedEntry(subject, exc.message.removeprefix(f"{where}: "), where))
+
+
 # -- listClients, listCentralServices --------------------------------------------------
 
 
@@ -323,7 +373,10 @@ def _root(data: bytes, local: str, what: str, max_bytes: int) -> Element:
 
 
 def parse_list_clients_xml(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    refused: list[RefusedEntry] | None = None,
 ) -> list[ListedClient]:
     """A ``clientList`` document (PR-META §2, Annex A, C.1)."""
     what = "listClients response"
@@ -332,20 +385,26 @@ def parse_list_clients_xml(
     for index, member in enumerate(children(root, "member")):
         where = f"{what}, member #{index + 1}"
         id_element = child(member, "id")
-        if id_element is None:
-            raise XRoadProtocolError(f"{where}: has no <id>")
-        found.append(
-            ListedClient(
-                id=_client_from_xml(id_element, where),
-                name=child_text(member, "name"),
-                subsystem_name=child_text(member, "subsystemName"),
+        try:
+            if id_element is None:
+                raise XRoadProtocolError(f"{where}: has no <id>")
+            found.append(
+                ListedClient(
+                    id=_client_from_xml(id_element, where),
+                    name=child_text(member, "name"),
+                    subsystem_name=child_text(member, "subsystemName"),
+                )
             )
-        )
+        except XRoadProtocolError as exc:
+            _refuse(refused, exc, _xml_subject(id_element, _XML_CLIENT_FIELDS), where)
     return found
 
 
 def parse_list_clients_json(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    refused: list[RefusedEntry] | None = None,
 ) -> list[ListedClient]:
     """The JSON ``listClients`` answer (PR-META Annex B OpenAPI, C.1 JSON)."""
     what = "listClients JSON response"
@@ -354,25 +413,30 @@ def parse_list_clients_json(
     found: list[ListedClient] = []
     for index, member in enumerate(members):
         where = f"{what}, member #{index + 1}"
-        if not isinstance(member, dict):
-            raise XRoadProtocolError(f"{where}: not an object")
-        identifier = member.get("id")
-        if not isinstance(identifier, dict):
-            raise XRoadProtocolError(f'{where}: has no "id" object')
-        object_type = _str_field(identifier, ("object_type", "objectType"), where)
-        client = _client_from_json(identifier, where)
-        if object_type is not None and object_type != client.object_type:
-            raise XRoadProtocolError(
-                f"{where}: object_type {object_type} does not match identifier {client}"
-            )
-        found.append(
-            ListedClient(
-                id=client,
-                name=_str_field(member, ("name",), where),
-                subsystem_name=_str_field(member, ("subsystem_name", "subsystemName"), where),
-            )
-        )
+        identifier = member.get("id") if isinstance(member, dict) else None
+        try:
+            found.append(_listed_client_json(member, identifier, where))
+        except XRoadProtocolError as exc:
+            _refuse(refused, exc, _json_subject(identifier, _JSON_CLIENT_FIELDS), where)
     return found
+
+
+def _listed_client_json(member: object, identifier: object, where: str) -> ListedClient:
+    if not isinstance(member, dict):
+        raise XRoadProtocolError(f"{where}: not an object")
+    if not isinstance(identifier, dict):
+        raise XRoadProtocolError(f'{where}: has no "id" object')
+    object_type = _str_field(identifier, ("object_type", "objectType"), where)
+    client = _client_from_json(identifier, where)
+    if object_type is not None and object_type != client.object_type:
+        raise XRoadProtocolError(
+            f"{where}: object_type {object_type} does not match identifier {client}"
+        )
+    return ListedClient(
+        id=client,
+        name=_str_field(member, ("name",), where),
+        subsystem_name=_str_field(member, ("subsystem_name", "subsystemName"), where),
+    )
 
 
 def parse_list_central_services(
@@ -462,7 +526,11 @@ def _client_from_json(mapping: Mapping[str, Any], what: str) -> ClientId:
 
 
 def parse_rest_method_list(
-    data: bytes, *, what: str = "listMethods response", max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    *,
+    what: str = "listMethods response",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    refused: list[RefusedEntry] | None = None,
 ) -> list[ServiceEntry]:
     """A REST ``listMethods`` / ``allowedMethods`` answer (PR-MREST §4, B.1, B.2)."""
     document = _json(data, what, max_bytes)
@@ -470,33 +538,38 @@ def parse_rest_method_list(
     found: list[ServiceEntry] = []
     for index, entry in enumerate(services):
         where = f"{what}, service #{index + 1}"
-        if not isinstance(entry, dict):
-            raise XRoadProtocolError(f"{where}: not an object")
-        object_type = _str_field(entry, ("object_type",), where)
-        nested = entry.get("objectType")
-        if object_type is None and isinstance(nested, dict):
-            object_type = _str_field(nested, ("object_type",), where)
-        elif object_type is None and isinstance(nested, str):
-            object_type = nested
-        if object_type is not None and object_type != "SERVICE":
-            raise XRoadProtocolError(f"{where}: object_type is {object_type}, expected SERVICE")
-        provider = _client_from_json(entry, where)
         try:
-            service = ServiceId(
-                provider,
-                _required_json(entry, ("service_code", "serviceCode"), where),
-                _str_field(entry, ("service_version", "serviceVersion"), where) or None,
-            )
-        except ValueError as exc:
-            raise XRoadProtocolError(f"{where}: invalid service identifier: {exc}") from None
-        found.append(
-            ServiceEntry(
-                service=service,
-                service_type=_str_field(entry, ("service_type", "serviceType"), where),
-                endpoints=_endpoints(entry, where),
-            )
-        )
+            found.append(_service_entry_json(entry, where))
+        except XRoadProtocolError as exc:
+            _refuse(refused, exc, _json_subject(entry, _JSON_SERVICE_FIELDS), where)
     return found
+
+
+def _service_entry_json(entry: object, where: str) -> ServiceEntry:
+    if not isinstance(entry, dict):
+        raise XRoadProtocolError(f"{where}: not an object")
+    object_type = _str_field(entry, ("object_type",), where)
+    nested = entry.get("objectType")
+    if object_type is None and isinstance(nested, dict):
+        object_type = _str_field(nested, ("object_type",), where)
+    elif object_type is None and isinstance(nested, str):
+        object_type = nested
+    if object_type is not None and object_type != "SERVICE":
+        raise XRoadProtocolError(f"{where}: object_type is {object_type}, expected SERVICE")
+    provider = _client_from_json(entry, where)
+    try:
+        service = ServiceId(
+            provider,
+            _required_json(entry, ("service_code", "serviceCode"), where),
+            _str_field(entry, ("service_version", "serviceVersion"), where) or None,
+        )
+    except ValueError as exc:
+        raise XRoadProtocolError(f"{where}: invalid service identifier: {exc}") from None
+    return ServiceEntry(
+        service=service,
+        service_type=_str_field(entry, ("service_type", "serviceType"), where),
+        endpoints=_endpoints(entry, where),
+    )
 
 
 def _endpoints(entry: Mapping[str, Any], what: str) -> tuple[RestEndpoint, ...]:
@@ -667,6 +740,7 @@ def parse_soap_method_list(
     message_id: str | None = None,
     http_status: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    refused: list[RefusedEntry] | None = None,
 ) -> list[ServiceId]:
     """A SOAP ``listMethodsResponse`` / ``allowedMethodsResponse`` (PR-META §3, C.3, C.5).
 
@@ -681,10 +755,14 @@ def parse_soap_method_list(
         raise XRoadProtocolError(
             f"{what}: body has no <{method}Response> (found {found or 'nothing'})"
         )
-    return [
-        _service_from_xml(element, f"{what}, service #{index + 1}")
-        for index, element in enumerate(children(wrapper, "service"))
-    ]
+    services: list[ServiceId] = []
+    for index, element in enumerate(children(wrapper, "service")):
+        where = f"{what}, service #{index + 1}"
+        try:
+            services.append(_service_from_xml(element, where))
+        except XRoadProtocolError as exc:
+            _refuse(refused, exc, _xml_subject(element, _XML_SERVICE_FIELDS), where)
+    return services
 
 
 def parse_get_wsdl_response(

@@ -5,6 +5,13 @@ The configuration directory is signed over "the body of the first MIME part"
 (the line break before a boundary delimiter belongs to the delimiter), not re-encoded
 by a MIME library. Line breaks may be CRLF (the standard) or bare LF (what the protocol
 documents show); both are accepted.
+
+Two habits of real X-Road servers are accepted where the caller asks for them, because
+X-Road's own configuration client (Apache mime4j, ``ConfigurationParser``) accepts them:
+parameter values in single quotes (``instance='CO'``, written by every central server;
+``single_quotes=True``) and a multipart that ends without its closing delimiter
+(``--boundary`` alone at the end, or nothing, as central servers up to 7.2 wrote the
+configuration directory; ``unclosed=True``).
 """
 
 from __future__ import annotations
@@ -17,9 +24,19 @@ from dataclasses import dataclass
 
 from scd_monitor.xroad.errors import XRoadProtocolError
 
-__all__ = ["HeaderValue", "MimePart", "content_type_of", "parse_header_value", "split_multipart"]
+__all__ = [
+    "HeaderValue",
+    "MimePart",
+    "content_type_of",
+    "leading_headers",
+    "parse_header_value",
+    "split_multipart",
+]
 
 _BOUNDARY_CHARS = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{1,70}$")
+_FIELD_LINE = re.compile(rb"^(?!--)[!-9;-~]+:")
+"""A header field line (RFC 5322 §2.2: printable name without a colon), never a
+``--boundary`` delimiter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +48,13 @@ class HeaderValue:
     params: dict[str, str]
 
 
-def parse_header_value(raw: str) -> HeaderValue:
+def parse_header_value(raw: str, *, single_quotes: bool = False) -> HeaderValue:
     """Split ``text/xml; charset="utf-8"`` into the value and its parameters.
 
     The value is kept as sent (a base64 hash may end in ``=``); parameter names are
-    lower-cased and quoted parameter values unquoted (RFC 2045 §5.1).
+    lower-cased and quoted parameter values unquoted (RFC 2045 §5.1). With
+    ``single_quotes``, a value in single quotes (``instance='CO'``) is unquoted too, as
+    X-Road's configuration client does with the ``instance`` parameter.
     """
     segments = _segments(raw)
     value = segments[0].strip() if segments else ""
@@ -48,6 +67,8 @@ def parse_header_value(raw: str) -> HeaderValue:
         param = param.strip()
         if len(param) >= 2 and param[0] == param[-1] == '"':
             param = re.sub(r"\\(.)", r"\1", param[1:-1])
+        elif single_quotes and len(param) >= 2 and param[0] == param[-1] == "'":
+            param = param[1:-1]
         params.setdefault(name, param)
     return HeaderValue(value=value, params=params)
 
@@ -116,11 +137,17 @@ class MimePart:
         raise XRoadProtocolError(f"{what}: unsupported Content-Transfer-Encoding {encoding!r}")
 
 
-def split_multipart(body: bytes, boundary: str, *, what: str) -> list[MimePart]:
+def split_multipart(
+    body: bytes, boundary: str, *, what: str, unclosed: bool = False
+) -> list[MimePart]:
     """The parts of a multipart ``body`` delimited by ``boundary`` (RFC 2046 §5.1.1).
 
     The preamble and epilogue are ignored. A body without the closing delimiter
-    (``--boundary--``) is refused as truncated.
+    (``--boundary--``) is refused as truncated, unless ``unclosed``: then, as mime4j
+    reads it, the last part ends with the body, and a delimiter with nothing but white
+    space after it ends the multipart (the ``--boundary`` that central servers up to
+    X-Road 7.2 end their configuration directory with). Use ``unclosed`` only for a
+    multipart nested in one that was closed, so a cut download is still noticed.
     """
     if not _BOUNDARY_CHARS.match(boundary) or boundary.endswith(" "):
         raise XRoadProtocolError(f"{what}: invalid multipart boundary {boundary!r}")
@@ -140,10 +167,36 @@ def split_multipart(body: bytes, boundary: str, *, what: str) -> list[MimePart]:
     if start is None:
         raise XRoadProtocolError(f"{what}: no multipart boundary {boundary!r} in the body")
     if not closed:
-        raise XRoadProtocolError(
-            f"{what}: multipart body ends without its closing boundary (truncated?)"
-        )
+        if not unclosed:
+            raise XRoadProtocolError(
+                f"{what}: multipart body ends without its closing boundary (truncated?)"
+            )
+        if body[start:].strip():
+            parts.append(_part(body[start:], what))
     return parts
+
+
+def leading_headers(body: bytes, *, what: str) -> tuple[tuple[tuple[str, str], ...], int] | None:
+    """The header block a body starts with, and where the rest of the body begins.
+
+    X-Road's configuration sources write the whole MIME entity, headers included, and
+    serve it as a file (``Content-Type: multipart/related; boundary=…`` as the first
+    line of the body); X-Road's client parses it as such. ``None`` when the body does
+    not start with a header line (a ``--boundary`` line or any other text) or the
+    block does not end with an empty line.
+    """
+    first = body[:1000].split(b"\n", 1)[0]
+    if not _FIELD_LINE.match(first):
+        return None
+    ends = [
+        (index, size)
+        for size, sep in ((4, b"\r\n\r\n"), (2, b"\n\n"), (3, b"\n\r\n"))
+        if (index := body.find(sep)) >= 0
+    ]
+    if not ends:
+        return None
+    index, size = min(ends)
+    return _headers(body[:index], what), index + size
 
 
 def _part(raw: bytes, what: str) -> MimePart:
