@@ -329,3 +329,15 @@ async def test_a_missing_part_is_not_a_missing_version() -> None:
     assert (outcome.error_kind, outcome.status_code) == (ErrorKind.STATUS, 404)
     assert "/gone.xml" in (outcome.message or "")
     assert asked == ["/internalconf?version=6", "/internalconf?version=5", "/gone.xml"]
+
+
+async def test_discovery_finds_the_version_the_source_serves_too() -> None:
+    """Issue 13 §4 for discovery: the directory reader asks for versions as the probe does
+    (one search, in the X-Road client), so a source whose minimum is 3 is read."""
+    from scd_monitor.xroad.directory import DirectoryReader
+
+    async with FakeConfigurationSource(_directory(), min_version=3) as cs:
+        reader = DirectoryReader(source="co", instance="CO", globalconf_url=cs.internal_url)
+        directory = await reader.read()
+        assert directory.to_json()["globalconf"]["version"] == 3
+        assert _versions_asked(cs)[:4] == ["version=6", "version=5", "version=4", "version=3"]

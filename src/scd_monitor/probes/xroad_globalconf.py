@@ -24,17 +24,19 @@ certificate or anchor file is the monitor's problem (``internal``).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 from scd_monitor.catalog.models import ResolvedCheck, XRoadGlobalconfCheck
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import ErrorKind, Outcome
 from scd_monitor.probes.xroadinfo import failure_outcome
-from scd_monitor.xroad.client import fetch_globalconf
-from scd_monitor.xroad.errors import XRoadFailure, XRoadStatusError, XRoadTransportError
+from scd_monitor.xroad.client import (
+    CONFIGURATION_VERSIONS,
+    configuration_versions,
+    fetch_newest_globalconf,
+)
+from scd_monitor.xroad.errors import XRoadFailure
 from scd_monitor.xroad.globalconf import GlobalConf, parse_configuration_anchor
 
 __all__ = [
@@ -46,18 +48,6 @@ __all__ = [
 
 Details = dict[str, str | int | float | bool]
 _SHOWN = 5
-
-CONFIGURATION_VERSIONS: tuple[int, ...] = (6, 5, 4, 3, 2)
-"""The versions asked for, newest first: X-Road's ``CURRENT_GLOBAL_CONFIGURATION_VERSION``
-down to its ``MINIMUM_SUPPORTED_GLOBAL_CONFIGURATION_VERSION``; the parser reads the
-shared parameters of all of them."""
-
-
-def configuration_versions(url: str) -> tuple[int | None, ...]:
-    """The versions to ask for, in order; ``(None,)`` when ``url`` already names one."""
-    if any(name == "version" for name, _ in parse_qsl(urlsplit(url).query)):
-        return (None,)
-    return CONFIGURATION_VERSIONS
 
 
 def verification_material(
@@ -115,30 +105,15 @@ class XRoadGlobalconfProbe:
     ) -> GlobalConf:
         """The configuration in the newest version the source serves (module docstring);
         ``seconds`` bounds the whole search."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        versions = configuration_versions(spec.url)
-        for index, version in enumerate(versions):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise XRoadTransportError(
-                    "timeout", f"global configuration: over {seconds:.2f} s (version {version})"
-                )
-            try:
-                return await fetch_globalconf(
-                    spec.url,
-                    instance=instance,
-                    tls=spec.tls,
-                    contexts=self._contexts,
-                    timeout=remaining,
-                    version=version,
-                    verification_certs=certs,
-                    clock=self._clock,
-                )
-            except XRoadStatusError as exc:
-                if index == len(versions) - 1 or not _version_missing(exc):
-                    raise
-        raise AssertionError("unreachable: the last version's failure is raised")
+        return await fetch_newest_globalconf(
+            spec.url,
+            timeout=seconds,
+            instance=instance,
+            tls=spec.tls,
+            contexts=self._contexts,
+            verification_certs=certs,
+            clock=self._clock,
+        )
 
     def _judge(self, spec: XRoadGlobalconfCheck, conf: GlobalConf) -> Outcome:
         now = self._clock.now()
@@ -189,9 +164,3 @@ class XRoadGlobalconfProbe:
                 details=details,
             )
         return Outcome(ok=True, details=details)
-
-
-def _version_missing(exc: XRoadStatusError) -> bool:
-    """A ``404`` for the directory itself (PR-GCONF §2.7: "version not available"), not
-    for a file it lists. :func:`fetch_globalconf` names the directory in its message."""
-    return exc.status_code == 404 and exc.message.startswith("configuration directory")

@@ -89,12 +89,20 @@ if TYPE_CHECKING:
     from scd_monitor.clock import Clock
 
 __all__ = [
+    "CONFIGURATION_VERSIONS",
     "HealthReport",
     "HealthStatus",
     "SecurityServerClient",
     "check_health",
+    "configuration_versions",
     "fetch_globalconf",
+    "fetch_newest_globalconf",
 ]
+
+CONFIGURATION_VERSIONS: tuple[int, ...] = (6, 5, 4, 3, 2)
+"""The versions asked for, newest first: X-Road's ``CURRENT_GLOBAL_CONFIGURATION_VERSION``
+down to its ``MINIMUM_SUPPORTED_GLOBAL_CONFIGURATION_VERSION``; the parser reads the
+shared parameters of all of them."""
 
 _USER_AGENT = f"scd-monitor/{__version__}"
 _PLAIN = TlsOptions(verify=False)
@@ -599,3 +607,46 @@ async def fetch_globalconf(
         directory=directory,
         signature_verified=verification_certs is not None,
     )
+
+
+def configuration_versions(url: str) -> tuple[int | None, ...]:
+    """The versions to ask for, in order; ``(None,)`` when ``url`` already names one."""
+    if any(name == "version" for name, _ in parse_qsl(urlsplit(url).query)):
+        return (None,)
+    return CONFIGURATION_VERSIONS
+
+
+async def fetch_newest_globalconf(
+    source_url: str,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 -- the whole search's budget
+    **options: Any,
+) -> GlobalConf:
+    """:func:`fetch_globalconf` in the newest version the source serves, chosen as X-Road's
+    own configuration client chooses it (``LocationVersionResolver``, PR-GCONF §2.7): a
+    ``version`` already in ``source_url`` is used as it is; otherwise ``?version=6`` is
+    asked first and each ``404`` for the directory moves down one version, to ``2``, whose
+    answer is taken whatever it is. Any other failure is not a reason to try an older
+    version. ``timeout`` bounds the whole search; ``options`` go to
+    :func:`fetch_globalconf`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    versions = configuration_versions(source_url)
+    for index, version in enumerate(versions):
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise XRoadTransportError(
+                "timeout", f"global configuration: over {timeout:.2f} s (version {version})"
+            )
+        try:
+            return await fetch_globalconf(source_url, timeout=remaining, version=version, **options)
+        except XRoadStatusError as exc:
+            if index == len(versions) - 1 or not _version_missing(exc):
+                raise
+    raise AssertionError("unreachable: the last version's failure is raised")
+
+
+def _version_missing(exc: XRoadStatusError) -> bool:
+    """A ``404`` for the directory itself (PR-GCONF §2.7: "version not available"), not
+    for a file it lists: :func:`fetch_globalconf` names the directory in its message."""
+    return exc.status_code == 404 and exc.message.startswith("configuration directory")

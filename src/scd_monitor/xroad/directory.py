@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from scd_monitor.errors import ScdMonitorError
 from scd_monitor.sanitize import clean_text, clean_value
-from scd_monitor.xroad.client import SecurityServerClient, fetch_globalconf
+from scd_monitor.xroad.client import SecurityServerClient, fetch_newest_globalconf
 from scd_monitor.xroad.errors import XRoadFailure
 from scd_monitor.xroad.identifiers import ClientId, RefusedEntry, ServiceId, validate_part
 
@@ -428,7 +428,7 @@ class DirectoryReader:
         if self.globalconf_url is not None:
             try:
                 self.requests += 1
-                conf = await fetch_globalconf(
+                conf = await fetch_newest_globalconf(
                     self.globalconf_url,
                     instance=self.instance,
                     tls=self.globalconf_tls,
