@@ -46,7 +46,8 @@ REFUSED = {"carpetaciudadana.and.gov.co", "www.gov.co"}
 """Names that resolve to a loopback port nobody listens on (``connect`` failures)."""
 
 
-def closed_port() -> int:
+def unused_port() -> int:
+    """A loopback port nobody listens on: free to bind, refusing connections."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -58,7 +59,7 @@ def offline_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     to a refused loopback port, every other name fails as a dead resolver does. Yields
     the names asked for."""
     real = socket.getaddrinfo
-    port = closed_port()
+    port = unused_port()
     asked: list[str] = []
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
@@ -76,10 +77,6 @@ def offline_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield asked
 
 
-def free_port() -> int:
-    return closed_port()
-
-
 @pytest.mark.timeout(OFFLINE_SECONDS + 120)
 async def test_the_example_catalog_offline_charges_nothing(
     offline_network: list[str], tmp_path: Path
@@ -88,7 +85,7 @@ async def test_the_example_catalog_offline_charges_nothing(
     settings = load_settings(
         catalog=EXAMPLE,
         database_url=db,
-        listen=f"127.0.0.1:{free_port()}",
+        listen=f"127.0.0.1:{unused_port()}",
         vantage="offline",
         shutdown_grace=timedelta(seconds=2),
         spool_dir=tmp_path / "spool",

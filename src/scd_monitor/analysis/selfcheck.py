@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
 
 from scd_monitor.catalog.models import MonitorSelf
 from scd_monitor.sla.model import State
-from scd_monitor.sla.timeline import vantage_blind
+from scd_monitor.sla.timeline import is_mass_failure, vantage_blind
 
 __all__ = ["CheckNow", "SelfCheck", "self_check"]
 
@@ -79,10 +78,8 @@ def self_check(checks: Iterable[CheckNow], monitor: MonitorSelf) -> SelfCheck:
     down = {c.provider for c in watched if c.state is State.DOWN}
     mass = monitor.mass_failure
     mass_failure = None
-    if (
-        fresh
-        and len(down) >= mass.min_providers
-        and Fraction(len(down), len(fresh)) >= Fraction(str(mass.min_ratio))
+    if is_mass_failure(
+        len(down), len(fresh), min_ratio=mass.min_ratio, min_providers=mass.min_providers
     ):
         mass_failure = (len(down), len(fresh))
 

@@ -26,9 +26,9 @@ Summaries are es-CO for the reports: numbers by :mod:`scd_monitor.l10n`, instant
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from scd_monitor import l10n
@@ -447,74 +447,66 @@ def monitor_signals(obs: Observations, rules: Rules) -> list[Signal]:
     rule = rules.monitor
     if not rule.enabled:
         return []
-    out: list[Signal] = []
     severity = rule.severity or default_severity(SignalKind.MONITOR_FAULT, "otro")
+
+    def signal(
+        key: str,
+        summary: str,
+        checks: Sequence[CheckObservation] = (),
+        details: Mapping[str, Any] | None = None,
+    ) -> Signal:
+        starts = [c.since for c in checks if c.since is not None]
+        return Signal(
+            provider=MONITOR_PROVIDER,
+            service=MONITOR_SERVICE,
+            kind=SignalKind.MONITOR_FAULT,
+            key=key,
+            severity=severity,
+            summary=summary,
+            since=min(starts) if starts else None,
+            after=rule.after,
+            checks=tuple(c.check_id for c in checks),
+            error_kinds=_error_kinds(checks),
+            details=details or {},
+        )
+
+    out: list[Signal] = []
     verdict = vantage_check(obs)
     canaries = [c for c in obs.canaries if c.check_id in verdict.canaries_down]
     if canaries:
-        starts = [c.since for c in canaries if c.since is not None]
         out.append(
-            Signal(
-                provider=MONITOR_PROVIDER,
-                service=MONITOR_SERVICE,
-                kind=SignalKind.MONITOR_FAULT,
-                key="canaries",
-                severity=severity,
-                summary=(
-                    "Verificaciones de control del monitor caídas desde el punto de medición "
-                    f"{obs.vantage}: "
-                    + ", ".join(c.check for c in canaries)
-                    + ". Mientras dure la falla, las mediciones de ese punto no se imputan a "
-                    "los prestadores."
-                ),
-                since=min(starts) if starts else None,
-                after=rule.after,
-                checks=tuple(c.check_id for c in canaries),
-                error_kinds=_error_kinds(canaries),
+            signal(
+                "canaries",
+                "Verificaciones de control del monitor caídas desde el punto de medición "
+                f"{obs.vantage}: "
+                + ", ".join(c.check for c in canaries)
+                + ". Mientras dure la falla, las mediciones de ese punto no se imputan a "
+                "los prestadores.",
+                canaries,
             )
         )
     if verdict.mass_failure is not None:
         down, fresh = verdict.mass_failure
         out.append(
-            Signal(
-                provider=MONITOR_PROVIDER,
-                service=MONITOR_SERVICE,
-                kind=SignalKind.MONITOR_FAULT,
-                key="mass_failure",
-                severity=severity,
-                summary=(
-                    f"Falla masiva vista desde el punto de medición {obs.vantage}: {down} de "
-                    f"{fresh} prestadores con verificaciones caídas al mismo tiempo; se presume "
-                    "una falla del monitor y no se imputa a los prestadores."
-                ),
-                after=rule.after,
+            signal(
+                "mass_failure",
+                f"Falla masiva vista desde el punto de medición {obs.vantage}: {down} de "
+                f"{fresh} prestadores con verificaciones caídas al mismo tiempo; se presume "
+                "una falla del monitor y no se imputa a los prestadores.",
                 details={"providers_down": down, "providers_fresh": fresh},
             )
         )
     blind = verdict.blind_hosts
     if blind is not None:
-        down_checks = [
-            c for s in obs.services for c in s.checks if c.state is State.DOWN and c.since
-        ]
-        starts = [c.since for c in down_checks if c.since is not None]
         out.append(
-            Signal(
-                provider=MONITOR_PROVIDER,
-                service=MONITOR_SERVICE,
-                kind=SignalKind.MONITOR_FAULT,
-                key="network_path",
-                severity=severity,
-                summary=(
-                    f"El punto de medición {obs.vantage} no logra resolver ni conectar con "
-                    f"ninguno de sus destinos ({len(blind)} destinos distintos fallan a la vez "
-                    "por DNS o conexión y ninguno responde): se presume una falla de la red "
-                    "o del resolvedor del propio monitor. Las mediciones de este punto no se "
-                    "imputan a los prestadores."
-                ),
-                since=min(starts) if starts else None,
-                after=rule.after,
-                checks=tuple(c.check_id for c in down_checks),
-                error_kinds=_error_kinds(down_checks),
+            signal(
+                "network_path",
+                f"El punto de medición {obs.vantage} no logra resolver ni conectar con "
+                f"ninguno de sus destinos ({len(blind)} destinos distintos fallan a la vez "
+                "por DNS o conexión y ninguno responde): se presume una falla de la red "
+                "o del resolvedor del propio monitor. Las mediciones de este punto no se "
+                "imputan a los prestadores.",
+                [c for s in obs.services for c in s.checks if c.state is State.DOWN and c.since],
                 details={"hosts": list(blind)},
             )
         )

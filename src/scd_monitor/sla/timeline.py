@@ -75,6 +75,7 @@ __all__ = [
     "CheckTimeline",
     "ServiceTimeline",
     "canary_fault_spans",
+    "is_mass_failure",
     "mass_failure_spans",
     "monitor_fault_spans",
     "network_path_fault_spans",
@@ -304,6 +305,16 @@ def _fault_spans(intervals: Sequence[Interval]) -> list[Span]:
     return [Span(s, e, State.UNKNOWN, MONITOR_FAULT) for s, e in intervals]
 
 
+def is_mass_failure(
+    failing: int, fresh: int, *, min_ratio: float | Fraction, min_providers: int
+) -> bool:
+    """Whether ``failing`` providers out of ``fresh`` (with fresh data) are a mass failure:
+    at least ``min_providers`` of them *and* at least ``min_ratio`` of ``fresh``
+    (compared exactly, ``min_ratio`` read as the decimal it prints as)."""
+    ratio = min_ratio if isinstance(min_ratio, Fraction) else Fraction(str(min_ratio))
+    return failing >= min_providers and failing >= ratio * fresh
+
+
 def mass_failure_spans(
     checks_of_one_vantage: Sequence[CheckTimeline],
     *,
@@ -345,7 +356,7 @@ def mass_failure_spans(
             fresh.add(provider)
             if span.state is State.DOWN:
                 failing.add(provider)
-        if len(failing) >= min_providers and len(failing) >= ratio * len(fresh):
+        if is_mass_failure(len(failing), len(fresh), min_ratio=ratio, min_providers=min_providers):
             hits.append((start, end))
     return _fault_spans(normalize(hits))
 
