@@ -39,6 +39,7 @@ from scd_monitor.catalog.incidents import IncidentsConfig
 from scd_monitor.config.durations import Duration
 from scd_monitor.config.types import (
     HttpUrlText,
+    Label,
     SecretRef,
     Slug,
     StrictModel,
@@ -78,7 +79,7 @@ def _compile(pattern: str) -> None:
 
 class _CheckBase(StrictModel):
     id: Slug
-    name: str | None = None
+    name: Label | None = None
     critical: bool = True
     enabled: bool = True
     interval: Duration | None = None
@@ -390,7 +391,7 @@ class MaintenanceWindow(StrictModel):
 
     start: AwareDatetime
     end: AwareDatetime
-    reason: Annotated[str, Field(min_length=1)]
+    reason: Annotated[Label, Field(min_length=1)]
     announced_at: AwareDatetime | None = None
     """When the provider announced it; needed when the service sets a minimum notice."""
 
@@ -413,7 +414,7 @@ class RecurringMaintenance(StrictModel):
 
     cron: str
     duration: Duration
-    reason: Annotated[str, Field(min_length=1)]
+    reason: Annotated[Label, Field(min_length=1)]
 
     @field_validator("cron")
     @classmethod
@@ -458,7 +459,7 @@ ServiceRule = Literal["any", "all"] | QuorumRule
 
 class Service(StrictModel):
     id: Slug
-    name: str | None = None
+    name: Label | None = None
     type: ServiceType
     sla: Sla = Sla()
     interval: Duration | None = None
@@ -492,8 +493,8 @@ class Service(StrictModel):
 
 class Provider(StrictModel):
     id: Slug
-    name: Annotated[str, Field(min_length=1)]
-    contact: str | None = None
+    name: Annotated[Label, Field(min_length=1)]
+    contact: Label | None = None
     interval: Duration | None = None
     timeout: Duration | None = None
     services: Annotated[list[Service], Field(min_length=1)]
@@ -635,14 +636,14 @@ class DiscoveryProvider(StrictModel):
     """
 
     id: Slug
-    name: Annotated[str, Field(min_length=1)]
-    contact: str | None = None
+    name: Annotated[Label, Field(min_length=1)]
+    contact: Label | None = None
     members_as_providers: bool = True
 
 
 class _TemplateCheck(StrictModel):
     id: Slug
-    name: str | None = None
+    name: Label | None = None
     critical: bool = True
     enabled: bool = True
     interval: Duration | None = None
@@ -697,7 +698,7 @@ class XRoadSource(StrictModel):
     """
 
     id: Slug
-    name: str | None = None
+    name: Label | None = None
     instance: XRoadInstance
     enabled: bool = True
     globalconf: XRoadGlobalconfSource | None = None

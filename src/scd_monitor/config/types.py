@@ -62,3 +62,19 @@ def _http_url(value: str) -> str:
 
 
 HttpUrlText = Annotated[str, AfterValidator(_http_url)]
+
+
+def _one_line(value: str) -> str:
+    for ch in value:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:
+            raise ValueError(
+                f"must be one line of text: control character U+{code:04X} at position "
+                f"{value.index(ch) + 1}"
+            )
+    return value
+
+
+Label = Annotated[str, AfterValidator(_one_line)]
+"""A name or reason people read on boards, reports and mail headers: one line of text
+(no control characters, NUL, lone surrogates or line breaks)."""
