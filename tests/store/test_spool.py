@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys, time
 from pathlib import Path
+import structlog
+# The log goes to stderr: on stdout a writer thread's line could land between "ready" and
+# its line break (print writes the two apart), and the test would wait for ever.
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 from scd_monitor.store import ResultRepository, ResultWriter, Store
 from scd_monitor.store.spool import Journal
 from tests.store.test_writer import FlakyStore, results
@@ -56,18 +61,25 @@ time.sleep(60)
 def killed_writer(spool: Path, url: str, *, submit: int, written: int) -> int:
     """Run :data:`CHILD`, SIGKILL it once it has written ``written`` results; how many
     it had written by then (at least)."""
+    errors = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would block it
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(spool), url, str(submit), str(written)],
         stdout=subprocess.PIPE,
+        stderr=errors,
         text=True,
         cwd=ROOT,
     )
     try:
         assert child.stdout is not None
         line: list[str] = []
-        while line[:1] != ["ready"]:  # structlog's default output is stdout too
+        while line[:1] != ["ready"]:
             text = child.stdout.readline()
-            assert text, "the child ended early"
+            if not text:
+                child.wait(timeout=10)
+                errors.seek(0)
+                raise AssertionError(
+                    f"the child ended early ({child.returncode}): {errors.read()[-4000:]}"
+                )
             line = text.split()
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=10) == -signal.SIGKILL
@@ -76,6 +88,7 @@ def killed_writer(spool: Path, url: str, *, submit: int, written: int) -> int:
         if child.poll() is None:
             child.kill()
             child.wait()
+        errors.close()
 
 
 def spool_results(spool: Path, batch: list[ProbeResult], name: str = "4242") -> Path:
