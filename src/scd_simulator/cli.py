@@ -18,6 +18,7 @@ from scd_monitor.errors import ConfigError
 from scd_simulator.directory import XRoadDirectory
 from scd_simulator.fleet import Simulator, XRoadSimulator
 from scd_simulator.net import check_loopback, stop_on
+from scd_simulator.opmon import OpMonData
 from scd_simulator.scenario import Scenario, TlsMode, load_scenario
 
 __all__ = ["main", "run_simulator", "run_xroad_simulator"]
@@ -34,6 +35,7 @@ async def run_simulator(
     stop: asyncio.Event | None = None,
     fleet_tls: TlsMode = "none",
     xroad: tuple[int, int] | None = None,
+    opmon: tuple[int, int] | None = None,
 ) -> None:
     """Serve the scenario (plus ``fleet`` synthetic healthy endpoints) until stopped.
 
@@ -53,13 +55,21 @@ async def run_simulator(
     With ``xroad=(N, M)`` (``--xroad N×M``) it also serves a fake X-Road over a synthetic
     directory of N subsystems of M services (``XRoadDirectory.synthetic``); ``"xroad"`` in
     the ready line then gives its URLs and counts (see ``Simulator.describe_xroad``).
+    With ``opmon=(R, P)`` (``--opmon-records R --opmon-page P``) its security server also
+    holds R operational monitoring records of the last day (seed 0, up to the offset of
+    X-Road's default 60 s), answered P per page (``scd_simulator.opmon``).
     """
     check_loopback(host)
     if fleet < 0:
         raise ConfigError([f"--fleet must be 0 or more, got {fleet}"])
+    if opmon is not None and xroad is None:
+        raise ConfigError(["--opmon-records needs --xroad (the security server that holds them)"])
     scenario = load_scenario(scenario_path) if scenario_path is not None else Scenario()
     directory = XRoadDirectory.synthetic(*xroad) if xroad is not None else None
-    sim = Simulator.from_scenario(scenario, workdir=workdir, host=host, port=port, xroad=directory)
+    opmon_data = _opmon_data(directory, *opmon) if directory is not None and opmon else None
+    sim = Simulator.from_scenario(
+        scenario, workdir=workdir, host=host, port=port, xroad=directory, xroad_opmon=opmon_data
+    )
     if fleet:
         try:
             sim.add_fleet(fleet, tls=fleet_tls)
@@ -82,6 +92,17 @@ async def run_simulator(
             }
             print(json.dumps(ready), flush=True)  # the ready line is the interface
             await stop.wait()
+
+
+def _opmon_data(directory: XRoadDirectory, records: int, page: int) -> OpMonData:
+    """``records`` generated records of the last day before X-Road's committed time."""
+    try:
+        data = OpMonData(directory, max_records_in_payload=page)
+    except ValueError as exc:
+        raise ConfigError([f"--opmon-page: {exc}"]) from None
+    end = int(data.clock.now().timestamp()) - data.offset_seconds - 1
+    data.generate(records, end - 86_400, end, seed=0)
+    return data
 
 
 async def run_xroad_simulator(
@@ -148,6 +169,20 @@ def _parser() -> argparse.ArgumentParser:
         help="also serve a fake X-Road (security server, health check, configuration source) "
         "with N subsystems of M services each, e.g. 20x5",
     )
+    parser.add_argument(
+        "--opmon-records",
+        type=int,
+        metavar="N",
+        help="with --xroad: the security server holds N operational monitoring records "
+        "(getSecurityServerOperationalData) of the last day",
+    )
+    parser.add_argument(
+        "--opmon-page",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="records per getSecurityServerOperationalData answer (X-Road's default 10000)",
+    )
     return parser
 
 
@@ -165,6 +200,15 @@ def parse_xroad(text: str | None) -> tuple[int, int] | None:
     return n, m
 
 
+def parse_opmon(records: int | None, page: int) -> tuple[int, int] | None:
+    """``--opmon-records`` and ``--opmon-page`` as ``(records, page)``."""
+    if records is None:
+        return None
+    if records < 0 or page < 1:
+        raise ConfigError(["--opmon-records must be 0 or more and --opmon-page 1 or more"])
+    return records, page
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -177,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=args.port,
                 fleet=args.fleet,
                 xroad=parse_xroad(args.xroad),
+                opmon=parse_opmon(args.opmon_records, args.opmon_page),
             )
         )
     except ConfigError as exc:

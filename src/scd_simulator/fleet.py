@@ -27,6 +27,7 @@ from scd_simulator.certs import CertificateAuthority, KeyPair, self_signed
 from scd_simulator.confsource import FakeConfigurationSource
 from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.net import CERT_HOSTS, Lifecycle, base_url, check_loopback, start_all
+from scd_simulator.opmon import OpMonData
 from scd_simulator.rawhttp import (
     NOT_HTTP,
     Connection,
@@ -83,10 +84,17 @@ class XRoadSimulator(Lifecycle):
         ss_port: int = 0,
         health_port: int = 0,
         conf_port: int = 0,
+        opmon: OpMonData | None = None,
     ) -> None:
         self.directory = directory
         self.security_server = FakeSecurityServer(
-            directory, host=host, port=ss_port, health_port=health_port, tls=tls, workdir=workdir
+            directory,
+            host=host,
+            port=ss_port,
+            health_port=health_port,
+            tls=tls,
+            workdir=workdir,
+            opmon=opmon,
         )
         self.configuration_source = FakeConfigurationSource(directory, host=host, port=conf_port)
 
@@ -107,6 +115,7 @@ class XRoadSimulator(Lifecycle):
             "instance": self.directory.instance,
             "members": len(self.directory.members),
             "subsystems": len(self.directory.subsystems),
+            "opmon": self.security_server.opmon.describe(),
         }
 
 
@@ -169,17 +178,20 @@ class Simulator(Lifecycle):
         clock: Clock | None = None,
         xroad: XRoadDirectory | None = None,
         xroad_client: str | None = None,
+        xroad_opmon: OpMonData | None = None,
     ) -> None:
         """``xroad``: also serve a fake X-Road over this directory. ``xroad_client`` is the
         monitor's own client id in it (default ``INSTANCE/CLASS/8999999999/MONITOR``, with the
         directory's first member class); it is added to the directory when missing, since
-        the security server answers only known clients."""
+        the security server answers only known clients. ``xroad_opmon``: the operational
+        monitoring data its security server answers with (default: none)."""
         check_loopback(host)
         self.workdir = workdir
         self.host = host
         self._ports: dict[TlsMode, int] = dict(ports or {})
         self._clock = clock or SystemClock()
         self.xroad = xroad
+        self.xroad_opmon = xroad_opmon
         self.xroad_client: str | None = None
         self._xroad_sim: XRoadSimulator | None = None
         self._xroad_health = 200
@@ -214,12 +226,15 @@ class Simulator(Lifecycle):
         port: int = 0,
         clock: Clock | None = None,
         xroad: XRoadDirectory | None = None,
+        xroad_opmon: OpMonData | None = None,
     ) -> Simulator:
         """A simulator with the scenario's endpoints; ``port`` (if not 0) fixes the plain one."""
         ports: dict[TlsMode, int] = {mode: s.port for mode, s in scenario.listeners.items()}
         if port:
             ports["none"] = port
-        sim = cls(workdir, host=host, ports=ports, clock=clock, xroad=xroad)
+        sim = cls(
+            workdir, host=host, ports=ports, clock=clock, xroad=xroad, xroad_opmon=xroad_opmon
+        )
         for spec in scenario.endpoints:
             sim.add(spec)
         return sim
@@ -346,7 +361,9 @@ class Simulator(Lifecycle):
                 await server.start()
                 self._servers[mode] = server
             if self.xroad is not None:
-                xroad_sim = XRoadSimulator(self.xroad, host=self.host, workdir=self.workdir)
+                xroad_sim = XRoadSimulator(
+                    self.xroad, host=self.host, workdir=self.workdir, opmon=self.xroad_opmon
+                )
                 await xroad_sim.start()
                 self._xroad_sim = xroad_sim
                 xroad_sim.configuration_source.write_anchor(self.xroad_anchor)

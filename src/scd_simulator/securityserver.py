@@ -38,6 +38,14 @@ from scd_simulator.directory import (
     parse_xml,
 )
 from scd_simulator.net import CERT_HOSTS, Lifecycle, base_url, check_loopback, start_all
+from scd_simulator.opmon import (
+    HEALTH_DATA,
+    OPMON_NS,
+    OPMON_SERVICES,
+    OpMonData,
+    OpMonFault,
+    multipart_related,
+)
 from scd_simulator.rawhttp import Connection, HttpServer, Request, Response, json_response
 
 __all__ = ["MAX_SOAP_BYTES", "METASERVICES", "FakeSecurityServer", "Metaservice"]
@@ -289,7 +297,9 @@ class FakeSecurityServer(Lifecycle):
         list WSDL services only; ``getWsdl`` (PR-META §4, C.6–C.8) answers a
         ``multipart/related`` message whose attachment is the WSDL, its endpoint replaced by
         ``http://example.org/xroad-endpoint``. A known WSDL service answers an empty
-        ``{code}Response``.
+        ``{code}Response``. ``getSecurityServerOperationalData`` and
+        ``getSecurityServerHealthData`` (PR-OPMON §2, §3; the provider is a member: the
+        server's owner) are answered from :attr:`opmon` (:mod:`scd_simulator.opmon`).
     Health check (separate port, like the security server's ``proxy.health-check-port``)
         Any path; the status set with :meth:`FakeSecurityServer.set_health`.
 
@@ -336,9 +346,12 @@ class FakeSecurityServer(Lifecycle):
         workdir: Path | None = None,
         list_central_services: Literal["not_found", "serve"] = "not_found",
         record: bool = True,
+        opmon: OpMonData | None = None,
     ) -> None:
         check_loopback(host)
         self.directory = directory
+        self.opmon = opmon if opmon is not None else OpMonData(directory)
+        """What ``getSecurityServerOperationalData`` / ``getSecurityServerHealthData`` answer."""
         self.host = host
         self.tls = tls
         self.require_client_cert = require_client_cert
@@ -680,6 +693,8 @@ class FakeSecurityServer(Lifecycle):
     ) -> Response:
         prefixes = _Prefixes()
         code = soap.service_code
+        if code in OPMON_SERVICES:
+            return self._opmon_answer(request, soap, prefixes)
         if code in ("listMethods", "allowedMethods"):
             items = ""
             if sub is not None:
@@ -701,6 +716,20 @@ class FakeSecurityServer(Lifecycle):
         _check_allowed(sub, code, service_id)
         name = prefixes.qname(soap.body_element.tag) + "Response"
         return _soap_response(request, soap, f"<{name}/>", prefixes)
+
+    def _opmon_answer(self, request: Request, soap: _SoapRequest, prefixes: _Prefixes) -> Response:
+        """Operational monitoring (PR-OPMON §2, §3), answered from :attr:`opmon`."""
+        prefixes.by_ns[OPMON_NS] = "om"
+        try:
+            if soap.service_code == HEALTH_DATA:
+                body = self.opmon.health_data_answer(soap.body_element)
+                return _soap_response(request, soap, body, prefixes)
+            body, attachment = self.opmon.operational_data_answer(soap.body_element)
+        except OpMonFault as fault:
+            raise _Problem(fault.code, fault.message) from None
+        soap_part = _soap_response(request, soap, body, prefixes).body
+        multipart, content_type = multipart_related(soap_part, attachment)
+        return Response(200, multipart, content_type=content_type)
 
     def _get_wsdl(
         self,

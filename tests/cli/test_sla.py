@@ -1,5 +1,6 @@
 """``scd-monitor sla`` and ``export sla`` as a shell user meets them: the month in the
-catalog's time zone, no figures for a month to come, a closed pipe is not a crash."""
+catalog's time zone, no figures for a month to come, a closed pipe is not a crash, the
+success inside X-Road beside the probes' availability."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from tests.exports.test_usage_section import (
+    DOCUMENTOS,
+    MID,
+    SS_PROVIDER,
+    copy_database,
+    record,
+    write_usage,
+)
 
 
 def scd(*argv: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
@@ -113,11 +123,107 @@ def test_the_band_by_the_one_definition_with_the_catalogs_amber_bound(
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     header = next(line for line in lines if line.startswith("SERVICE"))
-    assert header.split()[:5] == ["SERVICE", "AVAIL", "TARGET", "MET", "BAND"]
+    assert header.split()[:6] == ["SERVICE", "AVAIL", "XROAD-OK", "TARGET", "MET", "BAND"]
     rows = {
-        line.split()[0]: line.split()[4] for line in lines if line.startswith(("alfa/", "beta/"))
+        line.split()[0]: line.split()[5] for line in lines if line.startswith(("alfa/", "beta/"))
     }
     assert rows == {
         "alfa/autenticacion": "Verde", "alfa/carpeta": "Rojo", "beta/interop": "Rojo",
         "beta/sin-datos": "-",
     }  # fmt: skip
+
+
+# -- Éxito en X-Road beside the probes' availability ---------------------------------------
+
+SUBSYSTEM = "CO/GOB/8999990001/AUTH"
+
+
+@pytest.fixture
+def xroad_traffic(history_url: str, catalog_file: Path, tmp_path: Path) -> tuple[str, Path]:
+    """October with usage buckets, and a catalog in which ``alfa/carpeta`` is the X-Road
+    service ``…/CARPETA/documentos/v1`` and ``alfa/autenticacion`` the subsystem
+    ``…/AUTH`` (as discovered services are named): carpeta's probes succeed (99,866 %)
+    but only 4 of its 10 requests do (40 %); AUTH's services: 3 of 4 (75 %)."""
+    url = copy_database(history_url, tmp_path / "october.db")
+    documentos = [record(DOCUMENTOS, "Producer", ok=i < 4, at=MID + i) for i in range(10)]
+    auth = [
+        *(record(f"{SUBSYSTEM}/login", "Producer", ok=True, at=MID + i) for i in range(3)),
+        record(f"{SUBSYSTEM}/token/v2", "Producer", ok=False, at=MID + 5),
+    ]
+    write_usage(url, {SS_PROVIDER: [*documentos, *auth]})
+    text = catalog_file.read_text(encoding="utf-8")
+    for old, new in (("Carpeta Ciudadana", DOCUMENTOS), ("Autenticación Digital", SUBSYSTEM)):
+        assert f"name: {old}" in text
+        text = text.replace(f"name: {old}", f"name: {new}")
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(text, encoding="utf-8")
+    return url, catalog
+
+
+def test_the_table_shows_xroad_success_beside_the_probes_availability(
+    xroad_traffic: tuple[str, Path],
+) -> None:
+    url, catalog = xroad_traffic
+    proc = scd("sla", "--month", "2026-10", "--catalog", str(catalog), "--database-url", url)
+    assert proc.returncode == 0, proc.stderr
+    rows = {
+        line.split()[0]: line.split()[1:3]
+        for line in proc.stdout.splitlines()
+        if line.startswith(("alfa/", "beta/"))
+    }
+    # The probes say up; the real traffic fails.
+    assert rows["alfa/carpeta"] == ["99.866%", "40.000%"]
+    assert rows["alfa/autenticacion"][1] == "75.000%"  # the subsystem's services together
+    assert rows["beta/interop"][1] == "-"  # no X-Road service: no figure
+    assert "XROAD-OK: Éxito en X-Road" in proc.stdout
+
+
+def test_the_json_shows_xroad_success_beside_the_services(
+    xroad_traffic: tuple[str, Path],
+) -> None:
+    url, catalog = xroad_traffic
+    proc = scd("sla", "--month", "2026-10", "--format", "json", "--catalog", str(catalog),
+               "--database-url", url)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    services = {s["service"]: s for s in doc["services"]}
+    assert services["carpeta"]["availability"] > 0.998
+    assert "xroad_success" not in services["carpeta"]  # the export's entries stay as they are
+    xroad = {x["service"]: x for x in doc["xroad_success"]}
+    assert [(x["provider"], x["service"]) for x in doc["xroad_success"]] == [
+        (s["provider"], s["service"]) for s in doc["services"]
+    ]
+    assert xroad["carpeta"] == {
+        "provider": "alfa", "service": "carpeta", "xroad_service": DOCUMENTOS,
+        "requests": 10, "successes": 4, "success_ratio": 0.4,
+    }  # fmt: skip
+    assert xroad["autenticacion"]["xroad_service"] == SUBSYSTEM
+    assert xroad["autenticacion"]["success_ratio"] == 0.75
+    assert xroad["interop"]["success_ratio"] is None
+
+
+def test_without_usage_data_every_service_shows_no_xroad_figure(
+    history_url: str, catalog_file: Path
+) -> None:
+    proc = scd("sla", "--month", "2026-10", "--format", "json", "--catalog",
+               str(catalog_file), "--database-url", history_url)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert len(doc["xroad_success"]) == len(doc["services"]) == 4
+    assert {x["success_ratio"] for x in doc["xroad_success"]} == {None}
+
+
+def test_the_export_command_reads_the_usage_from_the_store(
+    xroad_traffic: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, catalog = xroad_traffic
+    out = tmp_path / "out"
+    proc = scd("export", "sla", "--month", "2026-10", "--format", "json", "--format", "csv",
+               "--output", str(out), "--catalog", str(catalog), "--database-url", url)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "sla-2026-10" / "sla-2026-10.json").read_text(encoding="utf-8"))
+    (member,) = doc["usage"]["providers"]
+    assert member["provider_member"] == "CO/GOB/8999990001"
+    assert member["requests"] == 14 and member["successes"] == 7
+    assert (out / "sla-2026-10" / "sla-2026-10-uso.csv").is_file()
+    assert "sla-2026-10-uso.csv" in proc.stdout

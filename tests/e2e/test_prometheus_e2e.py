@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ import yaml
 
 from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.fleet import Simulator
+from scd_simulator.opmon import OpMonData
 from tests.tablero.test_grafana_dashboards import (
     load_dashboards,
     query_panels,
@@ -125,6 +127,36 @@ def with_incidents(catalog: Path, reports: Path) -> None:
     catalog.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
 
 
+def live_traffic(directory: XRoadDirectory) -> OpMonData:
+    """Operational data of the last half hour and the next ten minutes: X-Road publishes a
+    record once its time is past (offset 1 s here, 60 s in a real server), so new records
+    arrive at every collection round, and the rates over any window have data."""
+    now = int(time.time())
+    data = OpMonData(
+        directory,
+        max_records_in_payload=500,
+        offset_seconds=1,
+        started_at=datetime.fromtimestamp(now - 3600, UTC),
+    )
+    data.generate(12_000, now - 1800, now + 600, seed=1)
+    return data
+
+
+def with_operational_monitoring(catalog: Path) -> None:
+    """The X-Road source reads the simulated security server's operational monitoring every
+    second (records and health data)."""
+    data: dict[str, Any] = yaml.safe_load(catalog.read_text(encoding="utf-8"))
+    (source,) = data["xroad"]
+    source["operational_monitoring"] = {
+        "security_servers": ["CO/GOB/899999001/ss1"],
+        "interval": "1s",
+        "health_interval": "1s",
+        "lookback": "1h",
+        "publish_delay": "1s",
+    }
+    catalog.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+
+
 @contextmanager
 def started(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
     """A subprocess that is stopped (SIGTERM, then SIGKILL) however the test ends."""
@@ -207,7 +239,8 @@ async def resolve_variables(client: httpx.AsyncClient) -> dict[str, dict[str, st
 
 async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
     prometheus = prometheus_binary()
-    sim = Simulator(tmp_path / "sim", xroad=small_xroad())
+    directory = small_xroad()
+    sim = Simulator(tmp_path / "sim", xroad=directory, xroad_opmon=live_traffic(directory))
     sim.add_endpoint("prestador-a/autenticacion/oidc", kind="oidc", tls="valid")
     sim.add_endpoint(
         "prestador-a/carpeta/health", kind="carpeta", tls="valid", behaviour={"status": 503}
@@ -229,6 +262,7 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
             tmp_path / "catalog.yaml", interval="1s", timeout="600ms", xroad_interval="2s"
         )
         with_incidents(catalog, tmp_path / "reportes")
+        with_operational_monitoring(catalog)
         daemon_args = [
             sys.executable,
             "-m",

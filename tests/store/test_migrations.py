@@ -26,7 +26,14 @@ from sqlalchemy.exc import IntegrityError
 from scd_monitor.errors import StoreError
 from scd_monitor.incidents.lifecycle import TrackerState
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
-from scd_monitor.store import CheckRepository, DirectoryRepository, ResultRepository, Store, schema
+from scd_monitor.store import (
+    CheckRepository,
+    DirectoryRepository,
+    ResultRepository,
+    Store,
+    UsageRepository,
+    schema,
+)
 from scd_monitor.store.incidents import IncidentRepository
 from scd_monitor.store.outbox import OutboxRepository
 from scd_monitor.store.results import to_row
@@ -42,6 +49,7 @@ from scd_monitor.store.tables import (
     tracker_cursors,
 )
 from scd_monitor.xroad.directory import DirectoryEvent
+from scd_monitor.xroad.opmon import OperationalRecord
 from tests.store.fixtures.databases import (
     V1_COUNTS,
     load_v1_postgresql,
@@ -52,6 +60,8 @@ from tests.store.fixtures.databases import (
 )
 
 T0 = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+LATER_TABLES = frozenset({"scd_xroad_usage", "scd_xroad_usage_cursors"})
+"""Tables made by revisions after 0001 (none of them in the release before migrations)."""
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -210,7 +220,8 @@ def test_a_database_of_the_previous_release_keeps_every_row(legacy_url: str) -> 
         with store.engine.connect() as conn:
             rows_before = raw_rows(conn)
         assert {t: len(r) for t, r in rows_before.items()} == V1_COUNTS
-        assert set(V1_COUNTS) == set(metadata.tables)  # every table has rows
+        # Every table of that release has rows (later revisions' tables are new).
+        assert set(V1_COUNTS) == set(metadata.tables) - LATER_TABLES
 
         result = schema.upgrade(store)
 
@@ -218,7 +229,9 @@ def test_a_database_of_the_previous_release_keeps_every_row(legacy_url: str) -> 
         assert schema.current(store) == schema.head()
         assert schema_diff(store) == []
         with store.engine.connect() as conn:
-            assert raw_rows(conn) == rows_before
+            rows_after = raw_rows(conn)
+        assert {t: r for t, r in rows_after.items() if t not in LATER_TABLES} == rows_before
+        assert all(rows_after[t] == [] for t in LATER_TABLES)
         assert_v1_reads_back(store)
 
         # Still a working database: new rows get new identifiers.
@@ -698,5 +711,57 @@ def test_revision_0002_makes_results_unique_in_place(empty_url: str) -> None:
         ]
         with pytest.raises(IntegrityError), store.engine.begin() as conn:
             conn.execute(insert(probe_results), [to_row(runs[1])])
+    finally:
+        store.dispose()
+
+
+# -- revision 0003: X-Road usage -----------------------------------------------------------
+
+
+def test_revision_0003_adds_the_usage_tables_and_keeps_every_row(empty_url: str) -> None:
+    """A database at 0002 with results gets the two usage tables, empty, and nothing
+    else changes; the usage repository then works on it."""
+    store = Store(empty_url)
+    try:
+        with store.engine.connect() as conn:
+            command.upgrade(schema.alembic_config(connection=conn), "0002")
+            conn.commit()
+        ResultRepository(store).write([_result(T0), _result(T0 + timedelta(minutes=1))])
+        with store.engine.connect() as conn:
+            before = raw_rows(conn)
+            assert not LATER_TABLES & set(inspect(conn).get_table_names())
+
+        result = schema.upgrade(store)
+
+        assert (result.before, result.after) == ("0002", schema.head())
+        assert schema_diff(store) == []
+        with store.engine.connect() as conn:
+            after = raw_rows(conn)
+        assert {t: r for t, r in after.items() if t not in LATER_TABLES} == before
+        assert {t: after[t] for t in LATER_TABLES} == {t: [] for t in LATER_TABLES}
+        usage = UsageRepository(store)
+        assert usage.set_cursor("xroad-co", "CO/GOB/899999/ss1", 1_000)
+        assert usage.apply_page(
+            "xroad-co",
+            "CO/GOB/899999/ss1",
+            [OperationalRecord(monitoring_data_ts=1_000, side="Producer", succeeded=True)],
+            records_from=1_000,
+            next_from=1_001,
+        )
+        assert usage.cursor("xroad-co", "CO/GOB/899999/ss1") == 1_001
+        assert [b.count for b in usage.buckets(T0 - timedelta(days=30000), T0)] == [1]
+    finally:
+        store.dispose()
+
+
+def test_revision_0003_downgrades_to_0002(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        store.create_schema()
+        with store.engine.connect() as conn:
+            command.downgrade(schema.alembic_config(connection=conn), "0002")
+            conn.commit()
+            assert not LATER_TABLES & set(inspect(conn).get_table_names())
+        assert schema.current(store) == "0002"
     finally:
         store.dispose()

@@ -61,34 +61,33 @@ time.sleep(60)
 def killed_writer(spool: Path, url: str, *, submit: int, written: int) -> int:
     """Run :data:`CHILD`, SIGKILL it once it has written ``written`` results; how many
     it had written by then (at least)."""
-    errors = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would block it
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(spool), url, str(submit), str(written)],
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert child.stdout is not None
-        line: list[str] = []
-        while line[:1] != ["ready"]:
-            text = child.stdout.readline()
-            if not text:
-                child.wait(timeout=10)
-                errors.seek(0)
-                raise AssertionError(
-                    f"the child ended early ({child.returncode}): {errors.read()[-4000:]}"
-                )
-            line = text.split()
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=10) == -signal.SIGKILL
-        return int(line[1])
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        errors.close()
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a full one blocks
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(spool), url, str(submit), str(written)],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            assert child.stdout is not None
+            line: list[str] = []
+            while line[:1] != ["ready"]:
+                text = child.stdout.readline()
+                if not text:
+                    child.wait(timeout=10)
+                    errors.seek(0)
+                    raise AssertionError(
+                        f"the child ended early ({child.returncode}): {errors.read()[-4000:]}"
+                    )
+                line = text.split()
+            child.send_signal(signal.SIGKILL)
+            assert child.wait(timeout=10) == -signal.SIGKILL
+            return int(line[1])
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
 
 
 def spool_results(spool: Path, batch: list[ProbeResult], name: str = "4242") -> Path:

@@ -32,6 +32,7 @@ EXPECTED = {
     "prestador-servicio.json": ("scd-prestador-servicio", "Prestador / servicio"),
     "operacion-monitor.json": ("scd-operacion-monitor", "Operación del monitor"),
     "interoperabilidad-xroad.json": ("scd-interoperabilidad-xroad", "Interoperabilidad (X-Road)"),
+    "uso-plataforma.json": ("scd-uso-plataforma", "Uso de la plataforma (X-Road)"),
 }
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -150,7 +151,7 @@ def test_provisioning_layout_points_grafana_at_the_boards() -> None:
     assert home == f"{board_path}/tablero-control-scd.json"
 
 
-def test_the_four_boards_with_stable_unique_uids_and_spanish_titles() -> None:
+def test_the_five_boards_with_stable_unique_uids_and_spanish_titles() -> None:
     boards = load_dashboards()
     assert set(boards) == set(EXPECTED)
     uids = [board["uid"] for board in boards.values()]
@@ -188,6 +189,47 @@ def test_xroad_board_selects_xroad_checks_and_describes_them() -> None:
     for expr in exprs:
         if "scd_probe_success" in expr or "scd_check_state" in expr:
             assert 'kind=~"xroad_.*"' in expr and "scd_check_info" in expr, expr
+
+
+def test_usage_board_reads_the_operational_monitoring_series() -> None:
+    """Board 5 reads every use series of X-Road's operational monitoring (records and
+    health data), filters by source, and adds the daemons' counters up: the cursor of a
+    security server is shared, so each record is counted by one daemon only."""
+    board = load_dashboards()["uso-plataforma.json"]
+    by_name = {v["name"]: v for v in variables(board)}
+    assert set(by_name) == {"datasource", "source", "provider_member", "service"}
+    for name in ("source", "provider_member", "service"):
+        assert by_name[name]["includeAll"] and by_name[name]["allValue"] == ".*", name
+    exprs = [expr for _, _, expr in expressions(board)]
+    joined = " ".join(exprs)
+    for metric in (
+        "xroad_service:scd_xroad_service_requests:rate15m",
+        "xroad_service:scd_xroad_service_requests:rate1h",
+        "xroad_service:scd_xroad_service_success:ratio_rate1h",
+        "xroad_provider:scd_xroad_service_request_duration_seconds:p95_1h",
+        "scd_xroad_service_requests_total",
+        "scd_xroad_client_requests_total",
+        "scd_xroad_service_faults_total",
+        "scd_xroad_service_request_duration_seconds_bucket",
+        "scd_xroad_opmon_records_total",
+        "scd_xroad_opmon_refused_records_total",
+        "scd_xroad_opmon_up",
+        "scd_xroad_opmon_cursor_timestamp_seconds",
+        "scd_xroad_opmon_last_success_timestamp_seconds",
+        "scd_xroad_health_requests",
+        "scd_xroad_health_statistics_period_seconds",
+        "scd_xroad_health_request_duration_seconds",
+        "scd_xroad_health_last_request_timestamp_seconds",
+        "scd_xroad_health_monitoring_startup_timestamp_seconds",
+    ):
+        assert metric in joined, metric
+    for expr in exprs:
+        assert 'source=~"$source"' in expr, expr
+        # counters are added up over daemons, never the highest of them
+        if "_total" in expr or "_bucket" in expr:
+            assert not re.search(r"\bmax\b", expr), expr
+    links = [link.get("url", "") for link in board["links"]]
+    assert "/d/scd-interoperabilidad-xroad/" in " ".join(links)
 
 
 def test_datasource_is_the_variable_everywhere() -> None:

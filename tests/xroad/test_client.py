@@ -35,6 +35,7 @@ from scd_monitor.xroad import (
     fetch_globalconf,
 )
 from scd_monitor.xroad.errors import FailureKind
+from scd_monitor.xroad.identifiers import RefusedEntry
 from scd_simulator.certs import CertificateAuthority
 from scd_simulator.rawhttp import Connection, HttpServer, Request, Response
 from tests.xroad.data import (
@@ -487,10 +488,10 @@ class FixedClock:
         return 0.0
 
 
-def _source(**overrides: bytes) -> ConfigurationSource:
+def _source(private: bytes | None = None, **overrides: bytes) -> ConfigurationSource:
     v2 = shared_v2()
     v5 = fixture("shared-params-v5.xml")
-    private = b"<private/>"
+    private = fixture("private-params-xroad-ee.xml") if private is None else private
     files = {
         "/V2/20300101/private-params.xml": private,
         "/V2/20300101/shared-params.xml": v2,
@@ -500,7 +501,7 @@ def _source(**overrides: bytes) -> ConfigurationSource:
     return ConfigurationSource(
         files,
         [
-            ("PRIVATE-PARAMETERS", "DEV", "/V2/20300101/private-params.xml", private),
+            ("PRIVATE-PARAMETERS", "EE", "/V2/20300101/private-params.xml", private),
             ("SHARED-PARAMETERS", "DEV", "/V2/20300101/shared-params.xml", v2),
             ("SHARED-PARAMETERS", "CO", "V2/20300101/shared-params-co.xml", v5),
         ],
@@ -524,12 +525,39 @@ async def test_fetch_globalconf() -> None:
     dev = conf.instance("DEV")
     assert dev is not None
     assert [server.server_code for server in dev.security_servers] == ["ss1", "ss2"]
+    # The private parameters of an internal configuration (X-Road's own test data).
+    private = conf.private_of("EE")
+    assert private is not None and private.management_service is not None
+    assert private.management_service.auth_cert_reg_service_address == "http://mgmt.com:1234"
+    assert [a.instance for a in private.federated_anchors] == ["bar"]
     paths = [(request.path, request.query) for request in source.requests]
     assert paths == [
         ("/internalconf", "version=2"),
         ("/V2/20300101/shared-params.xml", ""),
         ("/V2/20300101/shared-params-co.xml", ""),  # relative location, resolved
+        ("/V2/20300101/private-params.xml", ""),
     ]
+
+
+async def test_private_parameters_that_cannot_be_read_are_left_out_and_said() -> None:
+    refused: list[RefusedEntry] = []
+    async with serve(_source(private=b"<private/>")) as server:
+        conf = await fetch_globalconf(url(server, "/internalconf"), timeout=5.0, refused=refused)
+    assert [shared.instance for shared in conf.shared] == ["DEV", "CO"]
+    assert conf.private == ()
+    assert [(r.subject, r.where) for r in refused] == [
+        ("/V2/20300101/private-params.xml", "private parameters /V2/20300101/private-params.xml")
+    ]
+
+
+async def test_tampered_private_parameters_fail_like_shared_ones() -> None:
+    source = _source()
+    source.files["/V2/20300101/private-params.xml"] = fixture(
+        "private-params-xroad-ee.xml"
+    ).replace(b"mgmt.com", b"evil.example")
+    async with serve(source) as server:
+        with pytest.raises(XRoadProtocolError, match="does not match the directory's"):
+            await fetch_globalconf(url(server, "/internalconf"), timeout=5.0)
 
 
 async def test_fetch_globalconf_of_one_instance() -> None:
@@ -572,13 +600,13 @@ async def test_fetch_globalconf_verifies_the_signature() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = signer_certificate(key)
     der = cert.public_bytes(serialization.Encoding.DER)
-    source = _source()
+    source = _source(private=b"<private/>")
     signature = key.sign(source.signed, padding.PKCS1v15(), hashes.SHA512())
     v2 = shared_v2()
     v5 = fixture("shared-params-v5.xml")
     source.body, _ = directory_body(
         [
-            ("PRIVATE-PARAMETERS", "DEV", "/V2/20300101/private-params.xml", b"<private/>"),
+            ("PRIVATE-PARAMETERS", "EE", "/V2/20300101/private-params.xml", b"<private/>"),
             ("SHARED-PARAMETERS", "DEV", "/V2/20300101/shared-params.xml", v2),
             ("SHARED-PARAMETERS", "CO", "V2/20300101/shared-params-co.xml", v5),
         ],

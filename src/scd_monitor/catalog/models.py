@@ -688,6 +688,46 @@ class DiscoveryTemplate(StrictModel):
         return self
 
 
+class OperationalMonitoring(StrictModel):
+    """X-Road operational monitoring read through the source's security server
+    (``getSecurityServerOperationalData`` every ``interval``, ``getSecurityServerHealthData``
+    every ``health_interval``) from each of ``security_servers``
+    (``INSTANCE/CLASS/MEMBER/SERVERCODE``; the monitor's client must be allowed to read
+    them: the server's owner or the instance's central monitoring client sees every
+    record, any other client only its own).
+
+    On the first start of a server, records from ``lookback`` ago are read (X-Road keeps
+    them about 7 days); afterwards from where the stored cursor says. X-Road publishes a
+    record once ``publish_delay`` has passed (its ``records-available-timestamp-offset``,
+    60 s by default): later records are asked for in the next round. Labels of the use
+    metrics with more than ``max_label_values`` values are folded into ``_other``.
+    """
+
+    enabled: bool = True
+    security_servers: Annotated[list[XRoadServerId], Field(min_length=1, max_length=256)]
+    interval: Duration = timedelta(minutes=5)
+    health_interval: Duration = timedelta(minutes=1)
+    lookback: Duration = timedelta(days=1)
+    publish_delay: Duration = timedelta(minutes=1)
+    max_pages: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Pages read per round at most (a round after a long stop catches up over rounds)."""
+    max_label_values: Annotated[int, Field(ge=1, le=100_000)] = 500
+
+    @field_validator("security_servers")
+    @classmethod
+    def _unique_servers(cls, value: list[str]) -> list[str]:
+        _reject_duplicates("security server", value)
+        return value
+
+    @model_validator(mode="after")
+    def _within_retention(self) -> OperationalMonitoring:
+        if self.lookback > timedelta(days=7):
+            raise ValueError("lookback: X-Road keeps operational data about 7 days, at most 7d")
+        if self.interval <= timedelta(0) or self.health_interval <= timedelta(0):
+            raise ValueError("interval and health_interval must be positive")
+        return self
+
+
 class XRoadSource(StrictModel):
     """An X-Road directory to discover: members, subsystems, their services.
 
@@ -710,6 +750,8 @@ class XRoadSource(StrictModel):
     concurrency: Annotated[int, Field(ge=1, le=512)] = 16
     provider: DiscoveryProvider
     template: DiscoveryTemplate = DiscoveryTemplate()
+    operational_monitoring: OperationalMonitoring | None = None
+    """Use of the platform from X-Road's own operational monitoring (docs/uso-plataforma.md)."""
 
     @model_validator(mode="after")
     def _has_a_directory(self) -> XRoadSource:
@@ -721,6 +763,11 @@ class XRoadSource(StrictModel):
             raise ValueError(
                 "template checks call metaservices: they need 'security_server' "
                 "(services are listed through it too)"
+            )
+        if self.security_server is None and self.operational_monitoring is not None:
+            raise ValueError(
+                "operational_monitoring is read through our own security server: "
+                "it needs 'security_server'"
             )
         return self
 

@@ -1,12 +1,21 @@
-"""``scd-monitor sla | export sla | states``: the ANS figures, their export, their spans."""
+"""``scd-monitor sla | export sla | states``: the ANS figures, their export, their spans.
+
+``sla`` shows beside each service's probe availability its success inside X-Road over
+the same period (``XROAD-OK``, *Éxito en X-Road*: the operational monitoring records of
+the monitored security servers, :func:`xroad_success`), so that "the probes say up, the
+real traffic fails" shows; ``export sla`` includes the use of the platform
+(:mod:`scd_monitor.exports.usage`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from scd_monitor.catalog import Catalog, load_catalog
@@ -18,6 +27,10 @@ from scd_monitor.errors import ConfigError
 from scd_monitor.sla.bands import Band, BandBounds
 from scd_monitor.sla.model import Period
 from scd_monitor.timefmt import hms
+from scd_monitor.xroad.identifiers import ClientId, ServiceId
+
+if TYPE_CHECKING:
+    from scd_monitor.analysis.usage import ServiceUsage, UsageReport
 
 
 def add_parsers(
@@ -97,6 +110,7 @@ def _period(args: argparse.Namespace, catalog: Catalog, now: datetime) -> Period
 
 def _sla(settings: Settings, args: argparse.Namespace) -> int:
     from scd_monitor.analysis.reporting import SlaReporter
+    from scd_monitor.exports.usage import store_usage
     from scd_monitor.store import DirectoryRepository, Store
 
     catalog = load_catalog(settings.catalog)
@@ -111,18 +125,113 @@ def _sla(settings: Settings, args: argparse.Namespace) -> int:
         report = SlaReporter(store, catalog, clock).report(
             period, provider=args.provider, service=args.service, now=now
         )
+        usage = store_usage(store)(period.start, min(period.end, now))
     finally:
         store.dispose()
     bands = service_bands(report, catalog)
+    xroad = xroad_success(report, usage)
     if args.format == "json":
         doc = report.to_json()
         doc["services"] = [
             _with_band(entry, band) for entry, band in zip(doc["services"], bands, strict=True)
         ]
+        # Beside ``services``, not in its entries: those are the export's entries too
+        # (schemas/sla-export.schema.json), which do not carry it.
+        doc["xroad_success"] = [
+            x.to_json(s.provider, s.service) for s, x in zip(report.services, xroad, strict=True)
+        ]
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(render_slatable(report, bands))
+    print(render_slatable(report, bands, xroad))
     return EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class XRoadSuccess:
+    """A catalog service's success inside X-Road over the report's period."""
+
+    xroad_service: str | None
+    """The X-Road service (or subsystem) it was matched with; ``None`` if none."""
+    requests: int = 0
+    successes: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        """successes / requests; ``None`` without requests (shown ``-``)."""
+        return None if self.requests <= 0 else self.successes / self.requests
+
+    def to_json(self, provider: str, service: str) -> dict[str, Any]:
+        return {
+            "provider": provider,
+            "service": service,
+            "xroad_service": self.xroad_service,
+            "requests": self.requests,
+            "successes": self.successes,
+            "success_ratio": self.ratio,
+        }
+
+
+def xroad_success(report: Any, usage: UsageReport | None) -> list[XRoadSuccess]:
+    """Each service's success inside X-Road, in the order of ``report.services``.
+
+    A service whose catalog name is an X-Road service identifier (a discovered service)
+    gets that service's figures: the same version, or every version when its name has
+    none, or, when the usage has none of its version, every version; a service whose
+    name is a subsystem identifier (a discovered subsystem) gets the sum over the
+    subsystem's services. Any other service, or one without requests, has none.
+    """
+    exact: dict[str, tuple[int, int]] = {}
+    unversioned: dict[str, tuple[int, int]] = {}
+    subsystem: dict[str, tuple[int, int]] = {}
+    for entry in () if usage is None else _usage_services(usage):
+        try:
+            ident = ServiceId.parse(entry.service)
+        except ValueError:
+            continue
+        for sums, key in (
+            (exact, str(ident)),
+            (unversioned, str(ident.without_version())),
+            (subsystem, str(ident.client)),
+        ):
+            requests, successes = sums.get(key, (0, 0))
+            sums[key] = (requests + entry.requests, successes + entry.successes)
+    out: list[XRoadSuccess] = []
+    for s in report.services:
+        matched, (requests, successes) = _match(s.service_name or "", exact, unversioned, subsystem)
+        out.append(XRoadSuccess(matched, requests, successes))
+    return out
+
+
+def _usage_services(usage: UsageReport) -> Sequence[ServiceUsage]:
+    return usage.services
+
+
+def _match(
+    name: str,
+    exact: dict[str, tuple[int, int]],
+    unversioned: dict[str, tuple[int, int]],
+    subsystem: dict[str, tuple[int, int]],
+) -> tuple[str | None, tuple[int, int]]:
+    """The X-Road service (or subsystem) a catalog service name stands for, and its
+    (requests, successes); ``(None, (0, 0))`` for none."""
+    try:
+        ident = ServiceId.parse(name)
+    except ValueError:
+        try:
+            client = ClientId.parse(name)
+        except ValueError:
+            return None, (0, 0)
+        key = str(client)
+        if client.subsystem_code is None or key not in subsystem:
+            return None, (0, 0)
+        return key, subsystem[key]
+    text = str(ident)
+    if ident.service_version is not None and text in exact:
+        return text, exact[text]
+    bare = str(ident.without_version())
+    if bare in unversioned:
+        return bare, unversioned[bare]
+    return None, (0, 0)
 
 
 def service_bands(report: Any, catalog: Catalog) -> list[Band | None]:
@@ -155,8 +264,11 @@ def _dur(value: timedelta | None) -> str:
     return "-" if value is None else hms(value)
 
 
-def render_slatable(report: Any, bands: list[Band | None]) -> str:
-    """The human table of ``scd-monitor sla``; ``bands`` from :func:`service_bands`."""
+def render_slatable(
+    report: Any, bands: list[Band | None], xroad: Sequence[XRoadSuccess] | None = None
+) -> str:
+    """The human table of ``scd-monitor sla``; ``bands`` from :func:`service_bands`,
+    ``xroad`` from :func:`xroad_success` (none: ``-`` in ``XROAD-OK``)."""
     tz = report.timezone
     zone = ZoneInfo(tz)
 
@@ -169,17 +281,19 @@ def render_slatable(report: Any, bands: list[Band | None]) -> str:
         "",
     ]
     header = (
-        "SERVICE", "AVAIL", "TARGET", "MET", "BAND", "DOWNTIME", "MAINT", "UNKNOWN",
-        "COVERAGE", "OUTAGES", "MTTR", "LAT-OK", "P95", "BUDGET", "BURN-1H",
+        "SERVICE", "AVAIL", "XROAD-OK", "TARGET", "MET", "BAND", "DOWNTIME", "MAINT",
+        "UNKNOWN", "COVERAGE", "OUTAGES", "MTTR", "LAT-OK", "P95", "BUDGET", "BURN-1H",
     )  # fmt: skip
     rows = []
-    for s, band in zip(report.services, bands, strict=True):
+    successes = list(xroad) if xroad is not None else [XRoadSuccess(None)] * len(bands)
+    for s, band, x in zip(report.services, bands, successes, strict=True):
         f = s.figures
         burn = next((b.rate for b in f.burn_rates if b.window == timedelta(hours=1)), None)
         rows.append(
             (
                 f"{s.provider}/{s.service}",
                 _pct(f.availability),
+                _pct(x.ratio),
                 _pct(f.target),
                 "-" if f.met is None else ("yes" if f.met else "NO"),
                 "-" if band is None else band.colour_name,
@@ -196,7 +310,13 @@ def render_slatable(report: Any, bands: list[Band | None]) -> str:
             )
         )
     lines += table(header, rows)
-    lines += ["", "per provider:"]
+    lines += [
+        "",
+        "XROAD-OK: Éxito en X-Road, the share of the service's requests that succeeded "
+        "inside X-Road over the same period (operational monitoring); - without data.",
+        "",
+        "per provider:",
+    ]
     prows = [
         (
             p.provider,
@@ -214,7 +334,13 @@ def render_slatable(report: Any, bands: list[Band | None]) -> str:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from scd_monitor.analysis.reporting import SlaReporter
-    from scd_monitor.exports import FORMATS, ExportError, ExportSource, export_month
+    from scd_monitor.exports import (
+        FORMATS,
+        ExportError,
+        ExportSource,
+        export_month,
+        store_usage,
+    )
     from scd_monitor.exports.incidents import incidents_of
     from scd_monitor.sla.calendar import month_period, parse_month
     from scd_monitor.store import DirectoryRepository, Store
@@ -232,7 +358,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     try:
         catalog = effective_catalog(declared, DirectoryRepository(store))
         result = export_month(
-            ExportSource(SlaReporter(store, catalog, clock), catalog),
+            ExportSource(SlaReporter(store, catalog, clock), catalog, usage=store_usage(store)),
             month=args.month,
             formats=args.format or FORMATS,
             output_dir=output,

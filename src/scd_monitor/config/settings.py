@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     results_retention: Duration = timedelta(days=40)
     """Raw probe results older than this are deleted once turned into spans (spans and
     latency rollups, which the SLA uses, are kept)."""
+    usage_retention: Duration = timedelta(days=400)
+    """X-Road use aggregates (15-minute buckets of operational data) older than this are
+    deleted: long enough for last year's monthly export."""
     spool_dir: Path = Path("data/spool")
     """Where results the database could not take before a shutdown wait for the next start."""
 

@@ -6,7 +6,8 @@ Public surface (wired into ``scd-monitor export sla`` and the daemon)::
         -> ExportResult
     MonthlyExportJob(source_factory, *, output_dir, ...).due(now) / .run(now)
 
-``source`` is an :class:`ExportSource` (an ``SlaReporter`` and the effective catalog).
+``source`` is an :class:`ExportSource` (an ``SlaReporter``, the effective catalog and,
+optionally, a reader of the use of the X-Road platform: ``store_usage(store)``).
 See ``docs/exports.md`` for the files, their columns and the guarantees, and
 :mod:`scd_monitor.exports.coverage` for how coverage decides whether a closed month's
 services have a verdict.
@@ -24,7 +25,9 @@ from scd_monitor.exports.model import (
     Reporter,
     build_month_export,
 )
+from scd_monitor.exports.usage import UsageReader, store_usage
 from scd_monitor.exports.writer import (
+    COMPANIONS,
     FORMATS,
     RENDERERS,
     ExportedFile,
@@ -39,6 +42,7 @@ from scd_monitor.exports.writer import (
 )
 
 __all__ = [
+    "COMPANIONS",
     "FORMATS",
     "INSUFFICIENT_COVERAGE",
     "RENDERERS",
@@ -52,12 +56,14 @@ __all__ = [
     "MonthlyExportJob",
     "ReportStatus",
     "Reporter",
+    "UsageReader",
     "build_month_export",
     "completed_export",
     "export_month",
     "export_name",
     "parse_formats",
     "read_manifest",
+    "store_usage",
     "verify_export",
     "write_export",
 ]

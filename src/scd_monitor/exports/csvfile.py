@@ -8,6 +8,11 @@ empty for none; ``met`` is ``true``/``false``. Every row says whether the report
 measured below its minimum coverage has ``compliance`` ``Cobertura insuficiente``,
 ``coverage_sufficient`` ``false`` and ``met`` and ``band`` empty: no verdict (its
 ``availability`` is only for information).
+
+When the export has the use of the X-Road platform (:mod:`scd_monitor.exports.usage`),
+:func:`render_usage_csv` writes it as a file of its own (``USAGE_COLUMNS``): a row per
+provider member (``level`` ``provider``, its totals), then one per service of it
+(``level`` ``service``); no file when the month has no usage data.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from scd_monitor.analysis.usage import FAULT_SIDES
 from scd_monitor.exports.model import MonthExport, ServiceExport
+from scd_monitor.exports.usage import UsageFigures
 
-__all__ = ["COLUMNS", "render_csv"]
+__all__ = ["COLUMNS", "USAGE_COLUMNS", "render_csv", "render_usage_csv"]
 
 _Getter = Callable[[MonthExport, ServiceExport, dict[str, Any]], Any]
 
@@ -96,4 +103,61 @@ def render_csv(export: MonthExport) -> bytes:
     for service in export.services:
         entry = service.to_json()
         writer.writerow([_cell(get(export, service, entry)) for _, get in COLUMNS])
+    return out.getvalue().encode("utf-8")
+
+
+USAGE_COLUMNS: tuple[str, ...] = (
+    "month",
+    "report_status",
+    "period_start",
+    "period_end",
+    "provider_member",
+    "provider",
+    "provider_name",
+    "level",
+    "service",
+    "counted_side",
+    "requests",
+    "successes",
+    "failures",
+    "success_ratio",
+    "p95_ms",
+    *(f"failures_{side}" for side in FAULT_SIDES),
+    "top_fault_codes",
+)
+"""The columns of the usage file (``docs/exports.md``)."""
+
+
+def render_usage_csv(export: MonthExport) -> bytes | None:
+    """The use of the X-Road platform as CSV; ``None`` (no file) when the export has no
+    section or the section no data."""
+    usage = export.usage
+    section = None if usage is None else usage.to_json()
+    if usage is None or section is None:
+        return None
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(USAGE_COLUMNS)
+    common = [
+        export.month,
+        "PROVISIONAL" if export.provisional else "FINAL",
+        section["period"]["start"],
+        section["period"]["end"],
+    ]
+
+    def figures(f: UsageFigures) -> list[Any]:
+        j = f.to_json()
+        return [j["requests"], j["successes"], j["failures"], j["success_ratio"], j["p95_ms"],
+                *f.faults]  # fmt: skip
+
+    for p in usage.providers:
+        who = [p.member, p.provider, p.name]
+        writer.writerow(
+            [_cell(v) for v in (*common, *who, "provider", None, None, *figures(p.figures), None)]
+        )
+        for s in p.services:
+            codes = ";".join(f"{code}={n}" for code, n in s.top_faults)
+            row = (*common, *who, "service", s.service, s.counted_side, *figures(s.figures),
+                   codes or None)  # fmt: skip
+            writer.writerow([_cell(v) for v in row])
     return out.getvalue().encode("utf-8")

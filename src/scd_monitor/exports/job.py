@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -60,20 +61,21 @@ def completed_export(directory: Path, month: str, formats: Sequence[str] = FORMA
         or manifest.get("provider") is not None
     ):
         return False
-    listed = {}
+    listed: dict[object, list[dict[str, Any]]] = {}
     for entry in manifest["files"]:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            listed[entry.get("format")] = entry
+            listed.setdefault(entry.get("format"), []).append(entry)
     for fmt in formats:
-        entry = listed.get(fmt)
-        if entry is None:
+        entries = listed.get(fmt)
+        if not entries:
             return False
-        try:
-            size = (directory / entry["name"]).stat().st_size
-        except OSError:
-            return False
-        if size != entry.get("size"):
-            return False
+        for entry in entries:  # a format's companion files too (``sla-M-uso.csv``)
+            try:
+                size = (directory / entry["name"]).stat().st_size
+            except OSError:
+                return False
+            if size != entry.get("size"):
+                return False
     return True
 
 

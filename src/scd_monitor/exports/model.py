@@ -17,6 +17,10 @@ Burn rates are therefore those of the month's last hours.
 ``sla.min_coverage`` has no verdict (*Cobertura insuficiente*: no ``met``, no band) and
 the month's ``status`` is ``insufficient_coverage``: :mod:`scd_monitor.exports.coverage`.
 
+**Uso de la plataforma** (X-Road operational monitoring): when the source can read it
+(``ExportSource.usage``), the month's use of the platform per provider member and
+service, :mod:`scd_monitor.exports.usage`.
+
 **Rangos de medición** (the colours): :mod:`scd_monitor.sla.bands`, the one definition the
 board and the ``sla`` command use too, from each service's target and its catalog
 ``sla.amber_from`` (default ``2t − 1``), compared exactly on the stored durations.
@@ -41,6 +45,7 @@ from scd_monitor.exports.coverage import (
     Verdicts,
     coverage_sufficient,
 )
+from scd_monitor.exports.usage import UsageReader, UsageSection, usage_section
 from scd_monitor.sla.bands import Band, BandBounds
 from scd_monitor.sla.calendar import day_periods, month_period, parse_month
 from scd_monitor.sla.engine import ProviderFigures, SlaFigures, provider_figures
@@ -97,10 +102,16 @@ class ExportSource:
     ``catalog`` must be the *effective* catalog (with the services discovered on
     X-Road), the same one the reporter was built with: the export reads the time zone,
     the catalog version and each service's latency threshold from it.
+
+    ``usage`` reads the use of the X-Road platform over ``[start, end)`` (from the
+    store's operational monitoring buckets): with it the export has its *Uso de la
+    plataforma* section (saying there is no data when it returns ``None`` or nothing);
+    without it (``None``) the export has no such section.
     """
 
     reporter: Reporter
     catalog: Catalog
+    usage: UsageReader | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +358,10 @@ class MonthExport:
     """Every incident of the month (of the filtered provider), by opening time."""
     days: tuple[Period, ...]
     """The month's local days (whole days, also those after ``as_of``)."""
+    usage: UsageSection | None = None
+    """The use of the X-Road platform in the month (cut at ``as_of``); ``None`` when the
+    source could not read it (then no format has the section). Without data, the XLSX
+    and the PDF say so in one line; the JSON and the CSV have nothing of it."""
 
     @property
     def as_of(self) -> datetime:
@@ -425,6 +440,9 @@ class MonthExport:
             "services": [s.to_json() for s in self.services],
             "providers": [p.to_json() for p in self.providers],
             "incidents": [i.to_json() for i in self.incidents],
+            # Only with data: a month without usage gives the document it gave before the
+            # section existed (same bytes, same report_sha256; the schema has no ``usage``).
+            **({"usage": self.usage.to_json()} if self.usage and self.usage.has_data else {}),
         }
 
 
@@ -512,6 +530,13 @@ def build_month_export(
         providers=providers,
         incidents=month_incidents,
         days=days,
+        usage=(
+            None
+            if source.usage is None
+            else usage_section(
+                source.usage, Period(period.start, as_of), catalog, provider=provider
+            )
+        ),
     )
 
 

@@ -4,7 +4,9 @@ Pages: a cover (period, cut-off, versions, the *rangos de medición*, how to rea
 figures, PROVISIONAL when the month is open), the general summary (per provider, per
 service, and the daily availability of every service as a figure), then one section per
 provider with each service's figures, its daily strip, its outages (charged or not and
-why) and its incidents. Every page but the cover has a header (month, PROVISIONAL) and
+why) and its incidents; last, when the export has it, the use of the X-Road platform
+(*Uso de la plataforma de interoperabilidad*, :mod:`scd_monitor.exports.usage`). Every
+page but the cover has a header (month, PROVISIONAL) and
 a footer (versions, page n of N).
 
 A closed month in which some services were measured below their minimum coverage says
@@ -40,6 +42,12 @@ from scd_monitor.exports.model import (
     MonthExport,
     ProviderExport,
     ServiceExport,
+)
+from scd_monitor.exports.usage import (
+    NO_USAGE,
+    USAGE_TITLE,
+    ProviderUsageExport,
+    UsageFigures,
 )
 from scd_monitor.sla.bands import NO_BAND_COLOUR
 from scd_monitor.sla.engine import ProviderFigures
@@ -284,6 +292,7 @@ def render_pdf(export: MonthExport) -> bytes:
     _summary(pdf)
     for provider in export.providers:
         _provider(pdf, provider)
+    _usage(pdf)
     return bytes(pdf.output())
 
 
@@ -858,3 +867,89 @@ def _incident_list(pdf: _Pdf, incidents: Sequence[IncidentRef]) -> None:
         [40, 40, 25, 37, 38],
         size=7.5,
     )
+
+
+# -- use of the X-Road platform ---------------------------------------------------------
+
+USAGE_COUNTING = (
+    "Una solicitud entre dos servidores de seguridad monitoreados la registran ambos: por "
+    "servicio cuentan los registros del proveedor cuando los hay y, si no, los del "
+    "cliente, de modo que ninguna se cuenta dos veces."
+)
+_USAGE_WIDTHS = [48, 18, 18, 16, 18, 18, 11, 11, 11, 11]
+
+
+def _usage(pdf: _Pdf) -> None:
+    """The section *Uso de la plataforma de interoperabilidad*, if the export has it."""
+    e = pdf.export
+    if e.usage is None:
+        return
+    pdf.add_page()
+    pdf.heading(USAGE_TITLE)
+    if not e.usage.has_data:
+        pdf.paragraph(NO_USAGE + ".")
+        return
+    tz = e.tz
+    period = e.usage.period
+    pdf.paragraph(
+        "Solicitudes registradas por los servidores de seguridad monitoreados (monitoreo "
+        "operacional de X-Road) del "
+        f"{l10n.local_datetime(period.start, tz, seconds=False)} al "
+        f"{l10n.local_datetime(period.end, tz, seconds=False)} ({e.timezone}), por miembro "
+        f"proveedor y por servicio. {USAGE_COUNTING} La duración p95 es aproximada: el "
+        "límite superior del intervalo del histograma que la contiene. Fallos por lado: "
+        "Cons. del consumidor, Prov. del proveedor, Cli. del cliente, Desc. de lado "
+        "desconocido.",
+        size=8.5,
+    )
+    for p in e.usage.providers:
+        _usage_provider(pdf, p)
+
+
+def _usage_provider(pdf: _Pdf, p: ProviderUsageExport) -> None:
+    pdf.need(30)
+    title = p.name if p.name == p.member else f"{p.name} ({p.member})"
+    pdf.heading(title, 11)
+    rows: list[list[_Cell]] = [_usage_row("Total del prestador", p.figures)]
+    rows += [_usage_row(s.service, s.figures) for s in p.services]
+    pdf.table_rows(
+        ["Servicio", "Solicitudes", "Exitosas", "Fallidas", "Éxito", "p95 aprox.", "Cons.",
+         "Prov.", "Cli.", "Desc."],
+        rows,
+        _USAGE_WIDTHS,
+        align=["LEFT", *["RIGHT"] * (len(_USAGE_WIDTHS) - 1)],
+        size=7,
+    )  # fmt: skip
+    faults = [
+        f"{s.service}: " + "; ".join(f"{code} ({_count(n)})" for code, n in s.top_faults)
+        for s in p.services
+        if s.top_faults
+    ]
+    if faults:
+        _note(pdf, "Códigos de falla más frecuentes. " + " | ".join(faults))
+
+
+def _usage_row(label: str, f: UsageFigures) -> list[_Cell]:
+    return [
+        (label, False),
+        (_count(f.requests), False),
+        (_count(f.successes), False),
+        (_count(f.failures), False),
+        (l10n.percent(f.success_ratio), False),
+        (_ms(f.p95_ms), False),
+        *((_count(n), False) for n in f.faults),
+    ]
+
+
+def _count(n: int) -> str:
+    """``12345`` → ``12.345``."""
+    return l10n.number(n, decimals=0)
+
+
+def _ms(value: float | None) -> str:
+    """An approximate duration in milliseconds: ``1.000 ms``, ``> 60 s``, ``–``."""
+    if value is None:
+        return l10n.DASH
+    if value == float("inf"):
+        return "> 60 s"
+    return f"{l10n.number(value, decimals=0)} ms"

@@ -2,7 +2,8 @@
 
 An export of month ``M`` (optionally of one provider ``P``) is the directory
 ``<output_dir>/sla-M`` (``sla-M-P``) holding ``sla-M.csv``, ``.json``, ``.pdf``,
-``.xlsx`` (those asked for) and ``manifest.json``: the files with their size and
+``.xlsx`` (those asked for; with the CSV, ``sla-M-uso.csv`` when the export has the use
+of the X-Road platform: :data:`COMPANIONS`) and ``manifest.json``: the files with their size and
 SHA-256, the month, whether it is provisional, its ``status`` (``provisional``,
 ``final`` or ``insufficient_coverage``) with the services whose coverage withheld a
 verdict (``insufficient_coverage``: provider, service, coverage, minimum), ``as_of``,
@@ -38,7 +39,7 @@ from typing import Any
 from scd_monitor import __version__
 from scd_monitor.errors import ConfigError, ScdMonitorError
 from scd_monitor.exports.coverage import ReportStatus
-from scd_monitor.exports.csvfile import render_csv
+from scd_monitor.exports.csvfile import render_csv, render_usage_csv
 from scd_monitor.exports.jsonfile import render_json
 from scd_monitor.exports.model import (
     EXPORT_VERSION,
@@ -52,6 +53,7 @@ from scd_monitor.exports.xlsxfile import render_xlsx
 from scd_monitor.timefmt import iso_utc
 
 __all__ = [
+    "COMPANIONS",
     "FORMATS",
     "MANIFEST",
     "RENDERERS",
@@ -75,6 +77,15 @@ RENDERERS: dict[str, Renderer] = {
     "xlsx": render_xlsx,
 }
 """Format → renderer; the keys are the ``--format`` values and the file extensions."""
+
+Companion = Callable[[MonthExport], bytes | None]
+
+COMPANIONS: dict[str, tuple[tuple[str, Companion], ...]] = {
+    "csv": (("uso", render_usage_csv),),
+}
+"""Format → further files of that format, written with it: (part, renderer); the file is
+``<export name>-<part>.<format>``, none when the renderer gives ``None``. The CSV holds
+one table per file, so the use of the X-Road platform is a file of its own."""
 
 FORMATS: tuple[str, ...] = tuple(sorted(RENDERERS))
 MANIFEST = "manifest.json"
@@ -120,12 +131,18 @@ class ExportResult:
     def manifest(self) -> Path:
         return self.directory / MANIFEST
 
-    def path(self, fmt: str) -> Path:
-        """The file of format ``fmt`` (``KeyError`` if the export has none)."""
+    def path(self, fmt: str, part: str | None = None) -> Path:
+        """The file of format ``fmt`` (with ``part``: that companion file,
+        :data:`COMPANIONS`); ``KeyError`` if the export has none."""
+        stem = self.directory.name if part is None else f"{self.directory.name}-{part}"
         for f in self.files:
-            if f.format == fmt:
+            if f.format == fmt and f.name == f"{stem}.{fmt}":
                 return self.directory / f.name
-        raise KeyError(fmt)
+        if part is None:  # a directory renamed by hand: its one file of the format
+            for f in self.files:
+                if f.format == fmt:
+                    return self.directory / f.name
+        raise KeyError(fmt if part is None else f"{part}.{fmt}")
 
 
 def export_name(month: str, provider: str | None = None) -> str:
@@ -168,6 +185,11 @@ def write_export(export: MonthExport, *, formats: Iterable[str], output_dir: Pat
     contents: dict[str, tuple[str, bytes]] = {
         f"{name}.{fmt}": (fmt, data) for fmt, data in rendered.items()
     }
+    for fmt in wanted:
+        for part, companion in COMPANIONS.get(fmt, ()):
+            extra = companion(export)
+            if extra is not None:
+                contents[f"{name}-{part}.{fmt}"] = (fmt, extra)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(output_dir, name)

@@ -1,5 +1,7 @@
 """The XLSX export: sheets ``Resumen``, ``Servicios``, ``Interrupciones``, ``Diario``,
-``Incidentes``, with number formats and the *rangos de medición* as conditional colours.
+``Incidentes`` (and ``Uso de la plataforma`` when the export has the use of the X-Road
+platform, :mod:`scd_monitor.exports.usage`), with number formats and the *rangos de
+medición* as conditional colours.
 
 Written with XlsxWriter in memory: the archive members carry XlsxWriter's fixed
 1980-01-01 timestamp and the document properties carry ``as_of`` as their creation
@@ -29,6 +31,7 @@ from zoneinfo import ZoneInfo
 import xlsxwriter  # type: ignore[import-untyped]  # XlsxWriter ships no type information
 
 from scd_monitor import __version__, l10n
+from scd_monitor.analysis.usage import FAULT_SIDES
 from scd_monitor.exports import es_co
 from scd_monitor.exports.coverage import INSUFFICIENT_COVERAGE, Verdicts
 from scd_monitor.exports.model import (
@@ -36,6 +39,12 @@ from scd_monitor.exports.model import (
     PROVISIONAL_NOTE,
     Band,
     MonthExport,
+)
+from scd_monitor.exports.usage import (
+    FAULT_SIDE_LABELS,
+    NO_USAGE,
+    USAGE_TITLE,
+    UsageFigures,
 )
 from scd_monitor.sla.engine import ProviderFigures
 
@@ -213,6 +222,7 @@ def render_xlsx(export: MonthExport) -> bytes:
     _outages(book)
     _daily(book)
     _incidents(book)
+    _usage(book)
     book.wb.close()
     return buffer.getvalue()
 
@@ -599,3 +609,90 @@ def _incidents(book: _Book) -> None:
         ]
         for col, value in enumerate(values):
             book.write(ws, row, col, value)
+
+
+USAGE_SHEET = "Uso de la plataforma"
+PROVIDER_TOTAL = "Total del prestador"
+"""The ``Servicio`` of a provider member's row in ``Uso de la plataforma``."""
+_USAGE_HEADERS = (
+    "Prestador",
+    "Miembro X-Road",
+    "Servicio",
+    "Solicitudes",
+    "Exitosas",
+    "Fallidas",
+    "Tasa de éxito",
+    "Duración p95 aprox. (ms)",
+    *(f"Fallos del {FAULT_SIDE_LABELS[side]}" for side in FAULT_SIDES[:3]),
+    "Fallos de lado desconocido",
+    "Códigos de falla más frecuentes",
+)
+
+
+def _usage(book: _Book) -> None:
+    """``Uso de la plataforma``: a row per provider member (its total), then one per
+    service of it; only when the export has the section."""
+    e = book.export
+    if e.usage is None:
+        return
+    ws = book.sheet(USAGE_SHEET)
+    ws.set_row(0, 30)
+    for col, h in enumerate(_USAGE_HEADERS):
+        ws.write_string(0, col, h, book.header)
+    ws.set_column(0, 1, 28)
+    ws.set_column(2, 2, 48)
+    ws.set_column(3, len(_USAGE_HEADERS) - 2, 13)
+    ws.set_column(len(_USAGE_HEADERS) - 1, len(_USAGE_HEADERS) - 1, 50)
+    ws.freeze_panes(1, 3)
+    if not e.usage.has_data:
+        ws.write_string(1, 0, NO_USAGE)
+        return
+
+    def figures(row: int, f: UsageFigures, bold: bool) -> None:
+        text = book.total if bold else None
+        p95: Any = f.p95_ms
+        if p95 is not None and p95 == float("inf"):
+            p95 = "> 60000"
+        values: list[tuple[Any, Any]] = [
+            (f.requests, text),
+            (f.successes, text),
+            (f.failures, text),
+            (f.success_ratio, book.total_pct if bold else book.pct),
+            (p95, text),
+            *((n, text) for n in f.faults),
+        ]
+        for col, (value, fmt) in enumerate(values, start=3):
+            book.write(ws, row, col, value, fmt)
+
+    row = 1
+    for p in e.usage.providers:
+        book.write(ws, row, 0, p.name, book.total)
+        book.write(ws, row, 1, p.member, book.total)
+        book.write(ws, row, 2, PROVIDER_TOTAL, book.total)
+        figures(row, p.figures, True)
+        row += 1
+        for s in p.services:
+            book.write(ws, row, 0, p.name)
+            book.write(ws, row, 1, p.member)
+            book.write(ws, row, 2, s.service)
+            figures(row, s.figures, False)
+            codes = "; ".join(f"{code} ({count})" for code, count in s.top_faults)
+            book.write(ws, row, len(_USAGE_HEADERS) - 1, codes or None)
+            row += 1
+    ws.autofilter(0, 0, row - 1, len(_USAGE_HEADERS) - 1)
+    period = e.usage.period
+    ws.write_string(
+        row + 1,
+        0,
+        f"{USAGE_TITLE}: solicitudes registradas por los servidores de seguridad "
+        f"monitoreados del {l10n.local_datetime(period.start, book.tz, seconds=False)} al "
+        f"{l10n.local_datetime(period.end, book.tz, seconds=False)} ({e.timezone}).",
+    )
+    ws.write_string(
+        row + 2,
+        0,
+        "Una solicitud entre dos servidores de seguridad monitoreados la registran ambos: "
+        "por servicio cuentan los registros del proveedor cuando los hay y, si no, los del "
+        "cliente. La duración p95 es aproximada (límite superior del intervalo del "
+        "histograma que la contiene).",
+    )

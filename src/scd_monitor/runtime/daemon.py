@@ -26,7 +26,7 @@ from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ScdMonitorError, StoreError
-from scd_monitor.exports import ExportSource, MonthlyExportJob
+from scd_monitor.exports import ExportSource, MonthlyExportJob, store_usage
 from scd_monitor.exports.incidents import incidents_of
 from scd_monitor.incidents.metrics import IncidentCollector
 from scd_monitor.incidents.observe import Observations, observe
@@ -37,12 +37,14 @@ from scd_monitor.probes.base import Probe
 from scd_monitor.runtime.catalogs import CatalogInForce
 from scd_monitor.runtime.discovery import DirectoryWatcher
 from scd_monitor.runtime.jobs import PeriodicJob, PeriodicJobs
+from scd_monitor.runtime.opmon import OperationalMonitor
 from scd_monitor.runtime.pipeline import ResultsPipeline
 from scd_monitor.runtime.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.runtime.slaworker import MonthToDate
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import CheckRepository, ResultRepository, ResultWriter, Store
 from scd_monitor.store.spool import Journal
+from scd_monitor.store.usage import UsageRepository
 from scd_monitor.web import Readiness, WebEndpoints, web_server
 from scd_monitor.web.metrics import (
     ComponentCollector,
@@ -53,6 +55,7 @@ from scd_monitor.web.metrics import (
     SnapshotCollector,
     StateCollector,
 )
+from scd_monitor.web.xroad_usage import UsageCollector
 
 log = structlog.get_logger("scd_monitor.runtime.daemon")
 
@@ -77,6 +80,7 @@ class Daemon:
     watcher: DirectoryWatcher
     catalogs: CatalogInForce
     sla: MonthToDate
+    usage: OperationalMonitor
     web: WebEndpoints | None = None
     incidents: IncidentRunner | None = None
     export_job: MonthlyExportJob | None = None
@@ -208,6 +212,9 @@ class Daemon:
             jobs.reschedule("incidents", catalog.incidents.evaluate_every)
             jobs.reschedule("outbox", catalog.incidents.outbox.interval)
             jobs.set_units("discovery", self._discovery_jobs())
+            self.usage.set_sources(catalog.xroad)
+            for name in ("opmon", "opmon-health"):
+                jobs.set_units(name, [j for j in self.usage.jobs() if j.name == name])
             for source in catalog.xroad:
                 if source.enabled and before.get(source.id) != source:
                     jobs.run_soon(f"discovery:{source.id}")  # new or changed: read it now
@@ -275,6 +282,7 @@ class Daemon:
             PeriodicJob("tracker", s.state_interval, self._track),
             PeriodicJob("sla", s.sla_interval, self._refresh_sla),
             *self._discovery_jobs(),
+            *self.usage.jobs(),
             PeriodicJob("incidents", incidents.evaluate_every, self._evaluate_incidents),
             PeriodicJob("outbox", incidents.outbox.interval, self._deliver_reports),
             PeriodicJob("prune", _PRUNE_EVERY, self._prune, first_after=timedelta(minutes=1)),
@@ -351,6 +359,10 @@ class Daemon:
         )
         if deleted:
             log.info("store.pruned", results=deleted, older_than=cutoff.isoformat())
+        usage_cutoff = self.clock.now() - self.settings.usage_retention
+        buckets = await asyncio.to_thread(UsageRepository(self.store).delete_before, usage_cutoff)
+        if buckets:
+            log.info("store.pruned", usage_buckets=buckets, older_than=usage_cutoff.isoformat())
 
     async def _monthly_export(self) -> None:
         """On the 1st of the month (catalog time zone), write last month's export once."""
@@ -396,6 +408,7 @@ class Daemon:
         await asyncio.to_thread(self.writer.recover)
         self.writer.start()
         self.watcher.set_sources(self.catalog.xroad)
+        self.usage.set_sources(self.catalog.xroad)
         self.sla.start()
         store_task = loop.create_task(self._prepare_store())
         jobs = self.jobs = PeriodicJobs(self.periodic_jobs(), clock=self.clock)
@@ -512,6 +525,9 @@ def build(
             clock=clock,
             worker=settings.sla_worker,
         ),
+        usage=OperationalMonitor(
+            UsageRepository(store), clock, ready=lambda: daemon is not None and daemon.schema_ready
+        ),
     )
     watcher.on_change = catalogs.discovery_changed
     daemon.web = WebEndpoints(
@@ -532,6 +548,7 @@ def build(
         )
     )
     metrics.add_collector(DirectoryCollector(watcher.statuses))
+    metrics.add_collector(UsageCollector(daemon.usage.view))
     metrics.add_collector(ComponentCollector(daemon.published_components))
     daemon.incidents = build_runner(
         catalog.incidents,
@@ -545,7 +562,11 @@ def build(
     metrics.add_collector(IncidentCollector(daemon.incidents.snapshot))
     if settings.export_dir is not None and str(settings.export_dir):
         daemon.export_job = MonthlyExportJob(
-            lambda: ExportSource(SlaReporter(store, catalogs.effective, clock), catalogs.effective),
+            lambda: ExportSource(
+                SlaReporter(store, catalogs.effective, clock),
+                catalogs.effective,
+                usage=store_usage(store),
+            ),
             output_dir=settings.export_dir,
             incidents=lambda period: incidents_of(store, period),
         )

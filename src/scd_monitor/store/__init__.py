@@ -1,5 +1,5 @@
 """The store: the database (:class:`Store`), one repository per aggregate, the batched
-result writer."""
+result writer, the counted X-Road operational data records (:class:`UsageRepository`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from scd_monitor.store.checks import CheckRepository, CheckRow
 from scd_monitor.store.directories import DirectoryRepository, StoredDirectory
 from scd_monitor.store.engine import Store, redacted_url
 from scd_monitor.store.results import ResultRepository
+from scd_monitor.store.usage import UsageBucket, UsageCursor, UsageRepository
 from scd_monitor.store.writer import ResultWriter, WriterStats
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "ResultWriter",
     "Store",
     "StoredDirectory",
+    "UsageBucket",
+    "UsageCursor",
+    "UsageRepository",
     "WriterStats",
     "redacted_url",
 ]

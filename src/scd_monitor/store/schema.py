@@ -72,6 +72,7 @@ from scd_monitor.store.tables import SCHEMA_VERSION, UTCDateTime, metadata, sche
 __all__ = [
     "MIGRATIONS",
     "READABLE_FROM",
+    "READABLE_WITHOUT",
     "VERSION_TABLE",
     "Database",
     "SchemaStatus",
@@ -94,6 +95,11 @@ MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 
 READABLE_FROM = "0001"
 """The oldest revision whose tables this release's read paths can read as they are."""
+
+READABLE_WITHOUT = frozenset({"scd_xroad_usage", "scd_xroad_usage_cursors"})
+"""Tables of later revisions (0003) that a database may lack and still be read as it is:
+their read paths find nothing there (:class:`~scd_monitor.store.usage.UsageRepository`
+reads no usage), as in a database that never collected any."""
 
 ADOPT_LEGACY = "scd_adopt_legacy"
 """Set in the Alembic config's attributes when revision 0001 adopts a database of a
@@ -366,7 +372,7 @@ def require_readable(store: Database) -> SchemaStatus:
         raise StoreError(found.newer_message())
     # A database of a release before migrations has the tables of revision 0001.
     at = found.current if found.current is not None else revisions()[0]
-    if at not in _readable() or found.missing:
+    if at not in _readable() or found.missing - READABLE_WITHOUT:
         raise StoreError(
             f"the database {found.database} has an older scd-monitor schema "
             f"({at if found.current is not None else 'made before migrations'}); "

@@ -24,11 +24,14 @@ compare the migrated database with this module.
     scd_deliveries          the outbox: one row per (report, sink), idempotency key unique
     scd_incident_sequences  per year, the last number given (allocated transactionally)
     scd_incident_leases     which daemon evaluates incidents (one at a time per database)
+    scd_xroad_usage         X-Road operational data records, counted per 15 minutes and key
+    scd_xroad_usage_cursors per source and security server: where the next page starts
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -328,4 +331,77 @@ incident_leases = Table(
     Column("name", String(63), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# -- use of the X-Road platform (operational monitoring) ---------------------------------
+
+USAGE_DURATION_BOUNDS_MS: tuple[int, ...] = (
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 60000,
+)  # fmt: skip
+"""Upper bounds (ms, inclusive) of the request duration histogram of ``scd_xroad_usage``,
+one column each (``hist_<bound>``), then ``hist_inf``. Part of the schema: changing them
+needs a revision (:data:`scd_monitor.store.usage.DURATION_BUCKETS_MS` is this tuple)."""
+
+USAGE_HISTOGRAM_COLUMNS = (*(f"hist_{b}" for b in USAGE_DURATION_BOUNDS_MS), "hist_inf")
+"""The histogram's columns, in bucket order (``+Inf`` last)."""
+
+
+def _usage_bucket_comments() -> list[str]:
+    bounds = USAGE_DURATION_BOUNDS_MS
+    inner = [f"records of ({low}, {high}] ms" for low, high in pairwise(bounds)]
+    return [f"records of at most {bounds[0]} ms", *inner, f"records over {bounds[-1]} ms"]
+
+
+USAGE_KEY = (
+    "bucket_start",
+    "source",
+    "security_server",
+    "side",
+    "client",
+    "service",
+    "succeeded",
+    "fault_code",
+)
+"""The primary key of ``scd_xroad_usage`` (the UPSERT's conflict target), time first so
+that periods and retention are range scans of it."""
+
+xroad_usage = Table(
+    "scd_xroad_usage",
+    metadata,
+    Column("bucket_start", UTCDateTime, primary_key=True, comment="UTC, a multiple of 15 min"),
+    Column("source", String(63), primary_key=True, comment="the catalog's xroad source id"),
+    Column("security_server", String(255), primary_key=True, comment="whose records these are"),
+    Column("side", String(8), primary_key=True, comment="Client or Producer (the record's)"),
+    Column("client", String(255), primary_key=True, comment="client identifier, '' if none"),
+    Column("service", String(255), primary_key=True, comment="service identifier, '' if none"),
+    Column("succeeded", Boolean, primary_key=True),
+    Column("fault_code", String(255), primary_key=True, comment="'' when none"),
+    Column("provider_member", String(255), nullable=False, comment="the service's member"),
+    Column("count", Integer, nullable=False, comment="records"),
+    Column("duration_count", Integer, nullable=False, comment="records with a duration"),
+    Column("duration_sum_ms", BigInteger, nullable=False),
+    *(
+        Column(name, Integer, nullable=False, comment=comment)
+        for name, comment in zip(USAGE_HISTOGRAM_COLUMNS, _usage_bucket_comments(), strict=True)
+    ),
+    Column("request_bytes", BigInteger, nullable=False),
+    Column("response_bytes", BigInteger, nullable=False),
+    comment="X-Road operational data records counted per 15 minutes (raw records are not kept)",
+)
+
+xroad_usage_cursors = Table(
+    "scd_xroad_usage_cursors",
+    metadata,
+    Column("source", String(63), primary_key=True),
+    Column("security_server", String(255), primary_key=True),
+    Column(
+        "next_records_from",
+        BigInteger,
+        nullable=False,
+        comment="Unix seconds: the records before it are counted",
+    ),
+    Column("records_total", BigInteger, nullable=False),
+    Column("refused_total", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    comment="per security server: where its next page of operational data starts",
 )

@@ -4,8 +4,9 @@ configuration, and an async client for security servers and configuration source
 Modules: :mod:`~scd_monitor.xroad.identifiers` (``INSTANCE/CLASS/MEMBER[/SUBSYSTEM]``),
 :mod:`~scd_monitor.xroad.xml` (safe parsing), :mod:`~scd_monitor.xroad.metaservices`
 (request builders and answer parsers), :mod:`~scd_monitor.xroad.globalconf` (signed
-directory, shared parameters), :mod:`~scd_monitor.xroad.client` (the network side),
-:mod:`~scd_monitor.xroad.errors` (what is raised). The protocol documents followed are
+directory, shared parameters), :mod:`~scd_monitor.xroad.opmon` (operational monitoring:
+health data, operational data records), :mod:`~scd_monitor.xroad.client` (the network
+side), :mod:`~scd_monitor.xroad.errors` (what is raised). The protocol documents followed are
 named in each module's docstring.
 """
 
@@ -64,6 +65,17 @@ from scd_monitor.xroad.metaservices import (
     parse_soap_header,
     parse_soap_method_list,
 )
+from scd_monitor.xroad.opmon import (
+    HealthData,
+    OperationalDataPage,
+    OperationalRecord,
+    SecurityServerId,
+    ServiceHealth,
+    build_health_data_request,
+    build_operational_data_request,
+    parse_health_data_response,
+    parse_operational_data_response,
+)
 from scd_monitor.xroad.xml import DEFAULT_MAX_BYTES, parse_xml
 
 __all__ = [
@@ -76,15 +88,20 @@ __all__ = [
     "DirectoryPart",
     "FailureKind",
     "GlobalConf",
+    "HealthData",
     "HealthReport",
     "HealthStatus",
     "ListedClient",
     "Member",
     "OpenApiDescription",
+    "OperationalDataPage",
+    "OperationalRecord",
     "RestEndpoint",
     "SecurityServer",
     "SecurityServerClient",
+    "SecurityServerId",
     "ServiceEntry",
+    "ServiceHealth",
     "ServiceId",
     "SharedParameters",
     "Side",
@@ -95,7 +112,9 @@ __all__ = [
     "XRoadStatusError",
     "XRoadTransportError",
     "build_get_wsdl_request",
+    "build_health_data_request",
     "build_method_list_request",
+    "build_operational_data_request",
     "build_soap_request",
     "check_health",
     "fault_side",
@@ -103,10 +122,12 @@ __all__ = [
     "parse_configuration_anchor",
     "parse_configuration_directory",
     "parse_get_wsdl_response",
+    "parse_health_data_response",
     "parse_list_central_services",
     "parse_list_clients_json",
     "parse_list_clients_xml",
     "parse_openapi",
+    "parse_operational_data_response",
     "parse_rest_error",
     "parse_rest_method_list",
     "parse_shared_parameters",

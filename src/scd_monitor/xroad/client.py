@@ -22,7 +22,8 @@ URLs (relative to ``base_url``, the security server's client-side address):
 (PR-META §2; PR-META before 2.12, §3); ``GET r1/{provider}/listMethods``,
 ``…/allowedMethods`` and ``…/getOpenAPI?serviceCode=…`` with ``X-Road-Client``
 (PR-MREST §4, §5; PR-REST §4.1–4.3); SOAP ``POST`` of the envelope to ``base_url``
-with ``Content-Type: text/xml; charset=utf-8`` (PR-MESS, PR-META §3, §4). Identifiers
+with ``Content-Type: text/xml; charset=utf-8`` (PR-MESS, PR-META §3, §4; the operational
+monitoring services of PR-OPMON §2, §3). Identifiers
 are data, never paths: each part goes into the URL percent-encoded on its own
 (:meth:`~scd_monitor.xroad.identifiers.ClientId.encoded`), so no ``/`` or ``..`` from a
 directory can leave the security server's base path.
@@ -34,12 +35,14 @@ unhealthy (the body says which check failed), ``503`` in maintenance mode.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import ssl
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -57,9 +60,11 @@ from scd_monitor.xroad.errors import (
     XRoadTransportError,
 )
 from scd_monitor.xroad.globalconf import (
+    PRIVATE_PARAMETERS,
     SHARED_PARAMETERS,
     GlobalConf,
     parse_configuration_directory,
+    parse_private_parameters,
     parse_shared_parameters,
     verify_directory_signature,
     verify_part,
@@ -83,6 +88,19 @@ from scd_monitor.xroad.metaservices import (
     parse_soap_fault,
     parse_soap_method_list,
 )
+from scd_monitor.xroad.opmon import (
+    DEFAULT_MAX_RECORDS_BYTES,
+    DEFAULT_OUTPUT_FIELDS,
+    HEALTH_DATA,
+    OPERATIONAL_DATA,
+    HealthData,
+    OperationalDataPage,
+    SecurityServerId,
+    build_health_data_request,
+    build_operational_data_request,
+    parse_health_data_response,
+    parse_operational_data_response,
+)
 from scd_monitor.xroad.xml import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
@@ -104,6 +122,7 @@ CONFIGURATION_VERSIONS: tuple[int, ...] = (6, 5, 4, 3, 2)
 down to its ``MINIMUM_SUPPORTED_GLOBAL_CONFIGURATION_VERSION``; the parser reads the
 shared parameters of all of them."""
 
+_T = TypeVar("_T")
 _USER_AGENT = f"scd-monitor/{__version__}"
 _PLAIN = TlsOptions(verify=False)
 _MAX_HEALTH_BODY = 64 * 1024
@@ -479,12 +498,130 @@ class SecurityServerClient:
                 ) from exc
             raise
 
+    # -- operational monitoring (PR-OPMON) --------------------------------------------
+
+    async def _soap_parsed(self, envelope: bytes, what: str, parse: Callable[[_Answer], _T]) -> _T:
+        """POST ``envelope``, parse the answer; an unparseable answer with an HTTP error
+        status is reported as that status."""
+        answer = await self._soap(envelope, what)
+        try:
+            return parse(answer)
+        except XRoadStatusError:
+            raise
+        except XRoadProtocolError as exc:
+            if answer.status != 200 and exc.kind != "too_large":
+                raise XRoadStatusError(
+                    answer.status, f"{what}: HTTP {answer.status}: {answer.shown()}"
+                ) from exc
+            raise
+
+    async def health_data(
+        self, server: SecurityServerId, *, filter_client: ClientId | None = None
+    ) -> HealthData:
+        """``getSecurityServerHealthData`` of ``server`` (PR-OPMON §3): per service, the
+        request counts and statistics of the last period; ``filter_client`` keeps the
+        services of that provider only. The request goes to the server's owner, with
+        ``server`` in the ``securityServer`` header, through this client's security server."""
+        what = f"{HEALTH_DATA} of {server}"
+        message_id = str(uuid.uuid4())
+        envelope = build_health_data_request(
+            self.client_id, server, filter_client=filter_client, message_id=message_id
+        )
+        return await self._soap_parsed(
+            envelope,
+            what,
+            lambda answer: parse_health_data_response(
+                answer.body,
+                max_bytes=self.max_bytes,
+                message_id=message_id,
+                http_status=answer.status,
+            ),
+        )
+
+    async def operational_data(
+        self,
+        server: SecurityServerId,
+        records_from: int,
+        records_to: int,
+        *,
+        filter_client: ClientId | None = None,
+        output_fields: Sequence[str] = DEFAULT_OUTPUT_FIELDS,
+        max_records_bytes: int = DEFAULT_MAX_RECORDS_BYTES,
+    ) -> OperationalDataPage:
+        """One page of ``getSecurityServerOperationalData`` of ``server`` (PR-OPMON §2):
+        the records with ``records_from`` ≤ ``monitoringDataTs`` ≤ ``records_to`` (Unix
+        seconds) the server has committed, at most its page size plus the rest of the last
+        second. Ask again from ``next_records_from`` while it is set; the server refuses
+        (``Client.InvalidRequest``) a ``records_from`` it has not committed yet.
+
+        ``filter_client`` keeps the records of that service provider. The answer is
+        bounded by ``max_bytes``, its decompressed records by ``max_records_bytes``. A
+        record outside the period asked for is moved to ``refused``; a
+        ``nextRecordsFrom`` that does not move past ``records_from`` (a server that would
+        make a caller loop forever) is an :class:`XRoadProtocolError`.
+        """
+        what = f"{OPERATIONAL_DATA} of {server}"
+        message_id = str(uuid.uuid4())
+        envelope = build_operational_data_request(
+            self.client_id,
+            server,
+            records_from,
+            records_to,
+            filter_client=filter_client,
+            output_fields=output_fields,
+            message_id=message_id,
+        )
+        page = await self._soap_parsed(
+            envelope,
+            what,
+            lambda answer: parse_operational_data_response(
+                answer.body,
+                answer.content_type,
+                max_bytes=self.max_bytes,
+                max_records_bytes=max_records_bytes,
+                message_id=message_id,
+                http_status=answer.status,
+            ),
+        )
+        return _within_period(page, records_from, records_to, what)
+
     # -- health -----------------------------------------------------------------------
 
     async def health(self, url: str) -> HealthReport:
         """Ask the health check at ``url`` (the security server's health check port),
         with this client's TLS options and timeout."""
         return await _health(self._fetcher, url, self.timeout)
+
+
+def _within_period(
+    page: OperationalDataPage, records_from: int, records_to: int, what: str
+) -> OperationalDataPage:
+    """``page`` with the records outside ``[records_from, records_to]`` refused, and its
+    ``nextRecordsFrom`` checked to move forward."""
+    if page.next_records_from is not None and page.next_records_from <= records_from:
+        raise XRoadProtocolError(
+            f"{what}: nextRecordsFrom {page.next_records_from} does not move past "
+            f"recordsFrom {records_from}"
+        )
+    outside = [r for r in page.records if not records_from <= r.monitoring_data_ts <= records_to]
+    if not outside:
+        return page
+    refused = [
+        RefusedEntry(
+            str(r.service) if r.service is not None else "?",
+            f"monitoringDataTs {r.monitoring_data_ts} is outside the period asked for "
+            f"({records_from} to {records_to})",
+            what,
+        )
+        for r in outside
+    ]
+    return dataclasses.replace(
+        page,
+        records=tuple(
+            r for r in page.records if records_from <= r.monitoring_data_ts <= records_to
+        ),
+        refused=(*page.refused, *refused),
+    )
 
 
 async def check_health(
@@ -543,7 +680,9 @@ async def fetch_globalconf(
     clock: Clock | None = None,
     refused: list[RefusedEntry] | None = None,
 ) -> GlobalConf:
-    """Download a configuration directory and the shared parameters it lists.
+    """Download a configuration directory and the shared and private parameters it lists
+    (private parameters are listed by an internal configuration, ``/internalconf``: the
+    management service and the federated instances' anchors).
 
     ``source_url`` is the anchor's download URL (``version`` adds ``?version=N``,
     PR-GCONF §2.7). ``instance`` keeps only that instance's shared parameters (and
@@ -597,11 +736,38 @@ async def fetch_globalconf(
                 f"the directory says {part.instance}"
             )
         shared.append(parameters)
+    private = []
+    for part in directory.parts_of(PRIVATE_PARAMETERS, instance):
+        url = urljoin(directory_url, part.location)
+        if not _same_origin(url, directory_url):
+            raise XRoadProtocolError(
+                f"{what}: {part.location} points to another origin ({url}); refused"
+            )
+        part_what = f"private parameters {part.location}"
+        file = await fetcher.request("GET", url, timeout=left(), what=part_what)
+        if file.status != 200:
+            raise XRoadStatusError(file.status, f"{part_what}: HTTP {file.status}: {file.shown()}")
+        verify_part(part, file.body)  # as strict as for the shared parameters
+        try:
+            parameters_private = parse_private_parameters(file.body, max_bytes=max_bytes)
+            if part.instance is not None and parameters_private.instance != part.instance:
+                raise XRoadProtocolError(
+                    f"describes instance {parameters_private.instance}, "
+                    f"the directory says {part.instance}"
+                )
+        except XRoadProtocolError as exc:
+            # The monitor reads the directory from the shared parameters: private ones it
+            # cannot read are left out and said, not a failed configuration.
+            if refused is not None:
+                refused.append(RefusedEntry(part.location, str(exc), part_what))
+            continue
+        private.append(parameters_private)
     fetched_at = clock.now() if clock is not None else datetime.now(UTC)
     return GlobalConf(
         expires_at=directory.expires_at,
         version=directory.version,
         shared=tuple(shared),
+        private=tuple(private),
         fetched_at=fetched_at,
         source_url=directory_url,
         directory=directory,

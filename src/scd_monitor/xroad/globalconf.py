@@ -864,6 +864,9 @@ class GlobalConf:
     shared: tuple[SharedParameters, ...]
     fetched_at: datetime
     source_url: str = ""
+    private: tuple[PrivateParameters, ...] = ()
+    """The private parameters the directory lists (an internal configuration's), each
+    checked against the directory's hash like the shared ones."""
     directory: ConfigurationDirectory | None = None
     signature_verified: bool = False
     """Whether the directory's signature was checked (only with anchor certificates)."""
@@ -878,3 +881,6 @@ class GlobalConf:
 
     def instance(self, code: str) -> SharedParameters | None:
         return next((shared for shared in self.shared if shared.instance == code), None)
+
+    def private_of(self, code: str) -> PrivateParameters | None:
+        return next((private for private in self.private if private.instance == code), None)
