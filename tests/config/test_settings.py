@@ -142,3 +142,32 @@ def test_a_config_error_keeps_its_problems_across_processes() -> None:
 
     problems = ["catalog.yaml:3: providers: required", "catalog.yaml:9: interval: too large"]
     assert pickle.loads(pickle.dumps(ConfigError(problems))).problems == problems  # noqa: S301
+
+
+def test_shard_defaults_to_everything_and_reads_i_of_n(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.shard, s.shard_index, s.shard_count) == ("0/1", 0, 1)
+    monkeypatch.setenv("SCD_MONITOR_SHARD", " 2 / 3 ")
+    s = load_settings()
+    assert (s.shard, s.shard_index, s.shard_count) == ("2/3", 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("3/3", "the shard i must be below the number of replicas n (0 … 2)"),
+        ("0/0", "the number of replicas n must be at least 1"),
+        ("1", "expected i/n"),
+        ("-1/2", "expected i/n"),
+        ("a/b", "expected i/n"),
+    ],
+)
+def test_a_bad_shard_is_refused_clearly(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("SCD_MONITOR_SHARD", value)
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    (line,) = exc.value.problems
+    assert line.startswith("setting 'shard' (SCD_MONITOR_SHARD): ")
+    assert problem in line

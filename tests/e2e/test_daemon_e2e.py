@@ -91,6 +91,7 @@ async def test_daemon_probes_stores_and_exports(tmp_path: Path) -> None:
         env = {
             **os.environ,
             "SCD_MONITOR_LOG_FORMAT": "json",
+            "SCD_MONITOR_LOG_LEVEL": "debug",  # probe.finished per probe
             "SCD_MONITOR_VANTAGE": "e2e",
             "E2E_TOKEN": TOKEN,
         }

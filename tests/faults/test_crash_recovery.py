@@ -91,6 +91,7 @@ class Runs:
         env = {
             **os.environ,
             "SCD_MONITOR_LOG_FORMAT": "json",
+            "SCD_MONITOR_LOG_LEVEL": "debug",  # probe.finished per probe
             "SCD_MONITOR_VANTAGE": VANTAGE,
             "SCD_MONITOR_SPOOL_DIR": str(self.tmp_path / "spool"),
             "SCD_MONITOR_EXPORT_DIR": "",

@@ -245,6 +245,7 @@ async def test_real_sighup_and_sigterm_against_hostile_catalogs(
     env = {
         **os.environ,
         "SCD_MONITOR_LOG_FORMAT": "json",
+        "SCD_MONITOR_LOG_LEVEL": "debug",  # probe.finished per probe
         "SCD_MONITOR_STATE_INTERVAL": "1s",
         "SCD_MONITOR_SLA_INTERVAL": "1s",
         "SCD_MONITOR_SPOOL_DIR": str(tmp_path / "spool"),

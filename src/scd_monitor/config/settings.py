@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     vantage: str = Field(default="local", pattern=SLUG_PATTERN)
     """Where this daemon probes from; several vantages may share one database."""
+    shard: str = "0/1"
+    """``i/n``: this replica of the vantage probes the checks whose stable hash modulo
+    ``n`` is ``i`` (Prometheus' ``hashmod``); shard 0 also does the vantage's once-only
+    work (state tracking, SLA, incidents, export…). Default ``0/1``: every check."""
     max_concurrency: int = Field(default=256, ge=1, le=10_000)
     """At most this many probes in flight at once."""
     shutdown_grace: Duration = timedelta(seconds=15)
@@ -81,6 +85,22 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, str | Path) and not str(value).strip()):
             return None
         return value
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            index, count = parse_shard(value)
+            return f"{index}/{count}"
+        return value
+
+    @property
+    def shard_index(self) -> int:
+        return parse_shard(self.shard)[0]
+
+    @property
+    def shard_count(self) -> int:
+        return parse_shard(self.shard)[1]
 
     @field_validator("listen")
     @classmethod
@@ -178,6 +198,24 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not match or not 0 <= int(match["port"]) <= 65535:
         raise ValueError(f"expected host:port (e.g. 127.0.0.1:9464), got {value!r}")
     return match["v6"] or match["host"], int(match["port"])
+
+
+_SHARD = re.compile(r"^\s*(?P<i>\d{1,6})\s*/\s*(?P<n>\d{1,6})\s*$")
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``"1/3"`` → ``(1, 3)``: shard ``i`` of ``n`` replicas, ``n ≥ 1`` and ``0 ≤ i < n``."""
+    match = _SHARD.match(value)
+    if not match:
+        raise ValueError(f"expected i/n, the shard i of n replicas (e.g. 0/3), got {value!r}")
+    index, count = int(match["i"]), int(match["n"])
+    if count < 1:
+        raise ValueError(f"the number of replicas n must be at least 1, got {value!r}")
+    if index >= count:
+        raise ValueError(
+            f"the shard i must be below the number of replicas n (0 … {count - 1}), got {value!r}"
+        )
+    return index, count
 
 
 def load_settings(**overrides: Any) -> Settings:

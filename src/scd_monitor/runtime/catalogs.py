@@ -3,7 +3,9 @@
 :class:`CatalogInForce` rebuilds the effective catalog when the file is reloaded or a
 directory changes (expansion runs off the event loop), tells its follower (the daemon
 puts it into the tracker, pipeline and scheduler, one change at a time), and records the
-checks in the store, one sync at a time with the newest list winning.
+checks in the store, one sync at a time with the newest list winning (only with
+``records``: of the replicas of a vantage, shard 0 alone records them, so a replica whose
+directory reads lag never marks discovered checks retired).
 
 A reload (SIGHUP) reads, parses and validates the file in a thread of its own, within
 the loader's bounds (size, nesting, aliases: :mod:`scd_monitor.catalog.loader`), so a
@@ -91,6 +93,7 @@ class CatalogInForce:
         store: Store,
         clock: Clock,
         follow: Callable[[Catalog, Sequence[ResolvedCheck]], Awaitable[None]],
+        records: bool = True,
     ) -> None:
         self.path = path
         self.file = catalog
@@ -104,6 +107,7 @@ class CatalogInForce:
         self._checks = CheckRepository(store)
         self._clock = clock
         self._follow = follow
+        self._records = records
         self._store_ready = False
         self._sync_wanted: Sequence[ResolvedCheck] | None = None
         self._sync_task: asyncio.Task[None] | None = None
@@ -119,8 +123,8 @@ class CatalogInForce:
 
     def store_ready(self) -> None:
         """The schema exists: syncs may start (the caller recorded the current checks)."""
-        self._store_ready = True
-        if self._sync_wanted is not None:
+        self._store_ready = self._records
+        if self._store_ready and self._sync_wanted is not None:
             self._start_sync()
 
     async def reload(self) -> Catalog | None:

@@ -4,6 +4,16 @@ Nothing else in the package creates long-lived objects or reads the environment;
 build the same graph with :func:`build` and their own clock, catalog or probes. The
 daemon itself only wires, handles signals and runs the life cycle; the work is done by
 the runtime's parts (scheduling, pipeline, tracker, discovery, catalogs, jobs).
+
+Replicas (``SCD_MONITOR_SHARD=i/n``, :mod:`scd_monitor.runtime.shard`): every replica
+of a vantage probes its share of the checks, reads the X-Road directories itself (it
+needs the discovered checks of its share) and exports its own checks' probe series.
+Shard 0, the primary, also does what must happen once per vantage: it tracks the states
+of **every** check of the vantage (from the stored results of all its replicas), and
+alone runs the month-to-date SLA, incidents and the outbox, operational monitoring,
+pruning and the monthly export, stores the X-Road directories and their events, and
+exports the check and service states, the vantage's self-check and the SLA figures.
+``docs/escalado.md`` gives the reasons.
 """
 
 from __future__ import annotations
@@ -33,13 +43,14 @@ from scd_monitor.incidents.observe import Observations, observe
 from scd_monitor.incidents.runner import IncidentRunner, build_runner
 from scd_monitor.incidents.service import names_from_catalog
 from scd_monitor.probes import build_probes
-from scd_monitor.probes.base import Probe
+from scd_monitor.probes.base import Probe, ProbeResult
 from scd_monitor.runtime.catalogs import CatalogInForce
 from scd_monitor.runtime.discovery import DirectoryWatcher
 from scd_monitor.runtime.jobs import PeriodicJob, PeriodicJobs
 from scd_monitor.runtime.opmon import OperationalMonitor
 from scd_monitor.runtime.pipeline import ResultsPipeline
 from scd_monitor.runtime.scheduling import ProbeScheduler, SchedulerObserver
+from scd_monitor.runtime.shard import Shard
 from scd_monitor.runtime.slaworker import MonthToDate
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import CheckRepository, ResultRepository, ResultWriter, Store
@@ -63,6 +74,9 @@ _SCHEMA_RETRY_SECONDS = 5.0
 _STORE_STALE_SECONDS = 60.0
 _PRUNE_EVERY = timedelta(hours=1)
 _EXPORT_EVERY = timedelta(minutes=10)
+SHARD_SETTLE = timedelta(seconds=60)
+"""How long the sharded primary's tracker waits for a missing result id (another
+replica's transaction in flight) before passing it (:mod:`scd_monitor.runtime.tracker`)."""
 
 
 @dataclass
@@ -81,6 +95,7 @@ class Daemon:
     catalogs: CatalogInForce
     sla: MonthToDate
     usage: OperationalMonitor
+    shard: Shard = field(default_factory=Shard)
     web: WebEndpoints | None = None
     incidents: IncidentRunner | None = None
     export_job: MonthlyExportJob | None = None
@@ -95,6 +110,7 @@ class Daemon:
     _reload_task: asyncio.Task[None] | None = None
     _observations: Observations | None = None
     _reload_again: bool = False
+    _all_checks: tuple[ResolvedCheck, ...] = ()
 
     @property
     def catalog(self) -> Catalog:
@@ -136,6 +152,20 @@ class Daemon:
     def published_snapshot(self) -> Snapshot:
         snap = self._published
         return snap if snap is not None else self.pipeline.snapshot()
+
+    def vantage_checks(self) -> Sequence[ResolvedCheck]:
+        """Every check of the vantage (all replicas'): what the primary's states cover."""
+        if not self.shard.sharded:
+            return self.published_snapshot().checks
+        return self._all_checks
+
+    def vantage_latest(self) -> Mapping[str, ProbeResult]:
+        """The latest result of every check of the vantage: this replica's own from the
+        pipeline, the other replicas' as the sharded tracker last read them."""
+        own = self.published_snapshot().latest
+        if not self.shard.sharded:
+            return own
+        return {**self.tracker.latest(), **own}
 
     def status(self) -> DaemonStatus:
         return DaemonStatus(
@@ -183,7 +213,7 @@ class Daemon:
             self.tracker.current(),
             now=self.clock.now(),
             vantage=self.settings.vantage,
-            latest=self.published_snapshot().latest,
+            latest=self.vantage_latest(),
             sla=self.sla_report,
             directories=self.watcher.statuses(),
         )
@@ -192,11 +222,15 @@ class Daemon:
 
     async def _follow(self, effective: Catalog, checks: Sequence[ResolvedCheck]) -> None:
         """Put ``effective`` in force in the tracker, the pipeline and the scheduler,
-        without holding the event loop (tens of thousands of checks take seconds)."""
-        await asyncio.to_thread(self.tracker.set_catalog, effective)
-        self.pipeline.set_checks(checks)
+        without holding the event loop (tens of thousands of checks take seconds). The
+        pipeline and the scheduler get this replica's share of ``checks``."""
+        if self.shard.primary:
+            await asyncio.to_thread(self.tracker.set_catalog, effective)
+        self._all_checks = tuple(checks)
+        mine = self.shard.select(checks)
+        self.pipeline.set_checks(mine)
         if self._started:
-            await self.scheduler.update_checks(checks)
+            await self.scheduler.update_checks(mine)
 
     async def reload_catalog(self) -> bool:
         """Load the catalog file again, off the event loop; on any error keep the old one
@@ -208,7 +242,12 @@ class Daemon:
         if self.incidents is not None:
             self.incidents.configure(catalog.incidents, timezone=catalog.timezone)
         jobs = self.jobs
-        if jobs is not None:
+        if jobs is not None and not self.shard.primary:
+            jobs.set_units("discovery", self._discovery_jobs())
+            for source in catalog.xroad:
+                if source.enabled and before.get(source.id) != source:
+                    jobs.run_soon(f"discovery:{source.id}")
+        elif jobs is not None:
             jobs.reschedule("incidents", catalog.incidents.evaluate_every)
             jobs.reschedule("outbox", catalog.incidents.outbox.interval)
             jobs.set_units("discovery", self._discovery_jobs())
@@ -245,7 +284,10 @@ class Daemon:
             checks = self.catalogs.checks()
             try:
                 upgraded = await asyncio.to_thread(self.store.create_schema)
-                await asyncio.to_thread(CheckRepository(self.store).sync, checks, self.clock.now())
+                if self.shard.primary:  # the vantage's checks are recorded by shard 0
+                    await asyncio.to_thread(
+                        CheckRepository(self.store).sync, checks, self.clock.now()
+                    )
             except StoreError as exc:
                 log.error("store.unavailable", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
@@ -275,9 +317,12 @@ class Daemon:
     def periodic_jobs(self) -> list[PeriodicJob]:
         """Every background loop, supervised alike: state tracking, month-to-date SLA,
         X-Road discovery (one unit per source), incident evaluation, the outbox, pruning
-        and the monthly export."""
+        and the monthly export. A replica other than shard 0 only reads the directories
+        (module doc)."""
         s = self.settings
         incidents = self.catalog.incidents
+        if not self.shard.primary:
+            return self._discovery_jobs()
         return [
             PeriodicJob("tracker", s.state_interval, self._track),
             PeriodicJob("sla", s.sla_interval, self._refresh_sla),
@@ -409,20 +454,25 @@ class Daemon:
         self.writer.start()
         self.watcher.set_sources(self.catalog.xroad)
         self.usage.set_sources(self.catalog.xroad)
-        self.sla.start()
+        if self.shard.primary:
+            self.sla.start()
         store_task = loop.create_task(self._prepare_store())
         jobs = self.jobs = PeriodicJobs(self.periodic_jobs(), clock=self.clock)
         jobs.start()
         checks = self.catalogs.checks()
-        self.pipeline.set_checks(checks)
-        self.scheduler.start(checks)
+        self._all_checks = tuple(checks)
+        mine = self.shard.select(checks)
+        self.pipeline.set_checks(mine)
+        self.scheduler.start(mine)
         self._started = True
         log.info(
             "daemon.started",
             version=__version__,
             vantage=self.settings.vantage,
+            shard=str(self.shard),
             listen=f"http://{host}:{server.port}",
-            checks=len(checks),
+            checks=len(mine),
+            vantage_checks=len(checks),
             catalog=str(self.catalogs.path),
             database=self.store.url_for_humans,
         )
@@ -444,7 +494,7 @@ class Daemon:
             await self.watcher.close()
             # What the database did not take stays in the spool for the next start.
             flushed = await asyncio.to_thread(self.writer.close, grace)
-            if flushed and self.schema_ready:
+            if flushed and self.schema_ready and self.shard.primary:
                 await jobs.run_now("tracker")
             await server.stop()
             self.sla.close()
@@ -471,6 +521,7 @@ def build(
     clock = clock or SystemClock()
     if catalog is None:
         catalog = load_catalog(settings.catalog)
+    shard = Shard(settings.shard_index, settings.shard_count)
     metrics = DaemonMetrics(vantage=settings.vantage)
     store = Store(settings.database_url.get_secret_value())
     writer = ResultWriter(
@@ -495,8 +546,16 @@ def build(
             in_flight=metrics.in_flight.set,
         ),
     )
-    tracker = StateTracker(store, vantage=settings.vantage, clock=clock)
-    watcher = DirectoryWatcher(store=store, clock=clock)
+    tracker = StateTracker(
+        store,
+        vantage=settings.vantage,
+        clock=clock,
+        settle=SHARD_SETTLE if shard.sharded else None,
+        keep_latest=shard.sharded,
+    )
+    # Shard 0 stores the directories and their events; the other replicas read the
+    # directories only for their share of the discovered checks (no duplicate events).
+    watcher = DirectoryWatcher(store=store if shard.primary else None, clock=clock)
     daemon: Daemon | None = None
 
     async def follow(effective: Catalog, checks: Sequence[ResolvedCheck]) -> None:
@@ -504,9 +563,16 @@ def build(
             await daemon._follow(effective, checks)
 
     catalogs = CatalogInForce(
-        settings.catalog, catalog, watcher=watcher, store=store, clock=clock, follow=follow
+        settings.catalog,
+        catalog,
+        watcher=watcher,
+        store=store,
+        clock=clock,
+        follow=follow,
+        records=shard.primary,
     )
-    tracker.set_catalog(catalogs.effective)
+    if shard.primary:
+        tracker.set_catalog(catalogs.effective)
     daemon = Daemon(
         settings=settings,
         clock=clock,
@@ -528,28 +594,34 @@ def build(
         usage=OperationalMonitor(
             UsageRepository(store), clock, ready=lambda: daemon is not None and daemon.schema_ready
         ),
+        shard=shard,
     )
     watcher.on_change = catalogs.discovery_changed
     daemon.web = WebEndpoints(
         render_metrics=metrics.render,
+        render_metrics_gzip=metrics.render_gzip,
         before_render=daemon.publish_snapshot,
         readiness=daemon.readiness,
     )
     metrics.add_collector(SnapshotCollector(daemon.published_snapshot, daemon.status))
+    metrics.add_collector(DirectoryCollector(watcher.statuses))
+    metrics.add_collector(ComponentCollector(daemon.published_components))
+    if not shard.primary:
+        # The states, the self-check, the SLA, incidents and X-Road use of the vantage are
+        # shard 0's: the series of one vantage come from one process.
+        return daemon
     metrics.add_collector(
         StateCollector(
-            checks=lambda: daemon.published_snapshot().checks,
+            checks=daemon.vantage_checks,
             catalog=lambda: catalogs.effective,
             states=tracker.current,
             sla=lambda: daemon.sla_report,
             vantage=settings.vantage,
             clock=clock,
-            latest=lambda: daemon.published_snapshot().latest,
+            latest=daemon.vantage_latest,
         )
     )
-    metrics.add_collector(DirectoryCollector(watcher.statuses))
     metrics.add_collector(UsageCollector(daemon.usage.view))
-    metrics.add_collector(ComponentCollector(daemon.published_components))
     daemon.incidents = build_runner(
         catalog.incidents,
         store,

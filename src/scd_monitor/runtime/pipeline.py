@@ -1,13 +1,19 @@
 """The results pipeline: where every :class:`ProbeResult` goes after its probe.
 
 It keeps, per check, the latest result and a few counters (everything ``/metrics``
-needs), hands the result to the store writer and logs one canonical line. It runs on
+needs), hands the result to the store writer and logs one canonical line,
+``probe.finished``: at ``debug`` (at 300 probes per second, a line per probe at ``info``
+costs a good share of the event loop), at ``info`` when the outcome changes from the
+check's previous result (the first failure, a different error kind, the first success
+after failures, or the check's first result in this process). Confirmed state changes
+are the state tracker's ``check.state_changed`` lines, at ``info``. It runs on
 the event loop and does no I/O itself. :meth:`ResultsPipeline.snapshot` gives an
 immutable view for the metrics collector, which may read it from another thread.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
@@ -46,13 +52,25 @@ class ResultsPipeline:
 
     def submit(self, check: ResolvedCheck, result: ProbeResult) -> None:
         self._sink(result)
+        previous = self._latest.get(result.check_id)
         self._latest[result.check_id] = result
         self._runs[result.check_id] += 1
         o = result.outcome
         if not o.ok and o.error_kind is not None:
             self._failures.setdefault(result.check_id, Counter())[o.error_kind.value] += 1
         self._snapshot = None
-        log.info(
+        changed = (
+            previous is None
+            or previous.outcome.ok != o.ok
+            or previous.outcome.error_kind != o.error_kind
+        )
+        if changed:
+            emit = log.info
+        elif log.is_enabled_for(logging.DEBUG):
+            emit = log.debug
+        else:
+            return  # nothing built for a line nobody reads
+        emit(
             "probe.finished",
             check=result.check_id,
             kind=result.kind,

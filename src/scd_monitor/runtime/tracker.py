@@ -6,7 +6,21 @@ transaction** with the advanced cursor: the spans that became final, the machine
 snapshots (which carry the provisional tail) and hourly latency rollups. A crash or a
 database error therefore never loses or doubles a span; a restart resumes every
 machine where it stopped, so an outage that spans a restart stays one outage.
-``rebuild`` replays the retained results from scratch with the same code. The tracker
+``rebuild`` replays the retained results from scratch with the same code. A confirmed
+change of a check's state (up, down, maintenance, unknown) is logged at ``info``
+(``check.state_changed``; not while rebuilding), the probes themselves only at ``debug``.
+
+Replicas of one vantage (``SCD_MONITOR_SHARD=i/n``, :mod:`scd_monitor.runtime.shard`)
+write that vantage's results from several processes at once, while only shard 0 tracks
+them. Result ids come from one sequence, and a transaction that took a lower id may
+commit after one that took a higher id: a cursor moved past the higher one would skip
+the lower one for good. With ``settle`` set (the daemon sets it when sharded), a round
+therefore stops before the first missing id above the cursor until that id has been
+missing for ``settle``: a transaction in flight commits within it; an id still missing
+after it was never going to be (a rolled-back batch, a duplicate skipped on conflict,
+pruned rows) and is passed. The sharded tracker also keeps the latest result of every
+check (:meth:`StateTracker.latest`): the other replicas' checks have none in this
+process's results pipeline. The tracker
 only orchestrates: the rows are read and written by
 :class:`~scd_monitor.store.spans.SpanRepository` and
 :class:`~scd_monitor.store.rollups.LatencyRepository`, in the transaction it opens.
@@ -18,10 +32,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 import structlog
+from sqlalchemy import Connection, func, select
 
 from scd_monitor.analysis.policy import DEFAULT_POLICY, derive_policy
 from scd_monitor.analysis.views import CheckStatus
@@ -39,6 +54,7 @@ from scd_monitor.sla.model import Span, State
 from scd_monitor.store import Store
 from scd_monitor.store.rollups import LatencyBucket, LatencyRepository
 from scd_monitor.store.spans import SpanRepository, StoredSpan
+from scd_monitor.store.tables import probe_results
 
 log = structlog.get_logger("scd_monitor.runtime.tracker")
 
@@ -60,6 +76,8 @@ class StateTracker:
         vantage: str,
         clock: Clock,
         batch_limit: int = 20_000,
+        settle: timedelta | None = None,
+        keep_latest: bool = False,
     ) -> None:
         self._store = store
         self._spans = SpanRepository(store)
@@ -73,6 +91,13 @@ class StateTracker:
         self._last_rows: dict[str, StoredSpan] = {}
         self._loaded = False
         self._current: Mapping[str, CheckStatus] = MappingProxyType({})
+        self._settle = settle.total_seconds() if settle is not None else None
+        self._gaps: dict[int, float] = {}
+        """Ids missing above the cursor → when first seen missing (monotonic seconds)."""
+        self._keep_latest = keep_latest
+        self._latest: dict[str, ProbeResult] = {}
+        self._latest_view: Mapping[str, ProbeResult] = MappingProxyType({})
+        self._replaying = False
         self.processed_total = 0
         self.out_of_order_total = 0
         self.failed_results_total = 0
@@ -86,6 +111,10 @@ class StateTracker:
     def current(self) -> Mapping[str, CheckStatus]:
         """The last published states (immutable; safe to read from any thread)."""
         return self._current
+
+    def latest(self) -> Mapping[str, ProbeResult]:
+        """The latest tracked result per check (empty unless ``keep_latest``; immutable)."""
+        return self._latest_view
 
     # -- processing ----------------------------------------------------------------------
 
@@ -125,8 +154,13 @@ class StateTracker:
                 self._rollups.forget_vantage(conn, self._vantage)
             self._machines.clear()
             self._last_rows.clear()
+            self._gaps.clear()
             self._loaded = False
-        return self.run_until_idle()
+            self._replaying = True
+        try:
+            return self.run_until_idle()
+        finally:
+            self._replaying = False
 
     def _process(self) -> int:
         """One round, in one transaction: read the results after the cursor, feed them
@@ -135,9 +169,10 @@ class StateTracker:
         with self._store.transaction("state tracking") as conn:
             if not self._loaded:
                 self._load(self._spans.machines(conn, vantage=v))
-            rows = self._spans.results_after(
-                conn, v, self._spans.cursor(conn, v), limit=self._batch_limit
-            )
+            cursor = self._spans.cursor(conn, v)
+            rows = self._spans.results_after(conn, v, cursor, limit=self._batch_limit)
+            if rows and self._settle is not None:
+                rows = self._settled(conn, cursor, rows)
             if not rows:
                 return 0
             new_spans, touched, latency = self._feed(result for _, result in rows)
@@ -156,6 +191,44 @@ class StateTracker:
             self._spans.advance_cursor(conn, v, rows[-1][0], now)
         return len(rows)
 
+    def _settled(
+        self, conn: Connection, cursor: int | None, rows: list[tuple[int, ProbeResult]]
+    ) -> list[tuple[int, ProbeResult]]:
+        """``rows`` up to the first id above the cursor that is missing (any vantage's)
+        and has not been missing for ``settle`` yet (module doc)."""
+        assert self._settle is not None
+        high = rows[-1][0]
+        if cursor is not None:
+            low = cursor
+        else:  # the vantage's first round: from the last id below its first result
+            first = rows[0][0]
+            below = conn.execute(
+                select(func.max(probe_results.c.id)).where(probe_results.c.id < first)
+            ).scalar()
+            low = int(below) if below is not None else max(0, first - 1 - self._batch_limit)
+        in_range = (probe_results.c.id > low, probe_results.c.id <= high)
+        present = conn.execute(select(func.count()).where(*in_range)).scalar_one()
+        if present == high - low:  # no id missing: the usual case
+            self._gaps.clear()
+            return rows
+        ids = set(conn.execute(select(probe_results.c.id).where(*in_range)).scalars())
+        now = self._clock.monotonic()
+        gaps = {i: self._gaps.get(i, now) for i in range(low + 1, high + 1) if i not in ids}
+        self._gaps = gaps
+        young = [i for i, since in gaps.items() if now - since < self._settle]
+        if not young:
+            return rows
+        first = min(young)
+        kept = [row for row in rows if row[0] < first]
+        if len(kept) < len(rows):
+            log.debug(
+                "state.waiting_for_result_id",
+                missing_id=first,
+                held_back=len(rows) - len(kept),
+                missing_for_s=round(now - gaps[first], 3),
+            )
+        return kept
+
     def _feed(
         self, results: Iterable[ProbeResult]
     ) -> tuple[dict[str, list[Span]], set[str], dict[tuple[str, datetime], _Rollup]]:
@@ -168,6 +241,7 @@ class StateTracker:
             machine = self._machine(result.check_id)
             if machine is None:
                 continue
+            before = _coarse(machine)
             try:
                 spans = machine.feed(result)
                 self._add_latency(latency, result)
@@ -192,6 +266,24 @@ class StateTracker:
                 )
                 continue
             touched.add(result.check_id)
+            if self._keep_latest:
+                seen = self._latest.get(result.check_id)
+                if seen is None or seen.started_at <= result.started_at:
+                    self._latest[result.check_id] = result
+            after = _coarse(machine)
+            if after is not before and not self._replaying:
+                log.info(
+                    "check.state_changed",
+                    check=result.check_id,
+                    vantage=self._vantage,
+                    state=after.value,
+                    previous=before.value,
+                    at=result.started_at.isoformat(),
+                    since=machine.down_since.isoformat() if machine.down_since else None,
+                    error_kind=result.outcome.error_kind.value
+                    if result.outcome.error_kind
+                    else None,
+                )
             if spans:
                 new_spans.setdefault(result.check_id, []).extend(spans)
         return new_spans, touched, latency
@@ -245,3 +337,16 @@ class StateTracker:
             since = machine.down_since if state is State.DOWN else None
             current[check_id] = CheckStatus(state=state, since=since, last_observation_at=last)
         self._current = MappingProxyType(current)
+        if self._keep_latest:
+            for gone in [c for c in self._latest if c not in self._policies]:
+                del self._latest[gone]
+            self._latest_view = MappingProxyType(dict(self._latest))
+
+
+def _coarse(machine: CheckStateMachine) -> State:
+    """The machine's state as a log line tells it: down, maintenance, unknown or up
+    (degraded is up: it goes with each slow observation, not worth a line)."""
+    if machine.down_since is not None:
+        return State.DOWN
+    state = machine.state
+    return State.UP if state is State.DEGRADED else state

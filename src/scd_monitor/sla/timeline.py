@@ -48,10 +48,11 @@ span has the window's reason instead).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from operator import itemgetter
 
 from scd_monitor.catalog.models import QuorumRule, ServiceRule
 from scd_monitor.sla.intervals import (
@@ -89,6 +90,11 @@ MONITOR_FAULT = "monitor_fault"
 _View = tuple[State, frozenset[str]]
 _UNKNOWN_VIEW: _View = (State.UNKNOWN, frozenset())
 _FAULT_VIEW: _View = (State.UNKNOWN, frozenset({MONITOR_FAULT}))
+
+_Run = tuple[datetime, datetime, int]
+"""``(start, end, code)``: a stretch of one check's timeline with one contribution."""
+_Event = tuple[datetime, int, int]
+"""``(instant, delta, code)``: a contribution ``code`` starts (+1) or stops (-1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,11 +300,59 @@ def _one_vantage(timelines: Sequence[CheckTimeline]) -> None:
         raise ValueError(f"timelines of one vantage expected, got {sorted(found)}")
 
 
-def _extent(timelines: Sequence[CheckTimeline]) -> Period | None:
-    spans = [s for t in timelines for s in normalize_spans(t.spans)]
-    if not spans:
+def _extent(lists: Sequence[Sequence[Span]]) -> Period | None:
+    """From the first start to the last end of normalized span lists (``None``: no span)."""
+    firsts = [spans[0].start for spans in lists if spans]
+    if not firsts:
         return None
-    return Period(min(s.start for s in spans), max(s.end for s in spans))
+    return Period(min(firsts), max(spans[-1].end for spans in lists if spans))
+
+
+def _runs(spans: Sequence[Span], code_of: Callable[[Span], int | None]) -> Iterator[_Run]:
+    """``(start, end, code)`` runs of a normalized span list: each span's ``code_of``,
+    spans coded ``None`` left out, touching spans of one code joined into one run."""
+    run: _Run | None = None
+    for span in spans:
+        code = code_of(span)
+        if code is None:
+            continue
+        if run is not None and run[1] == span.start and run[2] == code:
+            run = (run[0], span.end, code)
+            continue
+        if run is not None:
+            yield run
+        run = (span.start, span.end, code)
+    if run is not None:
+        yield run
+
+
+def _sweep(
+    events: list[_Event], apply: Callable[[int, int], None], holds: Callable[[], bool]
+) -> list[Interval]:
+    """The stretches where ``holds()`` is true, sweeping state-change events in time order.
+
+    Each event ``(instant, delta, code)`` is passed to ``apply(delta, code)``; all the
+    events of one instant are applied before ``holds()`` is asked about the stretch up
+    to the next instant. Outside the events' extent nothing is asked (there every
+    counter is zero). Sorts ``events`` in place.
+    """
+    events.sort(key=itemgetter(0))
+    hits: list[Interval] = []
+    count = len(events)
+    i = 0
+    while i < count:
+        instant = events[i][0]
+        while i < count and events[i][0] == instant:
+            _, delta, code = events[i]
+            apply(delta, code)
+            i += 1
+        if i < count and holds():
+            following = events[i][0]
+            if hits and hits[-1][1] == instant:
+                hits[-1] = (hits[-1][0], following)
+            else:
+                hits.append((instant, following))
+    return hits
 
 
 def _fault_spans(intervals: Sequence[Interval]) -> list[Span]:
@@ -341,24 +395,57 @@ def mass_failure_spans(
     ratio = Fraction(str(min_ratio))
     if not 0 <= ratio <= 1:
         raise ValueError("min_ratio must be within [0, 1]")
-    extent = _extent(checks_of_one_vantage)
-    if extent is None:
-        return []
     lists = [normalize_spans(t.spans) for t in checks_of_one_vantage]
-    providers = [t.provider for t in checks_of_one_vantage]
-    hits: list[Interval] = []
-    for start, end, covering in segments(extent, lists):
-        fresh: set[str] = set()
-        failing: set[str] = set()
-        for provider, span in zip(providers, covering, strict=True):
-            if span is None or span.state is State.UNKNOWN:
-                continue
-            fresh.add(provider)
-            if span.state is State.DOWN:
-                failing.add(provider)
-        if is_mass_failure(len(failing), len(fresh), min_ratio=ratio, min_providers=min_providers):
-            hits.append((start, end))
-    return _fault_spans(normalize(hits))
+    if _extent(lists) is None:
+        return []
+    # A sweep over the instants where a check starts or stops being fresh or DOWN, with
+    # per provider the number of its checks fresh and DOWN, and the number of providers
+    # with at least one of each: O(n log n) in the spans, whatever the catalog's size.
+    index: dict[str, int] = {}
+    events: list[_Event] = []
+    for timeline, spans in zip(checks_of_one_vantage, lists, strict=True):
+        provider = index.setdefault(timeline.provider, len(index))
+        for start, end, code in _runs(spans, _fresh_code):
+            code = 2 * provider + code
+            events.append((start, 1, code))
+            events.append((end, -1, code))
+    fresh = [0] * len(index)  # per provider, its checks with fresh data
+    down = [0] * len(index)  # per provider, its checks DOWN
+    totals = [0, 0]  # providers with fresh data, providers failing
+    verdict: dict[tuple[int, int], bool] = {}
+
+    # A counter never goes below zero: a run's end comes after its start (spans are not
+    # empty), so its +1 is applied first; 0 → 1 and 1 → 0 are the changes of a total.
+    def apply(delta: int, code: int) -> None:
+        provider, failing = divmod(code, 2)
+        if failing:
+            before = down[provider]
+            down[provider] = before + delta
+            if before == 0 or before + delta == 0:
+                totals[1] += delta
+        before = fresh[provider]
+        fresh[provider] = before + delta
+        if before == 0 or before + delta == 0:
+            totals[0] += delta
+
+    def holds() -> bool:
+        key = (totals[1], totals[0])
+        hit = verdict.get(key)
+        if hit is None:
+            hit = verdict[key] = is_mass_failure(
+                key[0], key[1], min_ratio=ratio, min_providers=min_providers
+            )
+        return hit
+
+    return _fault_spans(normalize(_sweep(events, apply, holds)))
+
+
+def _fresh_code(span: Span) -> int | None:
+    """A check's contribution to :func:`mass_failure_spans`: ``None`` if UNKNOWN (not
+    fresh), 1 if DOWN (fresh and failing), 0 otherwise (fresh)."""
+    if span.state is State.UNKNOWN:
+        return None
+    return 1 if span.state is State.DOWN else 0
 
 
 def vantage_blind(
@@ -412,21 +499,52 @@ def network_path_fault_spans(
         raise ValueError("min_hosts must be at least 1")
     if settle < timedelta(0):
         raise ValueError("settle must not be negative")
-    extent = _extent(checks_of_one_vantage)
+    lists = [normalize_spans(t.spans) for t in checks_of_one_vantage]
+    extent = _extent(lists)
     if extent is None:
         return []
-    lists = [normalize_spans(t.spans) for t in checks_of_one_vantage]
-    hosts = [t.host if t.host is not None else t.check_id for t in checks_of_one_vantage]
     kinds = frozenset(error_kinds)
-    hits: list[Interval] = []
-    for start, end, covering in segments(extent, lists):
-        views = [
-            (host, span.state, span.reason)
-            for host, span in zip(hosts, covering, strict=True)
-            if span is not None
-        ]
-        if vantage_blind(views, min_hosts=min_hosts, error_kinds=kinds):
-            hits.append((start, end))
+    # A sweep keeping the numbers of checks answering (UP or DEGRADED) and DOWN, per host
+    # the number of DOWN checks whose reason is one of ``kinds``, and the number of such
+    # hosts: :func:`vantage_blind` on counters, O(n log n) in the spans. Codes: 0 answering,
+    # 1 DOWN for another reason, 2 + h DOWN for one of ``kinds`` at host h; UNKNOWN and
+    # MAINTENANCE say nothing and make no event.
+    index: dict[str, int] = {}
+    events: list[_Event] = []
+    for timeline, spans in zip(checks_of_one_vantage, lists, strict=True):
+        host = index.setdefault(
+            timeline.host if timeline.host is not None else timeline.check_id, len(index)
+        )
+
+        def code_of(span: Span, host: int = host) -> int | None:
+            state = span.state
+            if state is State.UP or state is State.DEGRADED:
+                return 0
+            if state is State.DOWN:
+                return 2 + host if span.reason in kinds else 1
+            return None
+
+        for start, end, code in _runs(spans, code_of):
+            events.append((start, 1, code))
+            events.append((end, -1, code))
+    per_host = [0] * len(index)
+    counts = [0, 0, 0]  # checks answering, checks DOWN, hosts unreachable
+
+    def apply(delta: int, code: int) -> None:
+        if code == 0:
+            counts[0] += delta
+            return
+        counts[1] += delta
+        if code > 1:
+            before = per_host[code - 2]
+            per_host[code - 2] = before + delta
+            if before == 0 or before + delta == 0:
+                counts[2] += delta
+
+    def holds() -> bool:
+        return counts[0] == 0 and counts[1] > 0 and counts[2] >= min_hosts
+
+    hits = _sweep(events, apply, holds)
     lo, hi = to_utc(extent.start), to_utc(extent.end)
     widened = [(max(lo, s - settle), min(hi, e + settle)) for s, e in normalize(hits)]
     return _fault_spans(union(widened))

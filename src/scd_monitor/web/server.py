@@ -1,7 +1,11 @@
 """The daemon's HTTP endpoints on aiohttp: ``/metrics``, ``/healthz``, ``/readyz`` and ``/``.
 
 ``/healthz`` is answered by the event loop itself, so a blocked loop fails it. ``/metrics``
-is rendered, and gzipped when the scraper accepts it, in a worker thread, one at a time.
+is rendered, and gzipped when the scraper accepts it, in a worker thread, one at a time;
+given ``render_metrics_gzip`` (:meth:`DaemonMetrics.render_gzip
+<scd_monitor.web.metrics.DaemonMetrics.render_gzip>`: the cached per-check text's
+compressed segments reused), the gzipped body comes from it instead of compressing the
+whole text at every scrape.
 
 To extend (e.g. a public status page): pass ``extra_routes=`` (aiohttp route definitions) to
 :func:`web_server`, or mount a sub-application with ``server.app.add_subapp(prefix, app)``
@@ -92,8 +96,10 @@ class WebEndpoints:
         render_metrics: Callable[[], bytes],
         before_render: Callable[[], None],
         readiness: Callable[[], Readiness],
+        render_metrics_gzip: Callable[[], bytes] | None = None,
     ) -> None:
         self._render = render_metrics
+        self._render_gzip = render_metrics_gzip
         self._before_render = before_render
         self._readiness = readiness
         self._lock = asyncio.Lock()
@@ -151,6 +157,8 @@ class WebEndpoints:
         return await asyncio.shield(work)
 
     def _render_body(self, compress: bool) -> bytes:
+        if compress and self._render_gzip is not None:
+            return self._render_gzip()
         body = self._render()
         return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0) if compress else body
 
