@@ -309,7 +309,8 @@ class Daemon:
             self.catalogs.discovery_changed()
         self._discovering = True
         if self.jobs is not None:
-            for ident in self.jobs.idents("discovery"):
+            # Discovery, and the operational-data rounds that waited for the schema: now.
+            for ident in [*self.jobs.idents("discovery"), *self.jobs.idents("opmon")]:
                 self.jobs.run_soon(ident)
 
     # -- periodic jobs (runtime.jobs) -----------------------------------------------
