@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from scd_monitor.errors import StoreError
+from scd_monitor.errors import ConflictError, StoreError
 from scd_monitor.incidents.lifecycle import TrackerState
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.store import (
@@ -35,6 +35,7 @@ from scd_monitor.store import (
     schema,
 )
 from scd_monitor.store.incidents import IncidentRepository
+from scd_monitor.store.months import FrozenMonthRepository, NewFreeze
 from scd_monitor.store.outbox import OutboxRepository
 from scd_monitor.store.results import to_row
 from scd_monitor.store.tables import (
@@ -60,7 +61,11 @@ from tests.store.fixtures.databases import (
 )
 
 T0 = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
-LATER_TABLES = frozenset({"scd_xroad_usage", "scd_xroad_usage_cursors"})
+USAGE_TABLES = frozenset({"scd_xroad_usage", "scd_xroad_usage_cursors"})
+"""Revision 0003's tables."""
+FROZEN_TABLES = frozenset({"scd_frozen_months", "scd_frozen_month_history"})
+"""Revision 0004's tables."""
+LATER_TABLES = USAGE_TABLES | FROZEN_TABLES
 """Tables made by revisions after 0001 (none of them in the release before migrations)."""
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -763,5 +768,116 @@ def test_revision_0003_downgrades_to_0002(empty_url: str) -> None:
             conn.commit()
             assert not LATER_TABLES & set(inspect(conn).get_table_names())
         assert schema.current(store) == "0002"
+    finally:
+        store.dispose()
+
+
+# -- revision 0004: frozen months ------------------------------------------------------------
+
+
+def _freeze(month: str, document: str = '{"x":1}', reason: str = "closed") -> NewFreeze:
+    return NewFreeze(
+        month=month,
+        timezone="America/Bogota",
+        frozen_at=T0,
+        frozen_by="daemon",
+        reason=reason,
+        software_version="0.1.0",
+        catalog_version="c1",
+        export_version=2,
+        document_version=1,
+        document=document,
+        report_sha256="0" * 64,
+    )
+
+
+def test_revision_0004_adds_the_frozen_month_tables_and_keeps_every_row(empty_url: str) -> None:
+    """A database at 0003 with results and usage gets the two frozen months' tables,
+    empty, and nothing else changes; a read-only opening of the 0003 database finds no
+    frozen month (and no error), writing to it says to upgrade."""
+    store = Store(empty_url)
+    try:
+        with store.engine.connect() as conn:
+            command.upgrade(schema.alembic_config(connection=conn), "0003")
+            conn.commit()
+        ResultRepository(store).write([_result(T0)])
+        with store.engine.connect() as conn:
+            before = raw_rows(conn)
+            assert not FROZEN_TABLES & set(inspect(conn).get_table_names())
+        reader = Store.open_existing(empty_url)
+        try:
+            assert FrozenMonthRepository(reader).months() == []
+            assert FrozenMonthRepository(reader).get("2026-10") is None
+        finally:
+            reader.dispose()
+        with pytest.raises(StoreError, match="db upgrade"):
+            FrozenMonthRepository(store).freeze(_freeze("2026-10"))
+
+        result = schema.upgrade(store)
+
+        assert (result.before, result.after) == ("0003", schema.head())
+        assert schema_diff(store) == []
+        with store.engine.connect() as conn:
+            after = raw_rows(conn)
+        assert {t: r for t, r in after.items() if t not in FROZEN_TABLES} == before
+        assert {t: after[t] for t in FROZEN_TABLES} == {t: [] for t in FROZEN_TABLES}
+        months = FrozenMonthRepository(store)
+        frozen, stored = months.freeze(_freeze("2026-10"))
+        assert stored and frozen.info.revision == 1
+        assert [m.month for m in months.months()] == ["2026-10"]
+    finally:
+        store.dispose()
+
+
+def test_revision_0004_downgrades_to_0003(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        store.create_schema()
+        with store.engine.connect() as conn:
+            command.downgrade(schema.alembic_config(connection=conn), "0003")
+            conn.commit()
+            names = set(inspect(conn).get_table_names())
+        assert not FROZEN_TABLES & names
+        assert names >= USAGE_TABLES
+        assert schema.current(store) == "0003"
+    finally:
+        store.dispose()
+
+
+def test_frozen_months_keep_every_revision(empty_url: str) -> None:
+    """Freezing twice stores once; a recomputation needs a reason and moves the current
+    revision into the history; a document that no longer matches its SHA-256 is refused."""
+    store = Store(empty_url)
+    try:
+        store.create_schema()
+        months = FrozenMonthRepository(store)
+        first, stored = months.freeze(_freeze("2026-10", '{"a":1}'))
+        assert stored
+        again, stored = months.freeze(_freeze("2026-10", '{"a":2}'))
+        assert not stored and again.document == '{"a":1}' and again.info == first.info
+        with pytest.raises(ValueError, match="reason"):
+            months.recompute(_freeze("2026-10", '{"a":2}', reason="  "))
+        with pytest.raises(StoreError, match="not frozen"):
+            months.recompute(_freeze("2026-09", '{"a":2}', reason="spans rebuilt"))
+        with pytest.raises(ConflictError, match="revision 1"):
+            months.recompute(
+                _freeze("2026-10", '{"a":2}', reason="spans rebuilt"), expected_revision=2
+            )
+        previous, new = months.recompute(
+            _freeze("2026-10", '{"a":2}', reason="spans\nrebuilt"), expected_revision=1
+        )
+        assert previous == first.info
+        assert (new.info.revision, new.info.reason, new.document) == (2, "spans rebuilt", '{"a":2}')
+        stored_now = months.get("2026-10")
+        assert stored_now is not None and stored_now.info == new.info
+        [old] = months.history("2026-10")
+        assert (old.revision, old.reason, old.superseded_by) == (1, "closed", "daemon")
+        kept = months.historical("2026-10", 1)
+        assert kept is not None and kept.document == '{"a":1}'
+
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE scd_frozen_months SET document = :d"), {"d": '{"a":3}'})
+        with pytest.raises(StoreError, match="SHA-256"):
+            months.get("2026-10")
     finally:
         store.dispose()

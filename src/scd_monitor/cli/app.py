@@ -1,8 +1,10 @@
 """The command line: parse, call, print. No logic of its own.
 
-``scd-monitor run | validate | check | sla | export | states | directory | incidents |
-deliveries | db``; exit codes: 0 fine, 1 a check failed (``check``), 2 bad configuration,
-usage or database. Each command group is one module with ``add_parsers`` and ``COMMANDS``.
+``scd-monitor run | validate | check | sla [freeze | recompute | frozen] | export | states |
+directory | incidents | deliveries | db``; exit codes: 0 fine, 1 a check failed (``check``),
+2 bad configuration, usage or database. Each command group is one module with
+``add_parsers`` and ``COMMANDS`` (``sla``'s actions on frozen months are
+:mod:`scd_monitor.cli.months`, dispatched from :mod:`scd_monitor.cli.sla`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """``scd-monitor sla | export sla | states``: the ANS figures, their export, their spans.
 
+``sla freeze | recompute | frozen`` are the closed months, frozen
+(:mod:`scd_monitor.cli.months`); ``export sla`` of a frozen month renders its frozen
+figures (the manifest's ``frozen`` says so).
+
 ``sla`` shows beside each service's probe availability its success inside X-Road over
 the same period (``XROAD-OK``, *Éxito en X-Road*: the operational monitoring records of
 the monitored security servers, :func:`xroad_success`), so that "the probes say up, the
@@ -20,13 +24,14 @@ from zoneinfo import ZoneInfo
 
 from scd_monitor.catalog import Catalog, load_catalog
 from scd_monitor.catalog.discovered import effective_catalog
+from scd_monitor.cli import months
 from scd_monitor.cli.output import EXIT_CONFIG, EXIT_OK, error, table
 from scd_monitor.clock import SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ConfigError
 from scd_monitor.sla.bands import Band, BandBounds
 from scd_monitor.sla.model import Period
-from scd_monitor.timefmt import hms
+from scd_monitor.timefmt import hms, iso_utc
 from scd_monitor.xroad.identifiers import ClientId, ServiceId
 
 if TYPE_CHECKING:
@@ -38,15 +43,29 @@ def add_parsers(
     common: argparse.ArgumentParser,
 ) -> None:
     sla = sub.add_parser(
-        "sla", parents=[common], help="availability and SLA figures per service and provider"
+        "sla",
+        parents=[common],
+        help="availability and SLA figures per service and provider; closed months, frozen",
+        description="Without ACTION: the figures of --month or --from/--to. freeze: freeze a "
+        "closed --month now; recompute: compute a frozen --month again (--reason required, "
+        "recorded; the previous freeze is kept); frozen: list the frozen months.",
     )
-    when = sla.add_mutually_exclusive_group(required=True)
+    sla.add_argument(
+        "action",
+        nargs="?",
+        choices=months.ACTIONS,
+        metavar="ACTION",
+        help="freeze | recompute | frozen (none: the figures)",
+    )
+    # Required without ACTION (checked in _sla: argparse cannot say "unless ACTION").
+    when = sla.add_mutually_exclusive_group()
     when.add_argument("--month", help="calendar month YYYY-MM in the catalog's time zone")
     when.add_argument("--from", dest="since", help="period start (ISO-8601; local if no offset)")
     sla.add_argument("--to", dest="until", help="period end (with --from; default: now)")
     sla.add_argument("--provider")
     sla.add_argument("--service")
     sla.add_argument("--format", choices=["table", "json"], default="table")
+    sla.add_argument("--reason", help="recompute: why the frozen month is computed again")
     sla.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
 
     export = sub.add_parser(
@@ -113,6 +132,12 @@ def _sla(settings: Settings, args: argparse.Namespace) -> int:
     from scd_monitor.exports.usage import store_usage
     from scd_monitor.store import DirectoryRepository, Store
 
+    if args.action is not None:
+        return months.run(settings, args)
+    if not args.month and not args.since:
+        raise ConfigError(["sla: one of --month or --from is required"])
+    if args.reason is not None:
+        raise ConfigError(["sla: --reason is for `sla recompute` only"])
     catalog = load_catalog(settings.catalog)
     clock = SystemClock()
     now = clock.now()
@@ -343,7 +368,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     )
     from scd_monitor.exports.incidents import incidents_of
     from scd_monitor.sla.calendar import month_period, parse_month
-    from scd_monitor.store import DirectoryRepository, Store
+    from scd_monitor.store import DirectoryRepository, FrozenMonthRepository, Store
 
     output = args.output or settings.export_dir
     if output is None or not str(output):
@@ -357,6 +382,8 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     store = Store.open_existing(settings.database_url.get_secret_value())
     try:
         catalog = effective_catalog(declared, DirectoryRepository(store))
+        frozen = FrozenMonthRepository(store)
+        is_frozen = frozen.info(f"{year:04d}-{month:02d}") is not None
         result = export_month(
             ExportSource(SlaReporter(store, catalog, clock), catalog, usage=store_usage(store)),
             month=args.month,
@@ -364,7 +391,11 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             output_dir=output,
             provider=args.provider,
             now=clock.now(),
-            incidents=incidents_of(store, month_period(year, month, catalog.tz)),
+            # A frozen month is a lookup: its incidents are the frozen ones too.
+            incidents=()
+            if is_frozen
+            else incidents_of(store, month_period(year, month, catalog.tz)),
+            months=frozen,
         )
     except ExportError as exc:
         error([f"export: {exc}"])
@@ -381,6 +412,12 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
         )
     else:
         status = "final"
+    if result.frozen is not None:
+        freeze = result.frozen
+        status += (
+            f"; from the month frozen at {iso_utc(freeze.frozen_at)} (revision "
+            f"{freeze.revision}, reason {freeze.reason!r})"
+        )
     print(f"{result.directory}: {status}")
     for f in result.files:
         print(f"  {f.name}  {f.size} bytes  sha256 {f.sha256}")

@@ -21,6 +21,15 @@ the month's ``status`` is ``insufficient_coverage``: :mod:`scd_monitor.exports.c
 (``ExportSource.usage``), the month's use of the platform per provider member and
 service, :mod:`scd_monitor.exports.usage`.
 
+**Frozen months** (issue 14): a closed month's export is frozen once (the store's
+``scd_frozen_months``): :func:`freeze_document` writes the whole
+:class:`MonthExport` (of every provider) as canonical JSON, losslessly — every field of
+every value the renderers read, with its type — and :func:`thaw_document` gives it back
+equal, so rendering it gives the files a fresh computation gave when it was frozen, byte
+for byte, whatever the store or the catalog hold later. One provider's export of a
+frozen month is the frozen export cut to it (:meth:`MonthExport.for_provider`), as
+:func:`build_month_export` would have cut it.
+
 **Rangos de medición** (the colours): :mod:`scd_monitor.sla.bands`, the one definition the
 board and the ``sla`` command use too, from each service's target and its catalog
 ``sla.amber_from`` (default ``2t − 1``), compared exactly on the stored durations.
@@ -28,17 +37,24 @@ board and the ``sla`` command use too, from each service's target and its catalo
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
+import json
+import math
+import types
+import typing
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scd_monitor.analysis.reporting import ProviderReport, ServiceReport, SlaReport
 from scd_monitor.catalog.models import Catalog, Sla
-from scd_monitor.errors import ConfigError
+from scd_monitor.errors import ConfigError, StoreError
 from scd_monitor.exports.coverage import (
     INSUFFICIENT_COVERAGE,
     ReportStatus,
@@ -54,11 +70,14 @@ from scd_monitor.timefmt import iso_utc
 
 __all__ = [
     "EXPORT_VERSION",
+    "FROZEN_DOCUMENT_VERSION",
     "INSUFFICIENT_COVERAGE",
     "PROVISIONAL_NOTE",
     "Band",
     "DayFigures",
     "ExportSource",
+    "FrozenDocumentError",
+    "FrozenFrom",
     "IncidentRef",
     "MonthExport",
     "ProviderExport",
@@ -68,11 +87,15 @@ __all__ = [
     "band_of",
     "build_month_export",
     "compliance_label",
+    "freeze_document",
+    "thaw_document",
 ]
 
 EXPORT_VERSION = 2
 """2: coverage decides whether a closed month has verdicts (``status``,
 ``insufficient_coverage``, ``coverage_sufficient``, ``min_coverage``; issue 11)."""
+FROZEN_DOCUMENT_VERSION = 1
+"""The layout of a frozen month's document (:func:`freeze_document`)."""
 PROVISIONAL_NOTE = "Provisional: el mes aún no ha cerrado"
 NO_INCIDENTS = "Sin incidentes registrados"
 
@@ -340,6 +363,39 @@ class ProviderExport:
         }
 
 
+class FrozenDocumentError(StoreError):
+    """A frozen month's document this release cannot read back (damaged, or written by a
+    release whose values had another shape)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenFrom:
+    """Where an export of a frozen month came from: the freeze (the manifest's ``frozen``)."""
+
+    frozen_at: datetime
+    frozen_by: str
+    reason: str
+    """``closed`` (the automatic freeze of a month that ended) or the operator's reason
+    for a recomputation."""
+    revision: int
+    sha256: str
+    """SHA-256 of the frozen document."""
+    software_version: str
+    """The software that computed the frozen figures."""
+    catalog_version: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "frozen_at": iso_utc(self.frozen_at),
+            "frozen_by": self.frozen_by,
+            "reason": self.reason,
+            "revision": self.revision,
+            "sha256": self.sha256,
+            "software_version": self.software_version,
+            "catalog_version": self.catalog_version,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class MonthExport:
     """Everything one monthly export shows, in every format."""
@@ -362,6 +418,9 @@ class MonthExport:
     """The use of the X-Road platform in the month (cut at ``as_of``); ``None`` when the
     source could not read it (then no format has the section). Without data, the XLSX
     and the PDF say so in one line; the JSON and the CSV have nothing of it."""
+    frozen: FrozenFrom | None = None
+    """Set when the export was read from a frozen month (only the manifest shows it;
+    the figures and every rendered file are those of the freeze)."""
 
     @property
     def as_of(self) -> datetime:
@@ -416,6 +475,36 @@ class MonthExport:
             }
             for s in self.insufficient_coverage
         ]
+
+    def for_provider(self, provider: str | None) -> MonthExport:
+        """This (all-providers) export cut to ``provider``, as :func:`build_month_export`
+        cuts it: that provider's services, incidents and use of the platform, the
+        summary taken over its services. ``None``: this export unchanged."""
+        if provider is None:
+            return self
+        if self.provider_filter is not None:
+            raise ValueError("only an export of every provider can be cut to one")
+        report = dataclasses.replace(
+            self.report,
+            services=tuple(s for s in self.report.services if s.provider == provider),
+            providers=tuple(p for p in self.report.providers if p.provider == provider),
+        )
+        return dataclasses.replace(
+            self,
+            report=report,
+            provider_filter=provider,
+            summary=provider_figures([s.figures for s in report.services]),
+            providers=tuple(p for p in self.providers if p.report.provider == provider),
+            incidents=tuple(i for i in self.incidents if i.provider == provider),
+            usage=(
+                None
+                if self.usage is None
+                else UsageSection(
+                    self.usage.period,
+                    tuple(p for p in self.usage.providers if p.provider == provider),
+                )
+            ),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON export (``schemas/sla-export.schema.json``): stable key order.
@@ -612,3 +701,179 @@ def _secs(value: timedelta | None) -> int | float | None:
     if micros % 1_000_000 == 0:
         return micros // 1_000_000
     return micros / 1_000_000
+
+
+# -- frozen months ----------------------------------------------------------------------
+
+
+def freeze_document(export: MonthExport) -> str:
+    """The canonical JSON of a closed month's export of every provider, from which
+    :func:`thaw_document` gives back an equal :class:`MonthExport`.
+
+    Lossless: every dataclass field (declaration order), durations in microseconds,
+    instants with their offset and zone (``…-05:00[America/Bogota]``; UTC bare), dates
+    ISO, floats as Python prints them (``"inf"``/``"nan"`` as strings), enums by value,
+    mappings as ``[key, value]`` pairs in their order. Compact, UTF-8, no NaN tokens:
+    the same export always gives the same text. ``export.frozen`` is not part of it.
+    """
+    if export.provisional:
+        raise ValueError(f"{export.month} has not closed: only a closed month is frozen")
+    if export.provider_filter is not None:
+        raise ValueError("only an export of every provider is frozen")
+    body = {
+        "document_version": FROZEN_DOCUMENT_VERSION,
+        "export_version": EXPORT_VERSION,
+        "month": export.month,
+        "export": _encode(dataclasses.replace(export, frozen=None)),
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def thaw_document(
+    document: str, *, provider: str | None = None, frozen: FrozenFrom | None = None
+) -> MonthExport:
+    """The :class:`MonthExport` frozen in ``document`` (cut to ``provider``, when given),
+    carrying ``frozen``. :class:`FrozenDocumentError` when it cannot be read back;
+    :class:`ConfigError` for a ``provider`` the frozen month does not have."""
+    try:
+        body = json.loads(document)
+        if not isinstance(body, dict) or body.get("document_version") != FROZEN_DOCUMENT_VERSION:
+            version = body.get("document_version") if isinstance(body, dict) else None
+            raise ValueError(f"document version {version!r}, expected {FROZEN_DOCUMENT_VERSION}")
+        export = _decode(MonthExport, body["export"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FrozenDocumentError(f"a frozen month's document cannot be read: {exc}") from exc
+    assert isinstance(export, MonthExport)
+    if provider is not None and not any(p.provider == provider for p in export.report.providers):
+        raise ConfigError([f"--provider: no provider {provider!r} in the frozen {export.month}"])
+    return dataclasses.replace(export.for_provider(provider), frozen=frozen)
+
+
+def _encode(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, enum.Enum):
+        return _encode(value.value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("a naive datetime cannot be frozen")
+        text = value.isoformat()
+        if isinstance(value.tzinfo, ZoneInfo):
+            return f"{text}[{value.tzinfo.key}]"
+        return text
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value // _US
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return [[_encode(k), _encode(v)] for k, v in value.items()]
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    raise TypeError(f"cannot freeze a {type(value).__name__}")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode(tp: Any, data: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return data
+    if tp is type(None):
+        if data is not None:
+            raise ValueError(f"expected null, got {data!r}")
+        return None
+    if origin is typing.Union or origin is types.UnionType:
+        if data is None and type(None) in args:
+            return None
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) != 1:
+            raise TypeError(f"cannot thaw the union {tp}")
+        return _decode(arms[0], data)
+    if origin is typing.Literal:
+        if data not in args:
+            raise ValueError(f"{data!r} is not one of {args}")
+        return data
+    if origin is tuple:
+        _expect(data, list)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v) for v in data)
+        if len(args) != len(data):
+            raise ValueError(f"expected {len(args)} values, got {len(data)}")
+        return tuple(_decode(a, v) for a, v in zip(args, data, strict=True))
+    if origin is list:
+        _expect(data, list)
+        return [_decode(args[0], v) for v in data]
+    if origin in (dict, Mapping):
+        _expect(data, list)
+        return {_decode(args[0], k): _decode(args[1], v) for k, v in data}
+    if origin is not None:
+        raise TypeError(f"cannot thaw a {tp}")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(data)
+    if tp is bool:
+        return _expect(data, bool)
+    if tp is int:
+        if isinstance(data, bool):
+            raise ValueError(f"expected an integer, got {data!r}")
+        return _expect(data, int)
+    if tp is float:
+        if isinstance(data, str):
+            return float(data)  # inf, -inf, nan
+        if isinstance(data, bool):
+            raise ValueError(f"expected a number, got {data!r}")
+        return _expect(data, (int, float))  # as frozen: an int stays an int
+    if tp is str:
+        return _expect(data, str)
+    if tp is datetime:
+        return _datetime(_expect(data, str))
+    if tp is date:
+        return date.fromisoformat(_expect(data, str))
+    if tp is timedelta:
+        return timedelta(microseconds=_expect(data, int))
+    if tp is Fraction:
+        return Fraction(_expect(data, str))
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        _expect(data, dict)
+        hints = _hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"{tp.__name__} has no field {sorted(unknown)}")
+        values = {k: _decode(hints[k], v) for k, v in data.items()}
+        return tp(**values)
+    raise TypeError(f"cannot thaw a {tp}")
+
+
+def _expect(data: Any, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(data, kind):
+        raise ValueError(f"expected {kind}, got {type(data).__name__}")
+    return data
+
+
+def _datetime(text: str) -> datetime:
+    zone: str | None = None
+    if text.endswith("]") and "[" in text:
+        text, _, rest = text.partition("[")
+        zone = rest[:-1]
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"a frozen instant without offset: {text!r}")
+    if zone is None:
+        offset = value.utcoffset()
+        return value.astimezone(UTC) if offset == timedelta(0) else value
+    try:
+        return value.astimezone(ZoneInfo(zone))
+    except ZoneInfoNotFoundError as exc:
+        raise ValueError(f"unknown time zone {zone!r}") from exc

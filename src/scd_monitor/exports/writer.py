@@ -7,9 +7,12 @@ of the X-Road platform: :data:`COMPANIONS`) and ``manifest.json``: the files wit
 SHA-256, the month, whether it is provisional, its ``status`` (``provisional``,
 ``final`` or ``insufficient_coverage``) with the services whose coverage withheld a
 verdict (``insufficient_coverage``: provider, service, coverage, minimum), ``as_of``,
-the catalog and software versions and ``report_sha256`` (the SHA-256 of the JSON
-document, which identifies the figures). The manifest holds no wall-clock time: the
-same data gives the same manifest.
+the catalog and software versions, ``report_sha256`` (the SHA-256 of the JSON
+document, which identifies the figures) and ``frozen``: ``null``, or, for an export read
+from a frozen month (:func:`export_month` with ``months``; issue 14), when, by whom and
+why it was frozen, its revision, the frozen document's SHA-256 and the software and
+catalog versions that computed it. The manifest holds no wall-clock time but the
+freeze's: the same data gives the same manifest.
 
 Publishing: every file is written and fsynced in a fresh temporary directory beside the
 final one (``.sla-M.<random>.tmp``), the manifest last; the temporary directory is
@@ -44,12 +47,16 @@ from scd_monitor.exports.jsonfile import render_json
 from scd_monitor.exports.model import (
     EXPORT_VERSION,
     ExportSource,
+    FrozenFrom,
     IncidentRef,
     MonthExport,
     build_month_export,
+    thaw_document,
 )
 from scd_monitor.exports.pdffile import render_pdf
 from scd_monitor.exports.xlsxfile import render_xlsx
+from scd_monitor.sla.calendar import parse_month
+from scd_monitor.store.months import FrozenMonth, FrozenMonthRepository
 from scd_monitor.timefmt import iso_utc
 
 __all__ = [
@@ -62,6 +69,8 @@ __all__ = [
     "ExportedFile",
     "export_month",
     "export_name",
+    "frozen_export",
+    "frozen_from",
     "parse_formats",
     "read_manifest",
     "verify_export",
@@ -89,8 +98,8 @@ one table per file, so the use of the X-Road platform is a file of its own."""
 
 FORMATS: tuple[str, ...] = tuple(sorted(RENDERERS))
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 2
-"""2: ``status`` and ``insufficient_coverage`` (issue 11)."""
+MANIFEST_VERSION = 3
+"""2: ``status`` and ``insufficient_coverage`` (issue 11); 3: ``frozen`` (issue 14)."""
 _STALE = 3600.0
 """Seconds after which a leftover temporary directory (a crashed writer's) is removed."""
 
@@ -126,6 +135,8 @@ class ExportResult:
     """``provisional``, ``final`` or ``insufficient_coverage`` (as in the manifest)."""
     insufficient_coverage: tuple[tuple[str, str], ...] = ()
     """(provider, service) of each service without a verdict for lack of measurement."""
+    frozen: FrozenFrom | None = None
+    """The freeze the export was read from; ``None`` when it was computed."""
 
     @property
     def manifest(self) -> Path:
@@ -159,19 +170,53 @@ def export_month(
     provider: str | None = None,
     now: datetime,
     incidents: Sequence[IncidentRef] = (),
+    months: FrozenMonthRepository | None = None,
 ) -> ExportResult:
     """Export ``month`` (``YYYY-MM``, catalog time zone) into ``output_dir/sla-<month>``.
 
     A closed month is evaluated as of its end, an open one as of ``now`` (provisional).
+    With ``months``, a frozen month is not evaluated at all: its frozen figures are
+    rendered (:func:`frozen_export`; ``source`` and ``incidents`` are not read).
     Raises :class:`ConfigError` for a bad month, format or provider, and
     :class:`ExportError` when the files cannot be written; the store's
     :class:`~scd_monitor.errors.StoreError` passes through.
     """
     wanted = parse_formats(formats)
-    export = build_month_export(
-        source, month=month, now=now, provider=provider, incidents=incidents
-    )
+    export = None if months is None else frozen_export(months, month, provider=provider)
+    if export is None:
+        export = build_month_export(
+            source, month=month, now=now, provider=provider, incidents=incidents
+        )
     return write_export(export, formats=wanted, output_dir=output_dir)
+
+
+def frozen_from(frozen: FrozenMonth) -> FrozenFrom:
+    """What an export of ``frozen`` says of it (the manifest's ``frozen``)."""
+    info = frozen.info
+    return FrozenFrom(
+        frozen_at=info.frozen_at,
+        frozen_by=info.frozen_by,
+        reason=info.reason,
+        revision=info.revision,
+        sha256=info.sha256,
+        software_version=info.software_version,
+        catalog_version=info.catalog_version,
+    )
+
+
+def frozen_export(
+    months: FrozenMonthRepository, month: str, *, provider: str | None = None
+) -> MonthExport | None:
+    """The export of ``month`` read from its frozen figures (cut to ``provider``);
+    ``None`` when the month is not frozen. A lookup: no span, rollup or catalog read."""
+    try:
+        year, number = parse_month(month)
+    except ValueError as exc:
+        raise ConfigError([f"--month: {exc}"]) from None
+    frozen = months.get(f"{year:04d}-{number:02d}")
+    if frozen is None:
+        return None
+    return thaw_document(frozen.document, provider=provider, frozen=frozen_from(frozen))
 
 
 def write_export(export: MonthExport, *, formats: Iterable[str], output_dir: Path) -> ExportResult:
@@ -228,6 +273,7 @@ def write_export(export: MonthExport, *, formats: Iterable[str], output_dir: Pat
         insufficient_coverage=tuple(
             (s.report.provider, s.report.service) for s in export.insufficient_coverage
         ),
+        frozen=export.frozen,
     )
 
 
@@ -293,6 +339,7 @@ def _manifest(export: MonthExport, name: str, digest: str, files: Sequence[Expor
         "catalog_version": export.catalog_version,
         "software_version": __version__,
         "report_sha256": digest,
+        "frozen": None if export.frozen is None else export.frozen.to_json(),
         "files": [f.to_json() for f in files],
     }
     return (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

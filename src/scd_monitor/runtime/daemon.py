@@ -36,7 +36,7 @@ from scd_monitor.catalog import Catalog, ResolvedCheck, load_catalog
 from scd_monitor.clock import Clock, SystemClock
 from scd_monitor.config.settings import Settings
 from scd_monitor.errors import ScdMonitorError, StoreError
-from scd_monitor.exports import ExportSource, MonthlyExportJob, store_usage
+from scd_monitor.exports import ExportSource, MonthFreezeJob, MonthlyExportJob, store_usage
 from scd_monitor.exports.incidents import incidents_of
 from scd_monitor.incidents.metrics import IncidentCollector
 from scd_monitor.incidents.observe import Observations, observe
@@ -54,6 +54,7 @@ from scd_monitor.runtime.shard import Shard
 from scd_monitor.runtime.slaworker import MonthToDate
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import CheckRepository, ResultRepository, ResultWriter, Store
+from scd_monitor.store.months import FrozenMonthRepository
 from scd_monitor.store.spool import Journal
 from scd_monitor.store.usage import UsageRepository
 from scd_monitor.web import Readiness, WebEndpoints, web_server
@@ -99,6 +100,7 @@ class Daemon:
     web: WebEndpoints | None = None
     incidents: IncidentRunner | None = None
     export_job: MonthlyExportJob | None = None
+    freeze_job: MonthFreezeJob | None = None
     jobs: PeriodicJobs | None = None
     schema_ready: bool = False
     sla_report: SlaReport | None = None
@@ -411,12 +413,17 @@ class Daemon:
             log.info("store.pruned", usage_buckets=buckets, older_than=usage_cutoff.isoformat())
 
     async def _monthly_export(self) -> None:
-        """On the 1st of the month (catalog time zone), write last month's export once."""
-        job = self.export_job
-        if job is None or not self._tracked:
+        """Freeze last month once it closed; on the 1st (catalog time zone), write its
+        export once (from the frozen figures)."""
+        if not self._tracked:
             return
         now = self.clock.now()
-        if job.due(now) is None:
+        freeze = self.freeze_job
+        if freeze is not None and freeze.due(now) is not None:
+            with contextlib.suppress(ScdMonitorError):  # the job logged it and retries later
+                await asyncio.to_thread(freeze.run, now)
+        job = self.export_job
+        if job is None or job.due(now) is None:
             return
         with contextlib.suppress(ScdMonitorError):  # the job logged it and retries later
             await asyncio.to_thread(job.run, now)
@@ -633,14 +640,23 @@ def build(
         names=lambda provider, service: names_from_catalog(catalogs.effective)(provider, service),
     )
     metrics.add_collector(IncidentCollector(daemon.incidents.snapshot))
+    months = FrozenMonthRepository(store)
+
+    def month_source() -> ExportSource:
+        return ExportSource(
+            SlaReporter(store, catalogs.effective, clock),
+            catalogs.effective,
+            usage=store_usage(store),
+        )
+
+    daemon.freeze_job = MonthFreezeJob(
+        month_source, months, incidents=lambda period: incidents_of(store, period)
+    )
     if settings.export_dir is not None and str(settings.export_dir):
         daemon.export_job = MonthlyExportJob(
-            lambda: ExportSource(
-                SlaReporter(store, catalogs.effective, clock),
-                catalogs.effective,
-                usage=store_usage(store),
-            ),
+            month_source,
             output_dir=settings.export_dir,
             incidents=lambda period: incidents_of(store, period),
+            months=months,
         )
     return daemon

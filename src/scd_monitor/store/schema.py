@@ -96,10 +96,18 @@ MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 READABLE_FROM = "0001"
 """The oldest revision whose tables this release's read paths can read as they are."""
 
-READABLE_WITHOUT = frozenset({"scd_xroad_usage", "scd_xroad_usage_cursors"})
-"""Tables of later revisions (0003) that a database may lack and still be read as it is:
-their read paths find nothing there (:class:`~scd_monitor.store.usage.UsageRepository`
-reads no usage), as in a database that never collected any."""
+READABLE_WITHOUT = frozenset(
+    {
+        "scd_xroad_usage",
+        "scd_xroad_usage_cursors",
+        "scd_frozen_months",
+        "scd_frozen_month_history",
+    }
+)
+"""Tables of later revisions (0003, 0004) that a database may lack and still be read as
+it is: their read paths find nothing there (:class:`~scd_monitor.store.usage.
+UsageRepository` reads no usage, :class:`~scd_monitor.store.months.FrozenMonthRepository`
+no frozen month), as in a database that never collected or froze any."""
 
 ADOPT_LEGACY = "scd_adopt_legacy"
 """Set in the Alembic config's attributes when revision 0001 adopts a database of a

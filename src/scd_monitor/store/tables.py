@@ -26,6 +26,8 @@ compare the migrated database with this module.
     scd_incident_leases     which daemon evaluates incidents (one at a time per database)
     scd_xroad_usage         X-Road operational data records, counted per 15 minutes and key
     scd_xroad_usage_cursors per source and security server: where the next page starts
+    scd_frozen_months       per closed month: its export's figures, frozen (canonical JSON)
+    scd_frozen_month_history every earlier freeze of a month that was recomputed
 """
 
 from __future__ import annotations
@@ -404,4 +406,61 @@ xroad_usage_cursors = Table(
     Column("refused_total", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     comment="per security server: where its next page of operational data starts",
+)
+
+# -- closed months, frozen (issue 14) -----------------------------------------------------
+
+
+def _frozen_month_columns(*, history: bool) -> list[Column[Any]]:
+    """The columns ``scd_frozen_months`` (one row per month) and
+    ``scd_frozen_month_history`` (one per month and revision) share."""
+    return [
+        Column("month", String(7), primary_key=True, comment="YYYY-MM in the catalog's zone"),
+        Column(
+            "revision",
+            Integer,
+            primary_key=history,
+            nullable=False,
+            comment="1 for the first freeze, one more per recomputation",
+        ),
+        Column("timezone", String(64), nullable=False),
+        Column("frozen_at", UTCDateTime, nullable=False),
+        Column("frozen_by", String(255), nullable=False, comment="daemon, or user@host"),
+        Column(
+            "reason",
+            Text,
+            nullable=False,
+            comment="'closed' (automatic freeze) or the operator's reason",
+        ),
+        Column("software_version", String(64), nullable=False),
+        Column("catalog_version", String(255), nullable=True),
+        Column("export_version", Integer, nullable=False),
+        Column("document_version", Integer, nullable=False),
+        Column(
+            "document", Text, nullable=False, comment="the month's export, canonical JSON (exact)"
+        ),
+        Column("sha256", String(64), nullable=False, comment="SHA-256 of document (UTF-8)"),
+        Column(
+            "report_sha256",
+            String(64),
+            nullable=False,
+            comment="SHA-256 of the JSON export rendered from it when frozen",
+        ),
+    ]
+
+
+frozen_months = Table(
+    "scd_frozen_months",
+    metadata,
+    *_frozen_month_columns(history=False),
+    comment="the figures of each closed month, frozen: exports of it read them",
+)
+
+frozen_month_history = Table(
+    "scd_frozen_month_history",
+    metadata,
+    *_frozen_month_columns(history=True),
+    Column("superseded_at", UTCDateTime, nullable=False),
+    Column("superseded_by", String(255), nullable=False, comment="who recomputed it"),
+    comment="every earlier freeze of a recomputed month, never overwritten",
 )
