@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 
 from scd_monitor.store import Store
@@ -27,6 +30,30 @@ def _postgres_available() -> str | None:
     except Exception as exc:
         return str(exc).splitlines()[0]
     return None
+
+
+@pytest.fixture(autouse=True)
+def _logging_is_per_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test leaves its logging behind for the next one.
+
+    The daemon configures structlog once with ``cache_logger_on_first_use``: in a long
+    process that is right, but in a test session a module-level logger cached by one test
+    (a CLI run in-process) would ignore every later ``capture_logs`` and write to a stream
+    pytest has closed. Here caching is off and the root logger is restored after each test.
+    """
+    configure = structlog.configure
+
+    def without_cache(**kwargs: Any) -> None:
+        kwargs["cache_logger_on_first_use"] = False
+        configure(**kwargs)
+
+    monkeypatch.setattr(structlog, "configure", without_cache)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
