@@ -45,7 +45,7 @@ typecheck: $(VENV)/.installed-dev
 
 ## unit: pytest, the whole suite
 unit: $(VENV)/.installed-dev
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 ## demo: the simulator and a daemon probing it (Ctrl-C stops both)
 demo: $(VENV)/.installed
