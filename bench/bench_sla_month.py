@@ -48,7 +48,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from itertools import pairwise
@@ -727,19 +727,40 @@ def generate(
 
 
 @contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
+def database(kind: str, workdir: Path, *, keep_schema: str | None = None) -> Iterator[str]:
+    """The store's URL: a file in ``workdir``, or a private PostgreSQL schema, dropped
+    afterwards unless it is ``keep_schema`` (``--data``: kept for later runs)."""
     if kind == "sqlite":
         yield f"sqlite:///{workdir}/store.db"
         return
-    schema = f"bench_sla_{uuid.uuid4().hex[:10]}"
+    schema = keep_schema or f"bench_sla_{uuid.uuid4().hex[:10]}"
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield pg_url(schema)
     finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if keep_schema is None:
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def pg_url(schema: str) -> str:
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def pg_schema_exists(schema: str) -> bool:
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": schema},
+            ).first()
+        return found is not None
+    finally:
         engine.dispose()
 
 
@@ -941,11 +962,24 @@ def prepare(args: argparse.Namespace, kind: str, n_checks: int, stack: ExitStack
     vantages = [f"vantage-{i + 1}" for i in range(args.vantages)]
     hours = int((month.end - month.start).total_seconds() // 3600)
     rollup_hours = hours if args.rollup_hours is None else min(args.rollup_hours, hours)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-sla-"))
-    if not args.keep:
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    keep_schema: str | None = None
+    if args.data is not None:
+        # A kept data set: reused when a previous run with the same parameters saved it.
+        key = f"{kind}-{n_checks}-{args.month}-v{args.vantages}-h{rollup_hours}-s{args.seed}"
+        workdir = (args.data / key).resolve()
+        keep_schema = "bench_sla_keep_" + key.replace("-", "_").lower()
+        saved = load_prepared(workdir / "prepared.json", kind, keep_schema)
+        if saved is not None:
+            print(f"[{kind} N={n_checks}] reusing {workdir}", file=sys.stderr, flush=True)
+            return saved
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-sla-"))
+        if not args.keep:
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
     print(f"[{kind} N={n_checks}] generating (workdir {workdir}) …", file=sys.stderr, flush=True)
-    url = stack.enter_context(database(kind, workdir))
+    url = stack.enter_context(database(kind, workdir, keep_schema=keep_schema))
     store = Store(url)
     store.create_schema()
     catalog_path = workdir / "catalog.yaml"
@@ -972,7 +1006,42 @@ def prepare(args: argparse.Namespace, kind: str, n_checks: int, stack: ExitStack
         "vantages": len(vantages),
         "rollup_hours": rollup_hours,
     }
-    return Prepared(kind, spec, gen, expected, rows, size)
+    prepared = Prepared(kind, spec, gen, expected, rows, size)
+    if args.data is not None:
+        save_prepared(workdir / "prepared.json", prepared)
+    return prepared
+
+
+def save_prepared(path: Path, p: Prepared) -> None:
+    """What a later ``--data`` run needs to reuse the data set without generating it."""
+    body = {
+        "kind": p.kind,
+        "spec": p.spec,
+        "gen": asdict(p.gen),
+        "expected": asdict(p.expected),
+        "rows": p.rows,
+        "size": p.size,
+    }
+    path.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+
+
+def load_prepared(path: Path, kind: str, schema: str) -> Prepared | None:
+    """The saved data set at ``path``, or ``None`` (not there, or its schema is gone)."""
+    if not path.is_file():
+        return None
+    body = json.loads(path.read_text(encoding="utf-8"))
+    if kind == "postgresql" and not pg_schema_exists(schema):
+        return None
+    if kind == "sqlite" and not (path.parent / "store.db").is_file():
+        return None
+    return Prepared(
+        body["kind"],
+        body["spec"],
+        GenStats(**body["gen"]),
+        Expected(**body["expected"]),
+        body["rows"],
+        body["size"],
+    )
 
 
 def bench_size(args: argparse.Namespace, n_checks: int, out: Path) -> list[dict[str, Any]]:
@@ -1110,6 +1179,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20261001)
     p.add_argument("--profile", action="store_true", help="one more run under cProfile")
     p.add_argument("--keep", action="store_true", help="keep the SQLite file and catalog")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="keep the generated data sets here (SQLite file, catalog, expected figures; "
+        "PostgreSQL schema bench_sla_keep_*) and reuse them on later runs with the same "
+        "--checks/--month/--vantages/--rollup-hours/--seed",
+    )
     p.add_argument("--out", type=Path, help="JSON results (default: bench/results/…)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p.parse_args(argv)

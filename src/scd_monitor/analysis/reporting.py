@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import add, attrgetter
 from typing import Any
 
 from scd_monitor import __version__
@@ -283,17 +284,26 @@ class SlaReporter:
         first and last hours: latency figures have hour granularity (downtime does not).
         """
         service_of = {c.id: (c.provider, c.service) for c in checks}
-        acc: dict[tuple[str, str], tuple[int, int, LatencyHistogram]] = {}
+        acc: dict[tuple[str, str], tuple[int, int, list[int]]] = {}
         with self._store.transaction("reading latency rollups") as conn:
-            for b in self._rollups.buckets(conn, start, end, check_ids=service_of):
-                key = service_of[b.check_id]
-                ok, under, hist = acc.get(key) or (0, 0, LatencyHistogram())
+            # Summed per check by the database; per service here: the histogram is
+            # validated once per service, not once per stored hour.
+            for total in self._rollups.totals(conn, start, end, check_ids=service_of):
+                key = service_of[total.check_id]
+                seen = acc.get(key)
+                if seen is None:
+                    acc[key] = (total.ok_count, total.under_threshold_count, total.counts)
+                    continue
+                ok, under, counts = seen
                 acc[key] = (
-                    ok + b.ok_count,
-                    under + b.under_threshold_count,
-                    hist.merge(b.histogram),
+                    ok + total.ok_count,
+                    under + total.under_threshold_count,
+                    list(map(add, counts, total.counts)),
                 )
-        return {k: LatencyStats(ok, under, hist) for k, (ok, under, hist) in acc.items()}
+        return {
+            k: LatencyStats(ok, under, LatencyHistogram(counts))
+            for k, (ok, under, counts) in acc.items()
+        }
 
 
 def network_settle(checks: Iterable[ResolvedCheck]) -> timedelta:
@@ -306,9 +316,15 @@ def network_settle(checks: Iterable[ResolvedCheck]) -> timedelta:
 
 
 def _clip(spans: Iterable[Span], window: Period) -> list[Span]:
+    """``spans`` in start order, cut to ``window``; a span inside it is kept as is."""
     out = []
-    for s in sorted(spans, key=lambda s: s.start):
-        start, end = max(s.start, window.start), min(s.end, window.end)
+    lo, hi = window.start, window.end
+    for s in sorted(spans, key=attrgetter("start")):
+        if s.start >= lo and s.end <= hi:
+            if s.start < s.end:
+                out.append(s)
+            continue
+        start, end = max(s.start, lo), min(s.end, hi)
         if start < end:
             out.append(Span(start, end, s.state, s.reason))
     return out

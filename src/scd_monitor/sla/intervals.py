@@ -139,7 +139,13 @@ def normalize_spans(spans: Iterable[Span]) -> list[Span]:
 
     An overlap means two states claimed for the same instant: an upstream bug that no
     choice made here could explain, so it is refused rather than resolved.
+
+    A list that is already normalized (what the store and the state machines give) is
+    recognised in one O(n) pass and returned as a new list of the same span objects,
+    which is exactly what the general path would build from it.
     """
+    if isinstance(spans, list | tuple) and _normalized(spans):
+        return list(spans)
     items = sorted(
         (_utc_span(s) for s in spans if to_utc(s.end) > to_utc(s.start)),
         key=lambda s: (s.start, s.end),
@@ -152,6 +158,22 @@ def normalize_spans(spans: Iterable[Span]) -> list[Span]:
                 f"{after.end.isoformat()})"
             )
     return items
+
+
+def _normalized(spans: Sequence[Span]) -> bool:
+    """Whether ``spans`` is already what :func:`normalize_spans` makes of it: every
+    datetime's ``tzinfo`` is ``UTC`` itself (so :func:`to_utc` returns it unchanged),
+    every span is non-empty, and each starts at or after the previous one's end (so
+    the list is strictly sorted by ``(start, end)`` and nothing overlaps)."""
+    previous_end: datetime | None = None
+    for span in spans:
+        start, end = span.start, span.end
+        if start.tzinfo is not UTC or end.tzinfo is not UTC or not start < end:
+            return False
+        if previous_end is not None and start < previous_end:
+            return False
+        previous_end = end
+    return True
 
 
 def clip_spans(spans: Iterable[Span], period: Period) -> list[Span]:

@@ -29,6 +29,11 @@ __all__ = ["SpanRepository", "StoredSpan"]
 MachineKey = tuple[str, str]
 """(check id, vantage)."""
 
+STREAM_ROWS = 10_000
+"""Rows per fetch when reading spans from a server-side cursor."""
+
+_STATES = {state.value: state for state in State}
+
 
 class StoredSpan(NamedTuple):
     """A span as stored: its row id (to extend it) and the span."""
@@ -144,8 +149,13 @@ class SpanRepository:
         self, conn: Connection, window: Period, *, check_ids: Container[str] | None = None
     ) -> dict[MachineKey, list[Span]]:
         """The stored spans that overlap ``window`` (unclipped), per (check id, vantage),
-        each list in start order; only those of ``check_ids`` when given."""
-        rows = conn.execute(
+        each list in start order; only those of ``check_ids`` when given.
+
+        Read as plain tuples, streamed from a server-side cursor where the driver has
+        one (PostgreSQL), so that the driver never holds the whole month at once.
+        """
+        states = _STATES
+        rows = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(
             select(
                 check_spans.c.check_id,
                 check_spans.c.vantage,
@@ -161,7 +171,8 @@ class SpanRepository:
         for check_id, vantage, state, reason, start, end in rows:
             if check_ids is not None and check_id not in check_ids:
                 continue
-            out.setdefault((check_id, vantage), []).append(Span(start, end, State(state), reason))
+            value = states.get(state) or State(state)  # an unknown state: ValueError
+            out.setdefault((check_id, vantage), []).append(Span(start, end, value, reason))
         return out
 
     # -- state machine snapshots -------------------------------------------------------------
