@@ -60,6 +60,7 @@ from bench_scheduler import (  # the sibling module, found through sys.path
     clean_env,
     code_version,
     cpu_pressure,
+    daemon_command,
     free_port,
     http_get,
     loadavg,
@@ -249,18 +250,7 @@ def run_daemon(opt: Options, fleet: Fleet, workdir: Path) -> dict[str, Any]:
     checks = write_plain_catalog(fleet.catalog, catalog, opt.interval, opt.timeout)
     db = workdir / "bench.db"
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "scd_monitor",
-        "run",
-        "--catalog",
-        str(catalog),
-        "--listen",
-        f"{LOOPBACK}:{port}",
-        "--database-url",
-        f"sqlite:///{db}",
-    ]
+    cmd = daemon_command(catalog, port, db)
     env = clean_env({"SCD_MONITOR_LOG_FORMAT": "json", "SCD_MONITOR_LOG_LEVEL": "info"})
     out: dict[str, Any] = {"arm": "daemon", "checks": checks, "command": cmd}
     daemon_log = workdir / "daemon.log"

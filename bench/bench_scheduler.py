@@ -341,6 +341,23 @@ def write_catalog(source: Path, dest: Path, interval: float, timeout: float) -> 
     return sum(len(s["checks"]) for p in data["providers"] for s in p["services"])
 
 
+def daemon_command(catalog: Path, port: int, db: Path, profiler: Sequence[str] = ()) -> list[str]:
+    """``scd-monitor run`` on ``catalog``, listening on loopback ``port``, SQLite ``db``."""
+    return [
+        sys.executable,
+        *profiler,
+        "-m",
+        "scd_monitor",
+        "run",
+        "--catalog",
+        str(catalog),
+        "--listen",
+        f"{LOOPBACK}:{port}",
+        "--database-url",
+        f"sqlite:///{db}",
+    ]
+
+
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment without any inherited ``SCD_MONITOR_*`` setting, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCD_MONITOR_")}
@@ -443,19 +460,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         daemon_env["SCD_MONITOR_MAX_CONCURRENCY"] = str(cfg.max_concurrency)
     daemon_env.update(cfg.daemon_env)
     profiler = ["-m", "cProfile", "-o", str(cfg.profile)] if cfg.profile else []
-    daemon_cmd = [
-        sys.executable,
-        *profiler,
-        "-m",
-        "scd_monitor",
-        "run",
-        "--catalog",
-        str(catalog),
-        "--listen",
-        f"{LOOPBACK}:{port}",
-        "--database-url",
-        f"sqlite:///{workdir / 'bench.db'}",
-    ]
+    daemon_cmd = daemon_command(catalog, port, workdir / "bench.db", profiler)
     result["commands"] = {"simulator": sim_cmd, "daemon": daemon_cmd}
     sim: subprocess.Popen[bytes] | None = None
     daemon: subprocess.Popen[bytes] | None = None
