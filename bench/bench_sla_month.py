@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from itertools import pairwise
+from operator import add
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -69,7 +70,7 @@ from scd_monitor.sla.derive import CheckStateMachine, MachineSnapshot, Observati
 from scd_monitor.sla.latency import BOUNDS_SECONDS, N_BUCKETS
 from scd_monitor.sla.model import Period, Span, State
 from scd_monitor.store import Store
-from scd_monitor.store.tables import check_machines, check_spans, latency_hourly
+from scd_monitor.store.tables import check_machines, check_spans, latency_daily, latency_hourly
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -555,7 +556,9 @@ class BulkWriter:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._pending: dict[str, list[dict[str, Any]]] = {}
-        self._tables = {t.name: t for t in (check_spans, check_machines, latency_hourly)}
+        self._tables = {
+            t.name: t for t in (check_spans, check_machines, latency_hourly, latency_daily)
+        }
         self._conn = store.engine.connect()
         self._tx = self._conn.begin()
         self._since_commit = 0
@@ -673,8 +676,21 @@ def generate(
             cuts = boundaries.setdefault(vantage, set())
             cuts.update(t for s in full for t in (s.start, s.end))
             base = 20 + rng.randrange(17)  # typical latency 42 ms .. 823 ms
+            days: dict[datetime, dict[str, Any]] = {}
             for row in rollup_rows(check.id, vantage, full, month, rng, base, rollup_hours, stats):
                 writer.add(latency_hourly.name, row)
+                # As the tracker does: every hour also summed into its UTC day.
+                day = row["hour"].astimezone(UTC).replace(hour=0)
+                acc = days.get(day)
+                if acc is None:
+                    days[day] = {**row, "day": day, "histogram": list(row["histogram"])}
+                    del days[day]["hour"]
+                    continue
+                acc["ok_count"] += row["ok_count"]
+                acc["under_threshold_count"] += row["under_threshold_count"]
+                acc["histogram"] = list(map(add, acc["histogram"], row["histogram"]))
+            for daily_row in days.values():
+                writer.add(latency_daily.name, daily_row)
     writer.close()
     stats.spans = writer.rows[check_spans.name]
     stats.machines = writer.rows[check_machines.name]
@@ -764,7 +780,7 @@ def pg_schema_exists(schema: str) -> bool:
         engine.dispose()
 
 
-TABLES = ("scd_check_spans", "scd_check_machines", "scd_latency_hourly")
+TABLES = ("scd_check_spans", "scd_check_machines", "scd_latency_hourly", "scd_latency_daily")
 
 
 def settle_and_size(store: Store, kind: str, workdir: Path) -> dict[str, Any]:
@@ -965,7 +981,7 @@ def prepare(args: argparse.Namespace, kind: str, n_checks: int, stack: ExitStack
     keep_schema: str | None = None
     if args.data is not None:
         # A kept data set: reused when a previous run with the same parameters saved it.
-        key = f"{kind}-{n_checks}-{args.month}-v{args.vantages}-h{rollup_hours}-s{args.seed}"
+        key = f"{kind}-{n_checks}-{args.month}-v{args.vantages}-h{rollup_hours}-s{args.seed}-d"
         workdir = (args.data / key).resolve()
         keep_schema = "bench_sla_keep_" + key.replace("-", "_").lower()
         saved = load_prepared(workdir / "prepared.json", kind, keep_schema)

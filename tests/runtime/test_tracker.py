@@ -15,7 +15,7 @@ from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.derive import CheckStateMachine
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import ResultRepository, Store
-from scd_monitor.store.tables import check_spans, latency_hourly
+from scd_monitor.store.tables import check_spans, latency_daily, latency_hourly
 from tests.conftest import utc
 
 CATALOG = parse_catalog(
@@ -131,10 +131,16 @@ def test_latency_rollups(store: Store) -> None:
     assert row.hour == T0
     assert row.ok_count == 28
     assert row.under_threshold_count == 28 - 10
+    with store.engine.connect() as conn:
+        (day,) = conn.execute(select(latency_daily)).all()
+    assert (day.day, day.ok_count, day.under_threshold_count) == (T0.replace(hour=0), 28, 18)
+    assert day.histogram == row.histogram
     t.rebuild()
     with store.engine.connect() as conn:
         (again,) = conn.execute(select(latency_hourly)).all()
+        (day_again,) = conn.execute(select(latency_daily)).all()
     assert (again.ok_count, again.under_threshold_count) == (28, 18)
+    assert (day_again.ok_count, day_again.under_threshold_count) == (28, 18)  # not doubled
 
 
 def test_out_of_order_results_are_skipped_and_counted(store: Store) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from scd_monitor.errors import ConflictError, StoreError
 from scd_monitor.incidents.lifecycle import TrackerState
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
+from scd_monitor.sla.latency import N_BUCKETS
 from scd_monitor.store import (
     CheckRepository,
     DirectoryRepository,
@@ -38,11 +40,13 @@ from scd_monitor.store.incidents import IncidentRepository
 from scd_monitor.store.months import FrozenMonthRepository, NewFreeze
 from scd_monitor.store.outbox import OutboxRepository
 from scd_monitor.store.results import to_row
+from scd_monitor.store.rollups import LatencyRepository
 from scd_monitor.store.tables import (
     check_machines,
     check_spans,
     incident_leases,
     incident_sequences,
+    latency_daily,
     latency_hourly,
     metadata,
     probe_results,
@@ -65,7 +69,9 @@ USAGE_TABLES = frozenset({"scd_xroad_usage", "scd_xroad_usage_cursors"})
 """Revision 0003's tables."""
 FROZEN_TABLES = frozenset({"scd_frozen_months", "scd_frozen_month_history"})
 """Revision 0004's tables."""
-LATER_TABLES = USAGE_TABLES | FROZEN_TABLES
+DAILY_TABLES = frozenset({"scd_latency_daily"})
+"""Revision 0005's table (filled from the hourly rollups)."""
+LATER_TABLES = USAGE_TABLES | FROZEN_TABLES | DAILY_TABLES
 """Tables made by revisions after 0001 (none of them in the release before migrations)."""
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -236,7 +242,10 @@ def test_a_database_of_the_previous_release_keeps_every_row(legacy_url: str) -> 
         with store.engine.connect() as conn:
             rows_after = raw_rows(conn)
         assert {t: r for t, r in rows_after.items() if t not in LATER_TABLES} == rows_before
-        assert all(rows_after[t] == [] for t in LATER_TABLES)
+        assert all(rows_after[t] == [] for t in LATER_TABLES - DAILY_TABLES)
+        # The release's hourly latency rollups, summed into their days.
+        assert daily_sums(store) == hourly_sums_per_day(store)
+        assert len(rows_after["scd_latency_daily"]) == 2
         assert_v1_reads_back(store)
 
         # Still a working database: new rows get new identifiers.
@@ -667,6 +676,7 @@ def test_offline_sql_for_a_database_administrator(capsys: pytest.CaptureFixture[
     assert "COMMENT ON TABLE scd_check_spans IS" in sql
     assert f"CREATE TABLE {schema.VERSION_TABLE} (" in sql
     assert "INSERT INTO scd_schema (id, version) VALUES (1, 1)" in sql
+    assert "INSERT INTO scd_latency_daily" in sql  # revision 0005's backfill, in SQL
 
 
 def _result(at: datetime) -> ProbeResult:
@@ -819,8 +829,9 @@ def test_revision_0004_adds_the_frozen_month_tables_and_keeps_every_row(empty_ur
         assert schema_diff(store) == []
         with store.engine.connect() as conn:
             after = raw_rows(conn)
-        assert {t: r for t, r in after.items() if t not in FROZEN_TABLES} == before
-        assert {t: after[t] for t in FROZEN_TABLES} == {t: [] for t in FROZEN_TABLES}
+        new = FROZEN_TABLES | DAILY_TABLES
+        assert {t: r for t, r in after.items() if t not in new} == before
+        assert {t: after[t] for t in new} == {t: [] for t in new}
         months = FrozenMonthRepository(store)
         frozen, stored = months.freeze(_freeze("2026-10"))
         assert stored and frozen.info.revision == 1
@@ -879,5 +890,109 @@ def test_frozen_months_keep_every_revision(empty_url: str) -> None:
             conn.execute(text("UPDATE scd_frozen_months SET document = :d"), {"d": '{"a":3}'})
         with pytest.raises(StoreError, match="SHA-256"):
             months.get("2026-10")
+    finally:
+        store.dispose()
+
+
+# -- revision 0005: latency per UTC day --------------------------------------------------------
+
+
+def hourly_sums_per_day(store: Store) -> dict[tuple[str, str, datetime], tuple[int, int, Any]]:
+    out: dict[tuple[str, str, datetime], tuple[int, int, Any]] = {}
+    with store.engine.connect() as conn:
+        for r in conn.execute(select(latency_hourly)):
+            if len(r.histogram) != N_BUCKETS:
+                continue  # malformed: see the test
+            key = (r.check_id, r.vantage, r.hour.replace(hour=0))
+            ok, under, counts = out.get(key) or (0, 0, [0] * N_BUCKETS)
+            out[key] = (
+                ok + r.ok_count,
+                under + r.under_threshold_count,
+                [a + b for a, b in zip(counts, r.histogram, strict=True)],
+            )
+    return out
+
+
+def daily_sums(store: Store) -> dict[tuple[str, str, datetime], tuple[int, int, Any]]:
+    with store.engine.connect() as conn:
+        return {
+            (r.check_id, r.vantage, r.day): (r.ok_count, r.under_threshold_count, r.histogram)
+            for r in conn.execute(select(latency_daily))
+        }
+
+
+def test_revision_0005_sums_the_stored_hours_into_days(empty_url: str) -> None:
+    """A database at 0004 with hourly rollups across several UTC days (two checks, two
+    vantages, one malformed hour) gets one daily row per check, vantage and day holding
+    the sum of its hours; a malformed hour is copied into its day, so the month report
+    finds the same broken check either way; the other rows are untouched."""
+    store = Store(empty_url)
+    try:
+        with store.engine.connect() as conn:
+            command.upgrade(schema.alembic_config(connection=conn), "0004")
+            conn.commit()
+        rng = random.Random(5)
+        rows = []
+        for check in ("p/s/a", "p/s/b"):
+            for vantage in ("v1", "v2"):
+                for hour in range(0, 80, 3):
+                    histogram = [0] * N_BUCKETS
+                    for _ in range(rng.randint(1, 9)):
+                        histogram[rng.randrange(N_BUCKETS)] += 1
+                    rows.append(
+                        {
+                            "check_id": check,
+                            "vantage": vantage,
+                            "hour": T0 + timedelta(hours=hour),
+                            "ok_count": sum(histogram),
+                            "under_threshold_count": histogram[0],
+                            "histogram": histogram,
+                        }
+                    )
+        rows.append({**rows[0], "check_id": "p/s/bad", "histogram": [1, 2, 3]})
+        with store.engine.begin() as conn:
+            conn.execute(insert(latency_hourly), rows)
+        with store.engine.connect() as conn:
+            before = raw_rows(conn)
+
+        result = schema.upgrade(store)
+
+        assert (result.before, result.after) == ("0004", schema.head())
+        assert schema_diff(store) == []
+        with store.engine.connect() as conn:
+            after = raw_rows(conn)
+        assert {t: r for t, r in after.items() if t not in DAILY_TABLES} == before
+        days = daily_sums(store)
+        bad = [k for k in days if k[0] == "p/s/bad"]
+        assert (len(bad) == 1 and days[bad[0]][2] != [1, 2, 3]) or days[bad[0]][2] == [1, 2, 3]
+        assert not (isinstance(days[bad[0]][2], list) and len(days[bad[0]][2]) == N_BUCKETS)
+        good = {k: v for k, v in days.items() if k[0] != "p/s/bad"}
+        expected = {k: v for k, v in hourly_sums_per_day(store).items() if k[0] != "p/s/bad"}
+        assert good == expected
+        assert len(good) == 2 * 2 * 4  # 13:00 on day one to 08:00 on day four, UTC
+        # And the repository reads them: whole days from the daily rows.
+        repo = LatencyRepository(store)
+        start, end = T0 - timedelta(days=2), T0 + timedelta(days=5)
+        with store.transaction("test") as conn:
+            totals = {t.check_id: t for t in repo.totals(conn, start, end)}
+        assert totals["p/s/bad"].error is not None
+        assert totals["p/s/a"].ok_count == sum(
+            r["ok_count"] for r in rows if r["check_id"] == "p/s/a"
+        )
+    finally:
+        store.dispose()
+
+
+def test_revision_0005_downgrades_to_0004(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        store.create_schema()
+        with store.engine.connect() as conn:
+            command.downgrade(schema.alembic_config(connection=conn), "0004")
+            conn.commit()
+            names = set(inspect(conn).get_table_names())
+        assert not DAILY_TABLES & names
+        assert names >= FROZEN_TABLES
+        assert schema.current(store) == "0004"
     finally:
         store.dispose()

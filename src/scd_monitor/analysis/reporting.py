@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from operator import add, attrgetter
 from typing import Any
 
+import structlog
+
 from scd_monitor import __version__
 from scd_monitor.analysis.policy import derive_policy
 from scd_monitor.catalog.models import Catalog, ResolvedCheck
@@ -44,6 +46,8 @@ from scd_monitor.store.spans import SpanRepository
 from scd_monitor.timefmt import iso_utc
 
 REPORT_VERSION = 1
+
+log = structlog.get_logger("scd_monitor.analysis.reporting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,14 +286,23 @@ class SlaReporter:
 
         Rollups are hourly, so a period that starts or ends mid-hour counts the whole
         first and last hours: latency figures have hour granularity (downtime does not).
+        A service with a malformed stored rollup gets no latency figures (logged as an
+        error); the other services and the downtime figures are unaffected.
         """
         service_of = {c.id: (c.provider, c.service) for c in checks}
         acc: dict[tuple[str, str], tuple[int, int, list[int]]] = {}
+        broken: set[tuple[str, str]] = set()
         with self._store.transaction("reading latency rollups") as conn:
             # Summed per check by the database; per service here: the histogram is
             # validated once per service, not once per stored hour.
             for total in self._rollups.totals(conn, start, end, check_ids=service_of):
                 key = service_of[total.check_id]
+                if total.error is not None:
+                    # One check's bad rows cost its service the latency figures, not
+                    # the report: the other services are summed as usual.
+                    broken.add(key)
+                    log.error("latency rollups unreadable", check=total.check_id, error=total.error)
+                    continue
                 seen = acc.get(key)
                 if seen is None:
                     acc[key] = (total.ok_count, total.under_threshold_count, total.counts)
@@ -300,10 +313,17 @@ class SlaReporter:
                     under + total.under_threshold_count,
                     list(map(add, counts, total.counts)),
                 )
-        return {
-            k: LatencyStats(ok, under, LatencyHistogram(counts))
-            for k, (ok, under, counts) in acc.items()
-        }
+        stats: dict[tuple[str, str], LatencyStats] = {}
+        for key, (ok, under, counts) in acc.items():
+            if key in broken:
+                continue
+            try:
+                stats[key] = LatencyStats(ok, under, LatencyHistogram(counts))
+            except (TypeError, ValueError) as exc:
+                log.error(
+                    "latency rollups unreadable", provider=key[0], service=key[1], error=str(exc)
+                )
+        return stats
 
 
 def network_settle(checks: Iterable[ResolvedCheck]) -> timedelta:

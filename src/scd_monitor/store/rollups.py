@@ -1,7 +1,11 @@
 """Latency rollups: per check, vantage and hour, the successful probes' latencies.
 
 The state tracker adds to them in its round's transaction; the SLA reporter reads the
-hours of a period. Like :mod:`scd_monitor.store.spans`, every method takes the
+hours of a period. Each hourly row is also summed into its check's and vantage's UTC day
+(``scd_latency_daily``) in the same transaction, so a month reads the days it covers
+whole (~30 rows a check) and hourly rows only at its two edges (the hours before the
+first whole UTC day and after the last one): the same sums as every hour, read from
+~20 times fewer rows. Like :mod:`scd_monitor.store.spans`, every method takes the
 :class:`~sqlalchemy.Connection` of a transaction the caller opened with
 :meth:`Store.transaction <scd_monitor.store.Store.transaction>`.
 """
@@ -11,18 +15,33 @@ from __future__ import annotations
 import json
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import NamedTuple
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Text, cast, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    Text,
+    cast,
+    delete,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from scd_monitor.sla.latency import N_BUCKETS, LatencyHistogram
 from scd_monitor.store.engine import Store
-from scd_monitor.store.tables import latency_hourly
+from scd_monitor.store.tables import latency_daily, latency_hourly
 
 __all__ = ["LatencyBucket", "LatencyRepository", "LatencyTotal"]
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STREAM_ROWS = 64
 """Rows per fetch of :meth:`LatencyRepository.totals` on a server-side cursor: each
 row carries a check's histograms of the whole period as text (~180 bytes an hour)."""
@@ -49,7 +68,11 @@ class LatencyTotal(NamedTuple):
     under_threshold_count: int
     counts: list[int]
     """The histogram's bucket counts summed (``N_BUCKETS`` of them), unvalidated: build
-    a :class:`LatencyHistogram` of a sum of them, which validates it once."""
+    a :class:`LatencyHistogram` of a sum of them, which validates it once. Empty when
+    ``error`` is set."""
+    error: str | None = None
+    """Why this check's rollups could not be summed (a malformed stored histogram): the
+    check has no latency figures for the period; the others are unaffected."""
 
 
 class LatencyRepository:
@@ -60,41 +83,12 @@ class LatencyRepository:
 
     def add(self, conn: Connection, bucket: LatencyBucket) -> None:
         """Add ``bucket`` to the stored one of its check, vantage and hour (counts summed,
-        histograms merged), or store it when there is none yet."""
-        where = (
-            latency_hourly.c.check_id == bucket.check_id,
-            latency_hourly.c.vantage == bucket.vantage,
-            latency_hourly.c.hour == bucket.hour,
-        )
-        row = conn.execute(
-            select(
-                latency_hourly.c.ok_count,
-                latency_hourly.c.under_threshold_count,
-                latency_hourly.c.histogram,
-            ).where(*where)
-        ).first()
-        if row is None:
-            conn.execute(
-                insert(latency_hourly).values(
-                    check_id=bucket.check_id,
-                    vantage=bucket.vantage,
-                    hour=bucket.hour,
-                    ok_count=bucket.ok_count,
-                    under_threshold_count=bucket.under_threshold_count,
-                    histogram=bucket.histogram.to_json(),
-                )
-            )
-            return
-        merged = LatencyHistogram.from_json(row.histogram).merge(bucket.histogram)
-        conn.execute(
-            update(latency_hourly)
-            .where(*where)
-            .values(
-                ok_count=row.ok_count + bucket.ok_count,
-                under_threshold_count=row.under_threshold_count + bucket.under_threshold_count,
-                histogram=merged.to_json(),
-            )
-        )
+        histograms merged), or store it when there is none yet; and the same to its UTC
+        day's row."""
+        hour = bucket.hour.astimezone(UTC)
+        day = hour.replace(hour=0, minute=0, second=0, microsecond=0)
+        _merge(conn, latency_hourly, latency_hourly.c.hour, hour, bucket)
+        _merge(conn, latency_daily, latency_daily.c.day, day, bucket)
 
     def buckets(
         self,
@@ -141,26 +135,54 @@ class LatencyRepository:
         :meth:`buckets`) summed over hours and vantages; of ``check_ids`` only when given
         (the others' histograms are not parsed); in no particular order.
 
-        The database sums the counts and joins each check's histograms into one text
-        (``group_concat`` / ``string_agg``), one row per check, streamed from a
-        server-side cursor where the driver has one; Python then decodes one JSON text
-        per check and adds up its columns. Nothing per hourly row is built in Python.
-        A histogram of the wrong length is a ``ValueError``, as is any value that is
-        not a number (non-integer or negative values are left to the
-        :class:`LatencyHistogram` the caller builds of the sums).
+        The UTC days wholly inside those hours are read from the daily rows, the hours
+        before and after them from the hourly rows (module doc). The database sums the
+        counts and joins each check's histograms into one text (``group_concat`` /
+        ``string_agg``), one row per check, streamed from a server-side cursor where the
+        driver has one; Python then decodes one JSON text per check and adds up its
+        columns. A check whose stored histograms are malformed (the wrong length, or a
+        value that is not a number) comes back with ``error`` set and no counts; the
+        other checks are summed as usual. Non-integer or negative values are left to the
+        :class:`LatencyHistogram` the caller builds of the sums.
         """
-        hist = cast(latency_hourly.c.histogram, Text)
-        query = (
-            select(
-                latency_hourly.c.check_id,
-                func.sum(latency_hourly.c.ok_count),
-                func.sum(latency_hourly.c.under_threshold_count),
-                func.aggregate_strings(hist, ","),
+        first_hour = _floor(start, HOUR)  # the hours h with start - 1h < h < end
+        after_hours = _ceil(end, HOUR)
+        first_day, after_days = _ceil(first_hour, DAY), _floor(after_hours, DAY)
+        hourly = latency_hourly.c
+        parts = []
+        if after_days > first_day and inspect(conn).has_table(latency_daily.name):
+            daily = latency_daily.c
+            parts.append(
+                select(
+                    daily.check_id,
+                    daily.ok_count,
+                    daily.under_threshold_count,
+                    cast(daily.histogram, Text).label("histogram"),
+                ).where(daily.day >= first_day, daily.day < after_days)
             )
-            .where(latency_hourly.c.hour > start - HOUR, latency_hourly.c.hour < end)
-            .group_by(latency_hourly.c.check_id)
+            hours = or_(
+                (hourly.hour >= first_hour) & (hourly.hour < first_day),
+                (hourly.hour >= after_days) & (hourly.hour < after_hours),
+            )
+        else:  # no whole day, or a database from before the daily rows (read as it is)
+            hours = (hourly.hour >= first_hour) & (hourly.hour < after_hours)
+        parts.append(
+            select(
+                hourly.check_id,
+                hourly.ok_count,
+                hourly.under_threshold_count,
+                cast(hourly.histogram, Text).label("histogram"),
+            ).where(hours)
         )
-        rows = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(query)
+        rows_of = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        query = select(
+            rows_of.c.check_id,
+            func.sum(rows_of.c.ok_count),
+            func.sum(rows_of.c.under_threshold_count),
+            func.aggregate_strings(rows_of.c.histogram, ","),
+        ).group_by(rows_of.c.check_id)
+        # Per statement: Connection.execution_options would change the caller's connection.
+        rows = conn.execute(query.execution_options(stream_results=True, yield_per=STREAM_ROWS))
         loads = json.loads
         for check_id, ok, under, texts in rows:
             if check_ids is not None and check_id not in check_ids:
@@ -168,15 +190,63 @@ class LatencyRepository:
             try:
                 columns = zip(*loads(f"[{texts}]"), strict=True)
                 counts = [sum(column) for column in columns]
+                if len(counts) != N_BUCKETS:
+                    raise ValueError(f"expected {N_BUCKETS} bucket counts, got {len(counts)}")
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"malformed latency rollup of {check_id!r}: {exc}") from None
-            if len(counts) != N_BUCKETS:
-                raise ValueError(
-                    f"malformed latency rollup of {check_id!r}: "
-                    f"expected {N_BUCKETS} bucket counts, got {len(counts)}"
-                )
+                error = f"malformed latency rollup of {check_id!r}: {exc}"
+                yield LatencyTotal(check_id, 0, 0, [], error)
+                continue
             yield LatencyTotal(check_id, int(ok), int(under), counts)
 
     def forget_vantage(self, conn: Connection, vantage: str) -> None:
         """Delete the rollups of ``vantage`` (the other vantages' stay)."""
         conn.execute(delete(latency_hourly).where(latency_hourly.c.vantage == vantage))
+        conn.execute(delete(latency_daily).where(latency_daily.c.vantage == vantage))
+
+
+def _merge(
+    conn: Connection, table: Table, period: Any, at: datetime, bucket: LatencyBucket
+) -> None:
+    """Add ``bucket``'s counts and histogram to ``table``'s row of its check, vantage and
+    ``period == at``, or store them there when there is none yet."""
+    c = table.c
+    where = (c.check_id == bucket.check_id, c.vantage == bucket.vantage, period == at)
+    row = conn.execute(
+        select(c.ok_count, c.under_threshold_count, c.histogram).where(*where)
+    ).first()
+    if row is None:
+        conn.execute(
+            insert(table).values(
+                {
+                    c.check_id: bucket.check_id,
+                    c.vantage: bucket.vantage,
+                    period: at,
+                    c.ok_count: bucket.ok_count,
+                    c.under_threshold_count: bucket.under_threshold_count,
+                    c.histogram: bucket.histogram.to_json(),
+                }
+            )
+        )
+        return
+    merged = LatencyHistogram.from_json(row.histogram).merge(bucket.histogram)
+    conn.execute(
+        update(table)
+        .where(*where)
+        .values(
+            ok_count=row.ok_count + bucket.ok_count,
+            under_threshold_count=row.under_threshold_count + bucket.under_threshold_count,
+            histogram=merged.to_json(),
+        )
+    )
+
+
+def _floor(at: datetime, unit: timedelta) -> datetime:
+    """``at`` rounded down to a multiple of ``unit`` since the Unix epoch (UTC)."""
+    since = at - EPOCH
+    return EPOCH + since - since % unit
+
+
+def _ceil(at: datetime, unit: timedelta) -> datetime:
+    """``at`` rounded up to a multiple of ``unit`` since the Unix epoch (UTC)."""
+    floor = _floor(at, unit)
+    return floor if floor == at else floor + unit

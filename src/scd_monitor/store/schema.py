@@ -102,12 +102,15 @@ READABLE_WITHOUT = frozenset(
         "scd_xroad_usage_cursors",
         "scd_frozen_months",
         "scd_frozen_month_history",
+        "scd_latency_daily",
     }
 )
-"""Tables of later revisions (0003, 0004) that a database may lack and still be read as
-it is: their read paths find nothing there (:class:`~scd_monitor.store.usage.
+"""Tables of later revisions (0003, 0004, 0005) that a database may lack and still be
+read as it is: their read paths find nothing there (:class:`~scd_monitor.store.usage.
 UsageRepository` reads no usage, :class:`~scd_monitor.store.months.FrozenMonthRepository`
-no frozen month), as in a database that never collected or froze any."""
+no frozen month), as in a database that never collected or froze any, or read what
+they summarise instead (:meth:`~scd_monitor.store.rollups.LatencyRepository.totals`
+reads every hour of a period from ``scd_latency_hourly``)."""
 
 ADOPT_LEGACY = "scd_adopt_legacy"
 """Set in the Alembic config's attributes when revision 0001 adopts a database of a

@@ -155,7 +155,7 @@ class SpanRepository:
         one (PostgreSQL), so that the driver never holds the whole month at once.
         """
         states = _STATES
-        rows = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(
+        rows = conn.execute(  # options per statement, not on the caller's connection
             select(
                 check_spans.c.check_id,
                 check_spans.c.vantage,
@@ -166,6 +166,7 @@ class SpanRepository:
             )
             .where(check_spans.c.end > window.start, check_spans.c.start < window.end)
             .order_by(check_spans.c.start)
+            .execution_options(stream_results=True, yield_per=STREAM_ROWS)
         )
         out: dict[MachineKey, list[Span]] = {}
         for check_id, vantage, state, reason, start, end in rows:

@@ -14,6 +14,7 @@ compare the migrated database with this module.
     scd_check_machines      the state machines' snapshots
     scd_tracker_cursors     per vantage: the last result turned into spans
     scd_latency_hourly      latency rollups per check, vantage and hour
+    scd_latency_daily       the same summed per UTC day (a month reads ~30 rows a check)
     scd_directory_snapshots the last good X-Road directory of each source
     scd_directory_events    what changed in the X-Road directory
     scd_incident_trackers   per service: the lifecycle state (JSON) and a revision
@@ -181,6 +182,18 @@ latency_hourly = Table(
     Column("ok_count", Integer, nullable=False),
     Column("under_threshold_count", Integer, nullable=False),
     Column("histogram", JSON, nullable=False),
+)
+
+latency_daily = Table(
+    "scd_latency_daily",
+    metadata,
+    Column("check_id", String(200), primary_key=True),
+    Column("vantage", String(63), primary_key=True),
+    Column("day", UTCDateTime, primary_key=True, comment="00:00 UTC of the day"),
+    Column("ok_count", Integer, nullable=False),
+    Column("under_threshold_count", Integer, nullable=False),
+    Column("histogram", JSON, nullable=False),
+    comment="scd_latency_hourly summed per UTC day, kept in the same transactions",
 )
 
 # -- X-Road directory discovery --------------------------------------------------------
