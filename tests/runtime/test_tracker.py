@@ -257,15 +257,15 @@ def test_a_failed_round_of_any_kind_leaves_memory_at_the_stored_facts(
     results = interleaved()
     ResultRepository(store).write(results)
     t = tracker(store, T0 + timedelta(minutes=30))
-    save = t._spans.save_machine
+    save = t._spans.save_machines
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("a bug after the machines were fed")
 
-    monkeypatch.setattr(t._spans, "save_machine", broken)
+    monkeypatch.setattr(t._spans, "save_machines", broken)
     with pytest.raises(RuntimeError):
         t.run_once()
-    monkeypatch.setattr(t._spans, "save_machine", save)
+    monkeypatch.setattr(t._spans, "save_machines", save)
     assert t.run_until_idle() == 60
     spans = {c: stored_spans(store, c) for c in (A, B)}
     t.rebuild()

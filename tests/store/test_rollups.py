@@ -3,15 +3,16 @@ PostgreSQL alike."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from scd_monitor.sla.latency import LatencyHistogram
 from scd_monitor.store import Store
 from scd_monitor.store.rollups import LatencyBucket, LatencyRepository
-from scd_monitor.store.tables import latency_hourly
+from scd_monitor.store.tables import latency_daily, latency_hourly
 from tests.conftest import utc
 
 H0 = utc(2026, 11, 2, 10, 0, 0)
@@ -141,3 +142,43 @@ def test_an_addition_is_undone_with_the_callers_transaction(
         repo.add(conn, bucket(hour=1))
         raise RuntimeError("the round fails after writing")
     assert everything(store, repo) == {(A, "v1", 0): bucket(latencies=(0.2,))}
+
+
+def test_adding_many_equals_adding_one_by_one(store: Store, repo: LatencyRepository) -> None:
+    """One round's buckets in one call (a few statements) leave the same hourly and
+    daily rows as adding them one at a time, repeated keys and existing rows included."""
+    rng = random.Random(3)
+    rounds = [
+        [
+            bucket(
+                rng.choice((A, B, "p/t/c")),
+                rng.choice(("v1", "v2")),
+                rng.randrange(-30, 30),
+                tuple(rng.uniform(0, 5) for _ in range(rng.randint(1, 4))),
+            )
+            for _ in range(40)
+        ]
+        for _ in range(4)
+    ]
+
+    def rows(s: Store) -> tuple[object, object]:
+        with s.engine.connect() as conn:
+            return (
+                sorted(tuple(r) for r in conn.execute(select(latency_hourly))),
+                sorted(tuple(r) for r in conn.execute(select(latency_daily))),
+            )
+
+    for buckets in rounds:
+        with store.transaction("many") as conn:
+            repo.add_many(conn, buckets)
+    many = rows(store)
+    with store.transaction("reset") as conn:
+        conn.execute(latency_hourly.delete())
+        conn.execute(latency_daily.delete())
+    for buckets in rounds:
+        with store.transaction("one by one") as conn:
+            for b in buckets:
+                repo.add(conn, b)
+    assert rows(store) == many
+    hourly, daily = many
+    assert len(hourly) > 40 and len(daily) >= 6  # existing rows were merged into

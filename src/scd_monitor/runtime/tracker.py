@@ -183,11 +183,16 @@ class StateTracker:
                 )
                 if last is not None:
                     self._last_rows[check_id] = last
-            for check_id in touched:
-                snapshot = self._machines[check_id].snapshot()
-                self._spans.save_machine(conn, check_id, v, snapshot, now)
-            for (check_id, hour), (ok, under, hist) in latency.items():
-                self._rollups.add(conn, LatencyBucket(check_id, v, hour, ok, under, hist))
+            self._spans.save_machines(
+                conn, v, ((c, self._machines[c].snapshot()) for c in touched), now
+            )
+            self._rollups.add_many(
+                conn,
+                (
+                    LatencyBucket(check_id, v, hour, ok, under, hist)
+                    for (check_id, hour), (ok, under, hist) in latency.items()
+                ),
+            )
             self._spans.advance_cursor(conn, v, rows[-1][0], now)
         return len(rows)
 

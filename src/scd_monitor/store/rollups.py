@@ -13,7 +13,7 @@ first whole UTC day and after the last one): the same sums as every hour, read f
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Table,
     Text,
+    bindparam,
     cast,
     delete,
     func,
@@ -85,10 +86,23 @@ class LatencyRepository:
         """Add ``bucket`` to the stored one of its check, vantage and hour (counts summed,
         histograms merged), or store it when there is none yet; and the same to its UTC
         day's row."""
-        hour = bucket.hour.astimezone(UTC)
-        day = hour.replace(hour=0, minute=0, second=0, microsecond=0)
-        _merge(conn, latency_hourly, latency_hourly.c.hour, hour, bucket)
-        _merge(conn, latency_daily, latency_daily.c.day, day, bucket)
+        self.add_many(conn, [bucket])
+
+    def add_many(self, conn: Connection, buckets: Iterable[LatencyBucket]) -> None:
+        """:meth:`add` of every bucket, in a few statements: the stored rows they meet are
+        read in one query per table (per ``MAX_KEYS`` checks), then updated with one
+        ``executemany`` and the new ones inserted with another. What the state tracker
+        calls once per round (a round of a large catalog touches thousands of buckets)."""
+        hours: dict[_Key, LatencyBucket] = {}
+        days: dict[_Key, LatencyBucket] = {}
+        for bucket in buckets:
+            hour = bucket.hour.astimezone(UTC)
+            for at, into in ((hour, hours), (_floor(hour, DAY), days)):
+                key = (bucket.check_id, bucket.vantage, at)
+                seen = into.get(key)
+                into[key] = bucket if seen is None else _summed(seen, bucket)
+        _merge_many(conn, latency_hourly, latency_hourly.c.hour, hours)
+        _merge_many(conn, latency_daily, latency_daily.c.day, days)
 
     def buckets(
         self,
@@ -204,40 +218,92 @@ class LatencyRepository:
         conn.execute(delete(latency_daily).where(latency_daily.c.vantage == vantage))
 
 
-def _merge(
-    conn: Connection, table: Table, period: Any, at: datetime, bucket: LatencyBucket
+_Key = tuple[str, str, datetime]
+MAX_KEYS = 500
+"""Check ids per ``IN (…)`` of :func:`_merge_many`'s read (bound parameters are limited)."""
+
+
+def _summed(a: LatencyBucket, b: LatencyBucket) -> LatencyBucket:
+    return LatencyBucket(
+        a.check_id,
+        a.vantage,
+        a.hour,
+        a.ok_count + b.ok_count,
+        a.under_threshold_count + b.under_threshold_count,
+        a.histogram.merge(b.histogram),
+    )
+
+
+def _merge_many(
+    conn: Connection, table: Table, period: Any, buckets: dict[_Key, LatencyBucket]
 ) -> None:
-    """Add ``bucket``'s counts and histogram to ``table``'s row of its check, vantage and
-    ``period == at``, or store them there when there is none yet."""
+    """Add each of ``buckets`` (keyed by check, vantage and ``period``'s value) to its
+    stored row of ``table``, or store it when there is none yet."""
+    if not buckets:
+        return
     c = table.c
-    where = (c.check_id == bucket.check_id, c.vantage == bucket.vantage, period == at)
-    row = conn.execute(
-        select(c.ok_count, c.under_threshold_count, c.histogram).where(*where)
-    ).first()
-    if row is None:
-        conn.execute(
-            insert(table).values(
-                {
-                    c.check_id: bucket.check_id,
-                    c.vantage: bucket.vantage,
-                    period: at,
-                    c.ok_count: bucket.ok_count,
-                    c.under_threshold_count: bucket.under_threshold_count,
-                    c.histogram: bucket.histogram.to_json(),
-                }
+    stored: dict[_Key, tuple[int, int, Any]] = {}
+    vantages = {k[1] for k in buckets}
+    periods = {k[2] for k in buckets}
+    check_ids = sorted({k[0] for k in buckets})
+    for n in range(0, len(check_ids), MAX_KEYS):
+        rows = conn.execute(
+            select(
+                c.check_id, c.vantage, period, c.ok_count, c.under_threshold_count, c.histogram
+            ).where(
+                c.check_id.in_(check_ids[n : n + MAX_KEYS]),
+                c.vantage.in_(vantages),
+                period.in_(periods),
             )
         )
-        return
-    merged = LatencyHistogram.from_json(row.histogram).merge(bucket.histogram)
-    conn.execute(
-        update(table)
-        .where(*where)
-        .values(
-            ok_count=row.ok_count + bucket.ok_count,
-            under_threshold_count=row.under_threshold_count + bucket.under_threshold_count,
-            histogram=merged.to_json(),
+        for check_id, vantage, at, ok, under, histogram in rows:
+            stored[(check_id, vantage, at)] = (ok, under, histogram)
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    for key, bucket in buckets.items():
+        seen = stored.get(key)
+        if seen is None:
+            inserts.append(
+                {
+                    "check_id": key[0],
+                    "vantage": key[1],
+                    period.key: key[2],
+                    "ok_count": bucket.ok_count,
+                    "under_threshold_count": bucket.under_threshold_count,
+                    "histogram": bucket.histogram.to_json(),
+                }
+            )
+            continue
+        ok, under, histogram = seen
+        updates.append(
+            {
+                "k_check_id": key[0],
+                "k_vantage": key[1],
+                "k_period": key[2],
+                "v_ok": ok + bucket.ok_count,
+                "v_under": under + bucket.under_threshold_count,
+                "v_histogram": LatencyHistogram.from_json(histogram)
+                .merge(bucket.histogram)
+                .to_json(),
+            }
         )
-    )
+    if updates:
+        conn.execute(
+            update(table)
+            .where(
+                c.check_id == bindparam("k_check_id"),
+                c.vantage == bindparam("k_vantage"),
+                period == bindparam("k_period"),
+            )
+            .values(
+                ok_count=bindparam("v_ok"),
+                under_threshold_count=bindparam("v_under"),
+                histogram=bindparam("v_histogram"),
+            ),
+            updates,
+        )
+    if inserts:
+        conn.execute(insert(table), inserts)
 
 
 def _floor(at: datetime, unit: timedelta) -> datetime:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from scd_monitor.probes.base import ProbeResult
 from scd_monitor.sla.derive import MachineSnapshot
@@ -208,16 +209,41 @@ class SpanRepository:
         now: datetime,
     ) -> None:
         """Store the snapshot of the check's machine at ``vantage`` (replacing the last)."""
-        values = {"snapshot": snapshot.to_json(), "updated_at": now}
-        updated = conn.execute(
-            update(check_machines)
-            .where(check_machines.c.check_id == check_id, check_machines.c.vantage == vantage)
-            .values(**values)
-        ).rowcount
-        if not updated:
-            conn.execute(
-                insert(check_machines).values(check_id=check_id, vantage=vantage, **values)
-            )
+        self.save_machines(conn, vantage, [(check_id, snapshot)], now)
+
+    def save_machines(
+        self,
+        conn: Connection,
+        vantage: str,
+        snapshots: Iterable[tuple[str, MachineSnapshot]],
+        now: datetime,
+    ) -> None:
+        """:meth:`save_machine` of each (check id, snapshot), in one ``executemany`` of
+        an UPSERT (``INSERT … ON CONFLICT (check_id, vantage) DO UPDATE``, SQLite and
+        PostgreSQL): what the state tracker calls once per round."""
+        rows = [
+            {
+                "check_id": check_id,
+                "vantage": vantage,
+                "snapshot": snapshot.to_json(),
+                "updated_at": now,
+            }
+            for check_id, snapshot in snapshots
+        ]
+        if not rows:
+            return
+        dialect = postgresql if self.store.dialect == "postgresql" else sqlite
+        statement = dialect.insert(check_machines)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[check_machines.c.check_id, check_machines.c.vantage],
+                set_={
+                    "snapshot": statement.excluded.snapshot,
+                    "updated_at": statement.excluded.updated_at,
+                },
+            ),
+            rows,
+        )
 
     # -- rebuilding ----------------------------------------------------------------------------
 
