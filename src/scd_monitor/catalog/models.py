@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -560,7 +561,14 @@ class ResolvedCheck:
             url = spec.security_server.url
         else:
             return spec.host.lower()
-        return (urlsplit(url).hostname or "").lower()
+        return _hostname(url)
+
+
+@lru_cache(maxsize=1 << 16)
+def _hostname(url: str) -> str:
+    """The URL's host, lower case ('' if none); cached: incident evaluation asks for
+    every check's at every round."""
+    return (urlsplit(url).hostname or "").lower()
 
 
 def _bare_url(url: str) -> str:

@@ -50,6 +50,8 @@ _ZERO = timedelta(0)
 
 def to_utc(value: datetime) -> datetime:
     """``value`` in UTC; a naive datetime is a ``ValueError``."""
+    if value.tzinfo is UTC:  # already: the common case (the store gives UTC)
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()}: give a UTC offset")
     return value.astimezone(UTC)

@@ -16,6 +16,7 @@ import json
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import add
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -28,9 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
-    or_,
     select,
-    union_all,
     update,
 )
 
@@ -162,43 +161,54 @@ class LatencyRepository:
         first_hour = _floor(start, HOUR)  # the hours h with start - 1h < h < end
         after_hours = _ceil(end, HOUR)
         first_day, after_days = _ceil(first_hour, DAY), _floor(after_hours, DAY)
-        hourly = latency_hourly.c
-        parts = []
-        if after_days > first_day and inspect(conn).has_table(latency_daily.name):
-            daily = latency_daily.c
-            parts.append(
-                select(
-                    daily.check_id,
-                    daily.ok_count,
-                    daily.under_threshold_count,
-                    cast(daily.histogram, Text).label("histogram"),
-                ).where(daily.day >= first_day, daily.day < after_days)
-            )
-            hours = or_(
-                (hourly.hour >= first_hour) & (hourly.hour < first_day),
-                (hourly.hour >= after_days) & (hourly.hour < after_hours),
-            )
-        else:  # no whole day, or a database from before the daily rows (read as it is)
-            hours = (hourly.hour >= first_hour) & (hourly.hour < after_hours)
-        parts.append(
+        hourly, daily = latency_hourly.c, latency_daily.c
+        if not (after_days > first_day and inspect(conn).has_table(latency_daily.name)):
+            # No whole day, or a database from before the daily rows (read as it is).
+            yield from self._summed(conn, hourly, hourly.hour, first_hour, after_hours, check_ids)
+            return
+        # Two grouped reads, each on its own index (a UNION of both would be sorted
+        # again as a whole): the edge hours, summed and held per check (a few numbers
+        # each), then the days, streamed in check order, each check completed with its
+        # edges as it goes.
+        edges: dict[str, LatencyTotal] = {}
+        for part in (
+            self._summed(conn, hourly, hourly.hour, first_hour, first_day, check_ids),
+            self._summed(conn, hourly, hourly.hour, after_days, after_hours, check_ids),
+        ):
+            for total in part:
+                seen = edges.get(total.check_id)
+                edges[total.check_id] = total if seen is None else _added(seen, total)
+        for total in self._summed(conn, daily, daily.day, first_day, after_days, check_ids):
+            edge = edges.pop(total.check_id, None)
+            yield total if edge is None else _added(total, edge)
+        yield from edges.values()
+
+    @staticmethod
+    def _summed(
+        conn: Connection,
+        c: Any,
+        period: Any,
+        low: datetime,
+        high: datetime,
+        check_ids: Container[str] | None,
+    ) -> Iterator[LatencyTotal]:
+        """Per check, the rows of ``c``'s table with ``low <= period < high`` summed."""
+        if not low < high:
+            return
+        query = (
             select(
-                hourly.check_id,
-                hourly.ok_count,
-                hourly.under_threshold_count,
-                cast(hourly.histogram, Text).label("histogram"),
-            ).where(hours)
+                c.check_id,
+                func.sum(c.ok_count),
+                func.sum(c.under_threshold_count),
+                func.aggregate_strings(cast(c.histogram, Text), ","),
+            )
+            .where(period >= low, period < high)
+            .group_by(c.check_id)
+            # Per statement: Connection.execution_options would change the caller's.
+            .execution_options(stream_results=True, yield_per=STREAM_ROWS)
         )
-        rows_of = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-        query = select(
-            rows_of.c.check_id,
-            func.sum(rows_of.c.ok_count),
-            func.sum(rows_of.c.under_threshold_count),
-            func.aggregate_strings(rows_of.c.histogram, ","),
-        ).group_by(rows_of.c.check_id)
-        # Per statement: Connection.execution_options would change the caller's connection.
-        rows = conn.execute(query.execution_options(stream_results=True, yield_per=STREAM_ROWS))
         loads = json.loads
-        for check_id, ok, under, texts in rows:
+        for check_id, ok, under, texts in conn.execute(query):
             if check_ids is not None and check_id not in check_ids:
                 continue
             try:
@@ -221,6 +231,20 @@ class LatencyRepository:
 _Key = tuple[str, str, datetime]
 MAX_KEYS = 500
 """Check ids per ``IN (…)`` of :func:`_merge_many`'s read (bound parameters are limited)."""
+
+
+def _added(a: LatencyTotal, b: LatencyTotal) -> LatencyTotal:
+    """One check's two totals in one (an error in either is the sum's)."""
+    if a.error is not None:
+        return a
+    if b.error is not None:
+        return b
+    return LatencyTotal(
+        a.check_id,
+        a.ok_count + b.ok_count,
+        a.under_threshold_count + b.under_threshold_count,
+        list(map(add, a.counts, b.counts)),
+    )
 
 
 def _summed(a: LatencyBucket, b: LatencyBucket) -> LatencyBucket:

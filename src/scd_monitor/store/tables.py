@@ -182,6 +182,8 @@ latency_hourly = Table(
     Column("ok_count", Integer, nullable=False),
     Column("under_threshold_count", Integer, nullable=False),
     Column("histogram", JSON, nullable=False),
+    # A period's edge hours (and retention-free range reads) without a full scan.
+    Index("ix_scd_latency_hourly_hour", "hour"),
 )
 
 latency_daily = Table(
