@@ -10,12 +10,12 @@ from sqlalchemy import update
 
 from scd_monitor.analysis.reporting import SlaReporter
 from scd_monitor.catalog import parse_catalog
-from scd_monitor.clock import Clock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.calendar import month_of
 from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.tables import latency_hourly
+from tests.conftest import FixedClock
 
 CATALOG = parse_catalog(
     """
@@ -39,17 +39,6 @@ providers:
 # November 2026 in Bogota: 05:00 UTC on the 1st to 05:00 UTC on 1 December.
 MONTH = month_of(datetime(2026, 11, 15, tzinfo=UTC), CATALOG.tz)
 END = MONTH.end + timedelta(hours=1)
-
-
-class FixedClock(Clock):
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 def history(check: str) -> list[ProbeResult]:

@@ -9,14 +9,13 @@ import structlog
 from sqlalchemy import select
 
 from scd_monitor.catalog import parse_catalog
-from scd_monitor.clock import Clock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.derive import CheckStateMachine
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.tables import check_spans, latency_daily, latency_hourly
-from tests.conftest import utc
+from tests.conftest import FixedClock, utc
 
 CATALOG = parse_catalog(
     """
@@ -35,17 +34,6 @@ providers:
 )
 T0 = utc(2026, 11, 2, 10, 0, 0)
 A, B = "p/s/a", "p/s/b"
-
-
-class FixedClock(Clock):
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 def probe(check: str, minute: int, ok: bool, duration: float = 0.2) -> ProbeResult:

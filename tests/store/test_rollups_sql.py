@@ -29,6 +29,21 @@ def repo(store: Store) -> LatencyRepository:
     return LatencyRepository(store)
 
 
+def random_bucket(
+    rng: random.Random, check: str, vantage: str, hour: datetime, most: int
+) -> LatencyBucket:
+    """A bucket of 1 to ``most`` random latencies (0–70 s, threshold 2 s)."""
+    latencies = [rng.uniform(0.0, 70.0) for _ in range(rng.randint(1, most))]
+    return LatencyBucket(
+        check_id=check,
+        vantage=vantage,
+        hour=hour,
+        ok_count=len(latencies),
+        under_threshold_count=sum(1 for x in latencies if x <= 2.0),
+        histogram=LatencyHistogram.of(latencies),
+    )
+
+
 def by_summing_buckets(
     store: Store, repo: LatencyRepository, start: object, end: object
 ) -> dict[str, tuple[int, int, list[int]]]:
@@ -62,18 +77,7 @@ def test_totals_equal_the_sum_of_the_buckets_over_hours_and_vantages(
         for check in ("p/s/a", "p/s/b", "p/t/c"):
             for vantage in ("v1", "v2"):
                 for hour in range(-3, 30):
-                    latencies = [rng.uniform(0.0, 70.0) for _ in range(rng.randint(1, 12))]
-                    repo.add(
-                        conn,
-                        LatencyBucket(
-                            check_id=check,
-                            vantage=vantage,
-                            hour=H0 + hour * HOUR,
-                            ok_count=len(latencies),
-                            under_threshold_count=sum(1 for x in latencies if x <= 2.0),
-                            histogram=LatencyHistogram.of(latencies),
-                        ),
-                    )
+                    repo.add(conn, random_bucket(rng, check, vantage, H0 + hour * HOUR, 12))
     # Mid-hour ends: the first and last hours count whole, as with ``buckets``.
     for start, end in (
         (H0, H0 + 24 * HOUR),
@@ -100,18 +104,7 @@ def seed_days(store: Store, repo: LatencyRepository, *, days: int = 5) -> None:
                 for hour in range(days * 24 + 12):
                     if rng.random() < 0.1:
                         continue
-                    latencies = [rng.uniform(0.0, 70.0) for _ in range(rng.randint(1, 5))]
-                    repo.add(
-                        conn,
-                        LatencyBucket(
-                            check_id=check,
-                            vantage=vantage,
-                            hour=base + hour * HOUR,
-                            ok_count=len(latencies),
-                            under_threshold_count=sum(1 for x in latencies if x <= 2.0),
-                            histogram=LatencyHistogram.of(latencies),
-                        ),
-                    )
+                    repo.add(conn, random_bucket(rng, check, vantage, base + hour * HOUR, 5))
 
 
 def test_the_daily_rows_are_the_sums_of_their_hours(store: Store, repo: LatencyRepository) -> None:
