@@ -74,6 +74,7 @@ import httpx
 
 from scd_monitor import __version__
 from scd_monitor.catalog.models import HttpCheck, JsonAssertion, ResolvedCheck
+from scd_monitor.net.backend import probe_transport
 from scd_monitor.net.errors import (
     NetErrorKind,
     NetFailure,
@@ -181,7 +182,7 @@ class _Attempt:
     async def _exchange(self, context: Any, headers: dict[str, str]) -> Outcome:
         spec = self.spec
         client = httpx.AsyncClient(
-            verify=context,
+            transport=probe_transport(context),
             trust_env=False,
             follow_redirects=False,
             timeout=httpx.Timeout(self.timeout),
