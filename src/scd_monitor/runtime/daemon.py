@@ -46,6 +46,7 @@ from scd_monitor.probes import build_probes
 from scd_monitor.probes.base import Probe, ProbeResult
 from scd_monitor.runtime.catalogs import CatalogInForce
 from scd_monitor.runtime.discovery import DirectoryWatcher
+from scd_monitor.runtime.heap import SETTLE_EVERY, settle
 from scd_monitor.runtime.jobs import PeriodicJob, PeriodicJobs
 from scd_monitor.runtime.opmon import OperationalMonitor
 from scd_monitor.runtime.pipeline import ResultsPipeline
@@ -318,15 +319,22 @@ class Daemon:
     # -- periodic jobs (runtime.jobs) -----------------------------------------------
 
     def periodic_jobs(self) -> list[PeriodicJob]:
-        """Every background loop, supervised alike: state tracking, month-to-date SLA,
-        X-Road discovery (one unit per source), incident evaluation, the outbox, pruning
-        and the monthly export. A replica other than shard 0 only reads the directories
-        (module doc)."""
+        """Every background loop, supervised alike: the heap
+        (:mod:`~scd_monitor.runtime.heap`), state tracking, month-to-date SLA, X-Road
+        discovery (one unit per source), incident evaluation, the outbox, pruning and the
+        monthly export. A replica other than shard 0 only keeps its heap and reads the
+        directories (module doc)."""
         s = self.settings
         incidents = self.catalog.incidents
+        # Once a minute after the start (every check has run, its state is built), then
+        # every SETTLE_EVERY.
+        heap = PeriodicJob(
+            "heap", SETTLE_EVERY, self._settle_heap, first_after=timedelta(minutes=1)
+        )
         if not self.shard.primary:
-            return self._discovery_jobs()
+            return [heap, *self._discovery_jobs()]
         return [
+            heap,
             PeriodicJob("tracker", s.state_interval, self._track),
             PeriodicJob("sla", s.sla_interval, self._refresh_sla),
             *self._discovery_jobs(),
@@ -393,6 +401,11 @@ class Daemon:
         self._tracked = True
         if first and self.jobs is not None:
             self.jobs.run_soon("sla")
+
+    async def _settle_heap(self) -> None:
+        """Freeze the long-lived heap again (:mod:`scd_monitor.runtime.heap`); on the
+        event loop: the collector holds the interpreter lock from any thread."""
+        settle()
 
     async def _refresh_sla(self) -> None:
         if self.schema_ready:
@@ -471,6 +484,7 @@ class Daemon:
         self._all_checks = tuple(checks)
         mine = self.shard.select(checks)
         self.pipeline.set_checks(mine)
+        settle()  # the catalog and the graph are built: out of the collector's passes
         self.scheduler.start(mine)
         self._started = True
         log.info(
