@@ -213,6 +213,37 @@ def test_segments_are_elementary_and_exact(a: list[Span], b: list[Span]) -> None
                 assert state_at(a, minute) == (sa.state, sa.reason)
 
 
+def _segments_by_brute_force(
+    period: Period, span_lists: list[list[Span]]
+) -> list[tuple[datetime, datetime, tuple[Span | None, ...]]]:
+    """Every boundary inside the period cuts; each segment looks every list up again."""
+    lo, hi = period.start, period.end
+    cuts = sorted(
+        {lo, hi}
+        | {x for spans in span_lists for s in spans for x in (s.start, s.end) if lo < x < hi}
+    )
+    return [
+        (
+            start,
+            end,
+            tuple(
+                next((s for s in spans if s.start <= start < s.end), None) for spans in span_lists
+            ),
+        )
+        for start, end in pairwise(cuts)
+    ]
+
+
+@given(st.lists(span_lists(), max_size=6), st.integers(0, 60), st.integers(1, 80))
+def test_segments_equal_a_lookup_at_every_boundary(
+    lists: list[list[Span]], first: int, length: int
+) -> None:
+    # Periods that cut spans at both ends, lists of any number, several lists with a
+    # boundary at the same instant.
+    period = Period(t(first), t(first + length))
+    assert list(segments(period, lists)) == _segments_by_brute_force(period, lists)
+
+
 @given(span_lists())
 def test_duration_in_counts_each_state(spans: list[Span]) -> None:
     for state in State:

@@ -303,21 +303,32 @@ def segments(
     lo, hi = to_utc(period.start), to_utc(period.end)
     if hi <= lo:
         return
-    cuts = {lo, hi}
-    for spans in span_lists:
+    # Which lists have a boundary at each cut: only those can change there (between two
+    # consecutive cuts no list has a boundary, so its covering span, or gap, goes on).
+    changes: dict[datetime, set[int]] = {}
+    for index, spans in enumerate(span_lists):
         for span in spans:
             if lo < span.start < hi:
-                cuts.add(span.start)
+                changes.setdefault(span.start, set()).add(index)
             if lo < span.end < hi:
-                cuts.add(span.end)
-    ordered = sorted(cuts)
+                changes.setdefault(span.end, set()).add(index)
     cursors = [0] * len(span_lists)
-    for start, end in pairwise(ordered):
-        covering: list[Span | None] = []
-        for index, spans in enumerate(span_lists):
-            i = cursors[index]
-            while i < len(spans) and spans[i].end <= start:
-                i += 1
-            cursors[index] = i
-            covering.append(spans[i] if i < len(spans) and spans[i].start <= start else None)
-        yield start, end, tuple(covering)
+    covering: list[Span | None] = [None] * len(span_lists)
+
+    def advance(index: int, at: datetime) -> None:
+        spans = span_lists[index]
+        i = cursors[index]
+        while i < len(spans) and spans[i].end <= at:
+            i += 1
+        cursors[index] = i
+        covering[index] = spans[i] if i < len(spans) and spans[i].start <= at else None
+
+    for index in range(len(span_lists)):
+        advance(index, lo)
+    start = lo
+    for cut in sorted(changes):
+        yield start, cut, tuple(covering)
+        for index in changes[cut]:
+            advance(index, cut)
+        start = cut
+    yield start, hi, tuple(covering)

@@ -182,6 +182,7 @@ def service_timeline(
     views: dict[str, list[Span]] = {v: [] for v in vantages}
     width = len(check_ids)
     fault_base = width * len(vantages)
+    span = _SpanMaker()
     for start, end, covering in segments(span_period, lists):
         raw_views: list[_View] = []
         eff_views: list[_View] = []
@@ -191,9 +192,9 @@ def service_timeline(
             raw_views.append(view)
             eff = _FAULT_VIEW if covering[fault_base + index] is not None else view
             eff_views.append(eff)
-            views[vantage].append(_span(start, end, eff))
-        raw.append(_span(start, end, _combine(raw_views, vantage_quorum)))
-        effective.append(_span(start, end, _combine(eff_views, vantage_quorum)))
+            views[vantage].append(span(start, end, eff))
+        raw.append(span(start, end, _combine(raw_views, vantage_quorum)))
+        effective.append(span(start, end, _combine(eff_views, vantage_quorum)))
 
     windows = clip_spans(flatten(maintenance, state=State.MAINTENANCE), span_period)
     return ServiceTimeline(
@@ -270,6 +271,12 @@ def _vantage_view(
 
 
 def _combine(views: Sequence[_View], vantage_quorum: int) -> _View:
+    if len(views) == 1:
+        # One vantage: its view, as the general rule below would rebuild it.
+        only = views[0]
+        if only[0] is not State.UNKNOWN or only == _FAULT_VIEW:
+            return only
+        return _UNKNOWN_VIEW
     fresh = [v for v in views if v[0] is not State.UNKNOWN]
     if not fresh:
         if views and all(v == _FAULT_VIEW for v in views):
@@ -283,12 +290,28 @@ def _combine(views: Sequence[_View], vantage_quorum: int) -> _View:
     return State.UP, frozenset()
 
 
-def _span(start: datetime, end: datetime, view: _View) -> Span:
+def _state_reason(view: _View) -> tuple[State, str | None]:
     state, labels = view
     reason = ", ".join(sorted(labels)) if labels else None
     if state is State.MAINTENANCE and reason is not None:
         reason = f"observed: {reason}"
-    return Span(start, end, state, reason)
+    return state, reason
+
+
+class _SpanMaker:
+    """A view's span, with each view's reason text built once (a month of one service
+    has hundreds of segments and a handful of distinct views)."""
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[_View, tuple[State, str | None]] = {}
+
+    def __call__(self, start: datetime, end: datetime, view: _View) -> Span:
+        known = self._known.get(view)
+        if known is None:
+            known = self._known[view] = _state_reason(view)
+        return Span(start, end, known[0], known[1])
 
 
 # --- monitor faults ---------------------------------------------------------------------
