@@ -143,7 +143,38 @@ class _Deadline:
         return left
 
 
-class _SocketStream(httpcore.AsyncNetworkStream):
+class _Stream(httpcore.AsyncNetworkStream):
+    """httpcore's ``read``/``write`` over ``receive``/``send``, with anyio's exception
+    mapping (see the module docstring)."""
+
+    async def receive(self, max_bytes: int, deadline: _Deadline) -> bytes:
+        raise NotImplementedError
+
+    async def send(self, data: bytes, deadline: _Deadline) -> None:
+        raise NotImplementedError
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return await self.receive(max_bytes, _Deadline(timeout))
+        except _EndOfStream:
+            return b""
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(exc) from exc
+        except _BrokenStream as exc:
+            raise httpcore.ReadError(exc) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        try:
+            await self.send(buffer, _Deadline(timeout))
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(exc) from exc
+        except _BrokenStream as exc:
+            raise httpcore.WriteError(exc) from exc
+
+
+class _SocketStream(_Stream):
     """A TCP connection: httpcore's stream interface over :class:`_Protocol`."""
 
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
@@ -182,27 +213,7 @@ class _SocketStream(httpcore.AsyncNetworkStream):
         if protocol.exception is not None:
             raise _BrokenStream from protocol.exception
 
-    # -- httpcore's interface -----------------------------------------------------------
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            return await self.receive(max_bytes, _Deadline(timeout))
-        except _EndOfStream:
-            return b""
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(exc) from exc
-        except _BrokenStream as exc:
-            raise httpcore.ReadError(exc) from exc
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        try:
-            await self.send(buffer, _Deadline(timeout))
-        except TimeoutError as exc:
-            raise httpcore.WriteTimeout(exc) from exc
-        except _BrokenStream as exc:
-            raise httpcore.WriteError(exc) from exc
+    # -- the rest of httpcore's interface ---------------------------------------------
 
     async def aclose(self) -> None:
         if self._closed:
@@ -247,7 +258,7 @@ class _SocketStream(httpcore.AsyncNetworkStream):
         return None
 
 
-class _TLSStream(httpcore.AsyncNetworkStream):
+class _TLSStream(_Stream):
     """TLS over a :class:`_SocketStream` with memory BIOs (anyio's TLSStream, non-standard
     compatible: no closing handshake, an unexpected EOF is an end of stream)."""
 
@@ -322,26 +333,14 @@ class _TLSStream(httpcore.AsyncNetworkStream):
                 await self._flush(deadline)
                 return result
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            data = await self._call(self._ssl.read, _Deadline(timeout), max_bytes)
-        except _EndOfStream:
-            return b""
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(exc) from exc
-        except _BrokenStream as exc:
-            raise httpcore.ReadError(exc) from exc
+    async def receive(self, max_bytes: int, deadline: _Deadline) -> bytes:
+        data = await self._call(self._ssl.read, deadline, max_bytes)
+        if not data:
+            raise _EndOfStream
         return data
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        try:
-            await self._call(self._ssl.write, _Deadline(timeout), buffer)
-        except TimeoutError as exc:
-            raise httpcore.WriteTimeout(exc) from exc
-        except _BrokenStream as exc:
-            raise httpcore.WriteError(exc) from exc
+    async def send(self, data: bytes, deadline: _Deadline) -> None:
+        await self._call(self._ssl.write, deadline, data)
 
     async def aclose(self) -> None:
         await self._raw.aclose()
