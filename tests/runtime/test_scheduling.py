@@ -8,6 +8,7 @@ import random
 from datetime import timedelta
 
 import pytest
+import structlog.testing
 
 from scd_monitor.catalog import ResolvedCheck, parse_catalog
 from scd_monitor.clock import SystemClock
@@ -213,3 +214,24 @@ async def test_a_large_update_hands_the_event_loop_back_as_it_goes() -> None:
     await sched.stop(1.0)
     assert len(gaps) > 20, "the loop ran between chunks"
     assert max(gaps) < 0.5, f"the loop waited {max(gaps):.2f} s"
+
+
+async def test_skips_are_warned_once_per_period_not_once_each() -> None:
+    # An overloaded daemon skips hundreds of runs a second: one warning line per period
+    # says how many, the metric counts each (the observer), the details stay at debug.
+    probe = FakeProbe(delay=0.45)
+    results: list[ProbeResult] = []
+    skipped: list[str] = []
+    sched = scheduler(probe, results, skipped=skipped.append)
+    with structlog.testing.capture_logs() as logs:
+        sched.start(make_checks(3, interval=0.1, timeout=0.09))
+        await asyncio.sleep(1.2)
+        await sched.stop(grace=1)
+    warnings = [e for e in logs if e["event"] == "scheduler.runs_skipped"]
+    assert len(skipped) >= 6
+    assert len(warnings) == 1  # the first skip; the next period (10 s) never came
+    assert warnings[0]["log_level"] == "warning"
+    assert warnings[0]["skipped"] == 1
+    assert warnings[0]["checks_sample"][0] in {"p/s/c0", "p/s/c1", "p/s/c2"}
+    details = [e for e in logs if e["event"] == "scheduler.run_skipped"]
+    assert details and all(e["log_level"] == "debug" for e in details)

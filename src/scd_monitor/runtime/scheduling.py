@@ -4,7 +4,11 @@
   over the first interval, so a thousand checks with the same interval do not fire in
   the same second.
 - A check never overlaps itself: a run due while the previous one is still going is
-  skipped, logged and counted.
+  skipped and counted (``scd_scheduler_skipped_runs_total``). Each skip is logged at
+  ``debug``; at ``warning``, one ``scheduler.runs_skipped`` line at most every
+  :data:`SKIP_WARNING_EVERY` says how many runs were skipped since the last one (an
+  overloaded daemon skips hundreds a second: one line each would be a log storm that
+  costs the CPU it lacks).
 - A semaphore bounds the probes in flight across all checks. Scheduling lag is the
   time from the run's scheduled instant to the moment its probe actually starts.
 - Misfires (a run later than its grace time) are logged and counted, then coalesced.
@@ -37,6 +41,10 @@ from scd_monitor.clock import Clock
 from scd_monitor.probes.base import ErrorKind, Outcome, Probe, ProbeResult
 
 log = structlog.get_logger("scd_monitor.scheduler")
+
+SKIP_WARNING_EVERY = timedelta(seconds=10)
+"""At most one ``scheduler.runs_skipped`` warning per this period."""
+_SKIP_SAMPLE = 5
 
 # A probe that overstays its own timeout by this much is cut off by the runner.
 _SAFETY_MARGIN = 2.0
@@ -118,6 +126,9 @@ class ProbeScheduler:
         self._scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self._scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         self._stopping = False
+        self._skips = 0
+        self._skipped_sample: list[str] = []
+        self._skip_warned_at: float | None = None
 
     @property
     def in_flight(self) -> int:
@@ -200,15 +211,38 @@ class ProbeScheduler:
         if self._stopping:
             return
         if ident in self._running:
-            log.warning("scheduler.run_skipped", check=ident, reason="previous run still going")
+            log.debug("scheduler.run_skipped", check=ident, reason="previous run still going")
             self._observer.skipped(ident)
             self._scheduled_at.pop(ident, None)
+            self._warn_skipped(ident)
             return
         self._running.add(ident)
         task = asyncio.get_running_loop().create_task(self._run(ident), name=f"probe:{ident}")
         self._tasks.add(task)
         self._observer.in_flight(len(self._tasks))
         task.add_done_callback(lambda t: self._done(ident, t))
+
+    def _warn_skipped(self, ident: str) -> None:
+        """One warning for the first skip, then at most one per SKIP_WARNING_EVERY."""
+        self._skips += 1
+        if len(self._skipped_sample) < _SKIP_SAMPLE:
+            self._skipped_sample.append(ident)
+        now = self._clock.monotonic()
+        last = self._skip_warned_at
+        if last is not None and now - last < SKIP_WARNING_EVERY.total_seconds():
+            return
+        log.warning(
+            "scheduler.runs_skipped",
+            skipped=self._skips,
+            since_s=round(now - last, 1) if last is not None else None,
+            checks_sample=list(self._skipped_sample),
+            reason="previous run still going",
+            hint="a run longer than its interval, or more checks than this process can "
+            "probe (docs/escalado.md)",
+        )
+        self._skips = 0
+        self._skipped_sample.clear()
+        self._skip_warned_at = now
 
     def _done(self, ident: str, task: asyncio.Task[None]) -> None:
         self._running.discard(ident)
