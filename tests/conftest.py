@@ -13,7 +13,6 @@ import pytest
 import structlog
 from sqlalchemy import create_engine, text
 
-from scd_monitor.clock import Clock
 from scd_monitor.store import Store
 
 POSTGRES_URL = os.environ.get(
@@ -99,16 +98,3 @@ def store(store_url: str) -> Iterator[Store]:
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-class FixedClock(Clock):
-    """A clock stopped at ``at`` (settable); monotonic time stands at 0."""
-
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return 0.0

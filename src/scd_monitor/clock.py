@@ -19,6 +19,20 @@ class Clock(Protocol):
         ...
 
 
+class FixedClock:
+    """A clock stopped at ``at`` (settable); monotonic time stands at 0. For a
+    computation "as of" one instant (the SLA worker) and for tests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return 0.0
+
+
 class SystemClock:
     """The real clock."""
 

@@ -10,12 +10,12 @@ from sqlalchemy import update
 
 from scd_monitor.analysis.reporting import SlaReporter
 from scd_monitor.catalog import parse_catalog
+from scd_monitor.clock import FixedClock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.calendar import month_of
 from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.tables import latency_hourly
-from tests.conftest import FixedClock
 
 CATALOG = parse_catalog(
     """

@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from scd_monitor.analysis.reporting import SlaReporter
 from scd_monitor.catalog import Catalog, parse_catalog
-from scd_monitor.clock import Clock, SystemClock
+from scd_monitor.clock import FixedClock, SystemClock
 from scd_monitor.config.settings import load_settings
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.daemon import Daemon, build
@@ -93,17 +93,6 @@ async def wait_until(predicate: Callable[[], bool], within: float = 20) -> None:
         await asyncio.sleep(0.05)
 
 
-class Fixed(Clock):
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
 async def test_two_replicas_share_the_checks_and_give_one_daemon_s_sla(
     database: str, tmp_path: Path
 ) -> None:
@@ -179,9 +168,11 @@ async def test_two_replicas_share_the_checks_and_give_one_daemon_s_sla(
         # The SLA as the two replicas left it equals one daemon's over the same results:
         # the single-daemon tracker derives everything again from the stored results.
         period = Period(started - timedelta(minutes=1), ended + timedelta(seconds=1))
-        reporter = SlaReporter(store, catalog, Fixed(ended + timedelta(seconds=1)))
+        reporter = SlaReporter(store, catalog, FixedClock(ended + timedelta(seconds=1)))
         sharded = reporter.report(period).to_json()
-        single = StateTracker(store, vantage="bogota", clock=Fixed(ended + timedelta(seconds=1)))
+        single = StateTracker(
+            store, vantage="bogota", clock=FixedClock(ended + timedelta(seconds=1))
+        )
         single.set_catalog(catalog)
         single.rebuild()
         assert reporter.report(period).to_json() == sharded
@@ -224,7 +215,7 @@ providers:
     try:
         store.create_schema()
         ResultRepository(store).write(results)
-        now = Fixed(t0 + timedelta(minutes=40))
+        now = FixedClock(t0 + timedelta(minutes=40))
         tracker = StateTracker(store, vantage="bogota", clock=now)
         tracker.set_catalog(catalog)
         tracker.run_until_idle()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scd_monitor.analysis.reporting import SlaReporter
+from scd_monitor.clock import FixedClock
 from scd_monitor.exports import ExportSource, IncidentRef
 from scd_monitor.store import Store
 from tests.exports.history import CATALOG_YAML, build_store, catalog, local
@@ -31,17 +32,6 @@ INCIDENTS = (
 )  # fmt: skip
 
 REQUIRE_PDFTOOLS = os.environ.get("SCD_MONITOR_REQUIRE_PDFTOOLS") == "1"
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 @pytest.fixture(scope="session")

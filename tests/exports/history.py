@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from scd_monitor.catalog import Catalog, parse_catalog
+from scd_monitor.clock import FixedClock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import ResultRepository, Store
@@ -130,17 +131,6 @@ def results() -> Iterator[ProbeResult]:
         t += STEP
 
 
-class _Clock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
 def build_store(url: str) -> Store:
     """A store at ``url`` holding the history above, its spans derived."""
     store = Store(url)
@@ -152,7 +142,7 @@ def build_store(url: str) -> Store:
             ResultRepository(store).write(batch)
             batch = []
     ResultRepository(store).write(batch)
-    tracker = StateTracker(store, vantage="v1", clock=_Clock(TRACKED_AT))
+    tracker = StateTracker(store, vantage="v1", clock=FixedClock(TRACKED_AT))
     tracker.set_catalog(catalog())
     tracker.run_until_idle()
     return store

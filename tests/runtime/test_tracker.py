@@ -9,13 +9,14 @@ import structlog
 from sqlalchemy import select
 
 from scd_monitor.catalog import parse_catalog
+from scd_monitor.clock import FixedClock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.sla.derive import CheckStateMachine
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.tables import check_spans, latency_daily, latency_hourly
-from tests.conftest import FixedClock, utc
+from tests.conftest import utc
 
 CATALOG = parse_catalog(
     """

@@ -424,19 +424,23 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 """httpx's default limits (a redirect to the same origin reuses the connection)."""
 
 
-def probe_transport(context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
-    """An httpx transport for one probe run: a pool on :class:`AsyncioBackend`.
+class _ProbeTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport (its exception mapping, its request and response conversion)
+    over a pool on :class:`AsyncioBackend`. httpx takes no network backend, so the pool is
+    set here instead of by ``AsyncHTTPTransport.__init__`` (which would build one more
+    pool per probe only to drop it); ``tests/net/test_backend.py`` checks the attribute,
+    so an httpx upgrade that renames it fails there, not in production."""
 
-    httpx does not take a network backend, so its pool is replaced by one built with the
-    same arguments plus the backend (checked by ``tests/net/test_backend.py``: an httpx
-    upgrade that renames the attribute fails there, not in production).
-    """
-    transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
-    transport._pool = httpcore.AsyncConnectionPool(  # see the docstring
-        ssl_context=context,
-        max_connections=_LIMITS.max_connections,
-        max_keepalive_connections=_LIMITS.max_keepalive_connections,
-        keepalive_expiry=_LIMITS.keepalive_expiry,
-        network_backend=_BACKEND,
-    )
-    return transport
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections,
+            keepalive_expiry=_LIMITS.keepalive_expiry,
+            network_backend=_BACKEND,
+        )
+
+
+def probe_transport(context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+    """An httpx transport for one probe run: a pool of its own on :class:`AsyncioBackend`."""
+    return _ProbeTransport(context)

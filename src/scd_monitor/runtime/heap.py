@@ -2,8 +2,8 @@
 
 A daemon with thousands of checks holds hundreds of thousands of long-lived objects (the
 catalog, the state machines, the pre-rendered metrics). Every full (generation 2) pass of
-Python's cyclic collector walks all of them: at 5,000 checks ~140 ms each, about twenty
-an hour of probing, all on the event loop (measured: ``bench/README.md``). After the
+Python's cyclic collector walks all of them: at 5,000 checks ~140 ms each, 22 of them in
+a two-minute benchmark run, on the event loop (``bench/README.md``). After the
 start, and then every :data:`SETTLE_EVERY`, :func:`settle` collects once and *freezes*
 what survived (:func:`gc.freeze`): later passes only walk objects made since. Frozen
 objects are still freed by reference counting; only cycles among them wait for the next

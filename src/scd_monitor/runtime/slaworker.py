@@ -27,7 +27,7 @@ import structlog
 
 from scd_monitor.analysis.reporting import SlaReport, SlaReporter
 from scd_monitor.catalog import Catalog
-from scd_monitor.clock import Clock
+from scd_monitor.clock import Clock, FixedClock
 from scd_monitor.errors import StoreError
 from scd_monitor.sla.calendar import month_of
 from scd_monitor.store import Store
@@ -50,23 +50,12 @@ def watch_parent(parent: int, interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="scd-parent-watch", daemon=True).start()
 
 
-class _FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
 def month_to_date(database_url: str, catalog: Catalog, now: datetime) -> SlaReport:
     """Month-to-date figures of every service of ``catalog`` (the catalog in force: the
     file's plus the discovered services)."""
     store = Store(database_url)
     try:
-        reporter = SlaReporter(store, catalog, _FixedClock(now))
+        reporter = SlaReporter(store, catalog, FixedClock(now))
         return reporter.report(month_of(now, catalog.tz), now=now)
     finally:
         store.dispose()
