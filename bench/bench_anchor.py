@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -61,6 +61,7 @@ from bench_scheduler import (  # the sibling module, found through sys.path
     code_version,
     cpu_pressure,
     daemon_command,
+    family_peak_rss,
     free_port,
     http_get,
     loadavg,
@@ -243,6 +244,7 @@ class Options:
     settle: float
     burn: bool
     keep: bool
+    daemon_env: dict[str, str] = field(default_factory=dict)
 
 
 def run_daemon(opt: Options, fleet: Fleet, workdir: Path) -> dict[str, Any]:
@@ -252,7 +254,13 @@ def run_daemon(opt: Options, fleet: Fleet, workdir: Path) -> dict[str, Any]:
     port = free_port()
     cmd = daemon_command(catalog, port, db)
     env = clean_env({"SCD_MONITOR_LOG_FORMAT": "json", "SCD_MONITOR_LOG_LEVEL": "info"})
-    out: dict[str, Any] = {"arm": "daemon", "checks": checks, "command": cmd}
+    env.update(opt.daemon_env)
+    out: dict[str, Any] = {
+        "arm": "daemon",
+        "checks": checks,
+        "command": cmd,
+        "daemon_env": opt.daemon_env,
+    }
     daemon_log = workdir / "daemon.log"
     burner: subprocess.Popen[bytes] | None = None
     with daemon_log.open("wb") as err:
@@ -294,6 +302,7 @@ def run_daemon(opt: Options, fleet: Fleet, workdir: Path) -> dict[str, Any]:
             out.update(lag_figures(hist0, lag_histogram(text1)))
             status = proc_status(daemon.pid)
             out["peak_rss_bytes"] = status.get("VmHWM")
+            out["family_peak_rss_bytes"] = family_peak_rss(daemon.pid)
             out["wall0"], out["wall1"] = w.wall0, w.wall1
         finally:
             if burner is not None:
@@ -539,6 +548,7 @@ SUMMARY = (
     "lag_over_1s_pct",
     "prometheus_interval_p99_s",
     "peak_rss_bytes",
+    "family_peak_rss_bytes",
     "exporter_peak_rss_bytes",
     "prometheus_peak_rss_bytes",
     "other_busy_cores",
@@ -607,6 +617,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="smoke test: N 200, interval 10 s, warm-up 10 s, window 20 s, 1 repeat",
     )
     p.add_argument("--keep", action="store_true", help="keep the run directory")
+    p.add_argument(
+        "--daemon-env",
+        action="append",
+        default=[],
+        metavar="SCD_MONITOR_X=V",
+        help="a daemon setting (repeatable), e.g. SCD_MONITOR_PROBE_PROCESSES=0",
+    )
     p.add_argument("--out", type=Path, help="JSON results (default bench/results/anchor-<time>)")
     args = p.parse_args(argv)
     q = args.quick
@@ -640,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         settle=args.settle,
         burn=args.burn,
         keep=args.keep,
+        daemon_env=dict(item.split("=", 1) for item in args.daemon_env),
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     label = f"anchor-{opt.n}{'-tls' if opt.tls else ''}"
@@ -733,6 +751,7 @@ def print_summary(s: dict[str, Any], opt: Options) -> None:
         )
     for label, key, scale in (
         ("peak RSS MiB", "peak_rss_bytes", 2**-20),
+        ("peak RSS MiB, with child processes", "family_peak_rss_bytes", 2**-20),
         ("exporter / Prometheus peak RSS MiB", "exporter_peak_rss_bytes", 2**-20),
     ):
         print(f"  {label:48s} {med('daemon', key, 0, scale)} {med('blackbox', key, 0, scale)}")

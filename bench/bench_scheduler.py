@@ -117,6 +117,37 @@ def children_cpu(pid: int) -> tuple[float, int]:
     return total, alive
 
 
+def descendants(pid: int) -> list[int]:
+    """Live descendants of a process (its probing processes, the SLA worker)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int(_stat(f"/proc/{entry.name}/stat")[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out: list[int] = []
+    stack = list(children.get(pid, []))
+    while stack:
+        child = stack.pop()
+        out.append(child)
+        stack.extend(children.get(child, []))
+    return out
+
+
+def family_peak_rss(pid: int) -> int:
+    """Sum of the peak RSS (``VmHWM``) of a process and its live descendants: an upper
+    bound of the memory the daemon with its probing processes and SLA worker held."""
+    total = 0
+    for one in [pid, *descendants(pid)]:
+        try:
+            total += proc_status(one).get("VmHWM", 0)
+        except OSError:
+            continue
+    return total
+
+
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM (bytes) and Threads from ``/proc/<pid>/status``."""
     out: dict[str, int] = {}
@@ -512,6 +543,7 @@ def run_once(cfg: RunConfig, repeat_index: int) -> dict[str, Any]:
         daemon_status = proc_status(daemon.pid)
         sim_status = proc_status(sim.pid)
         result["daemon_peak_rss_bytes"] = daemon_status.get("VmHWM")
+        result["daemon_family_peak_rss_bytes"] = family_peak_rss(daemon.pid)
         result["daemon_rss_end_bytes"] = daemon_status.get("VmRSS")
         result["daemon_threads_end"] = daemon_status.get("Threads")
         result["simulator_peak_rss_bytes"] = sim_status.get("VmHWM")
@@ -906,6 +938,7 @@ SUMMARY_KEYS = (
     "daemon_cores_peak_5s",
     "daemon_main_thread_share",
     "daemon_peak_rss_bytes",
+    "daemon_family_peak_rss_bytes",
     "duration_p50_ms",
     "duration_p99_ms",
     "duration_max_ms",
@@ -1034,6 +1067,7 @@ MARKDOWN_ROWS = (
     ("daemon CPU, cores (peak 5 s)", "daemon_cores_peak_5s", 2, 1),
     ("daemon main-thread share of its CPU", "daemon_main_thread_share", 2, 1),
     ("daemon peak RSS, MiB", "daemon_peak_rss_bytes", 0, 2**-20),
+    ("… with its child processes (sum of peaks), MiB", "daemon_family_peak_rss_bytes", 0, 2**-20),
     ("probe duration p50, ms", "duration_p50_ms", 1, 1),
     ("probe duration p99, ms", "duration_p99_ms", 1, 1),
     ("/healthz max, ms", "healthz_max_ms", 0, 1),

@@ -30,7 +30,7 @@ from scd_simulator.fleet import Simulator
 pytestmark = pytest.mark.e2e
 
 TOKEN = "Bearer e2e-s3cr3t-token-value"
-OUTAGE_AFTER = 4.0
+OUTAGE_AFTER = 8.0  # the daemon and its probing process start first, on a busy machine too
 TIMEOUT = 0.6
 
 OIDC = "prestador-a/autenticacion/oidc"

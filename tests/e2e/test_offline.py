@@ -87,6 +87,9 @@ async def test_the_example_catalog_offline_charges_nothing(
         database_url=db,
         listen=f"127.0.0.1:{unused_port()}",
         vantage="offline",
+        # The network is faked in this process (getaddrinfo above): probe here, not in a
+        # probing process, which would resolve the example's real names.
+        probe_processes=0,
         shutdown_grace=timedelta(seconds=2),
         spool_dir=tmp_path / "spool",
         export_dir="",

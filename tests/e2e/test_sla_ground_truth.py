@@ -1,7 +1,8 @@
 """Ground truth: scripted outages of known start and length → `scd-monitor sla --format json`.
 
 Two daemons (vantages v1 and v2) probe the simulator into one PostgreSQL database.
-Scripted (offsets from the simulator's start, interval 1 s, failures_to_open 3):
+Scripted (offsets from the simulator's start after a lead of LEAD = 6 s, for both daemons
+and their probing processes to be up on a busy machine; interval 1 s, failures_to_open 3):
 
 - plain:          down 3 s → 9 s, no window                 → charged 6 s
 - inside window:  down 4 s → 9 s, window 3 s → 11 s         → charged 0
@@ -34,7 +35,9 @@ from scd_simulator.fleet import Simulator
 pytestmark = pytest.mark.e2e
 
 INTERVAL = 1.0
-RUN_FOR = 28.0
+LEAD = 6.0
+"""Every scripted offset below is after this lead: the daemons start probing first."""
+RUN_FOR = LEAD + 28.0
 
 PLAIN = ("prestador-a", "plano")
 INSIDE = ("prestador-a", "mant-dentro")
@@ -78,16 +81,16 @@ def build_catalogs(sim: Simulator, started: datetime, tmp: Path) -> tuple[Path, 
             if key == INSIDE:
                 service["maintenance"] = [
                     {
-                        "start": iso(started + timedelta(seconds=3)),
-                        "end": iso(started + timedelta(seconds=11)),
+                        "start": iso(started + timedelta(seconds=LEAD + 3)),
+                        "end": iso(started + timedelta(seconds=LEAD + 11)),
                         "reason": "actualización programada",
                     }
                 ]
             if key == OVERRUN:
                 service["maintenance"] = [
                     {
-                        "start": iso(started + timedelta(seconds=3)),
-                        "end": iso(started + timedelta(seconds=7)),
+                        "start": iso(started + timedelta(seconds=LEAD + 3)),
+                        "end": iso(started + timedelta(seconds=LEAD + 7)),
                         "reason": "ventana corta",
                     }
                 ]
@@ -113,7 +116,11 @@ async def test_charged_downtime_matches_the_scripted_truth(
     sim = Simulator(tmp_path / "sim")
 
     def outage(start: float, end: float, behaviour: Any = None) -> dict[str, Any]:
-        return {"from": f"{start}s", "to": f"{end}s", "behaviour": behaviour or {"status": 503}}
+        return {
+            "from": f"{LEAD + start}s",
+            "to": f"{LEAD + end}s",
+            "behaviour": behaviour or {"status": 503},
+        }
 
     sim.add_endpoint("prestador-a/plano/api", outage=outage(3, 9))
     sim.add_endpoint("prestador-a/mant-dentro/api", outage=outage(4, 9))
@@ -182,10 +189,10 @@ async def test_charged_downtime_matches_the_scripted_truth(
     assert inside["availability"] == 1.0
     overrun = services[OVERRUN]
     (o,) = overrun["outages"]
-    window_end = started + timedelta(seconds=7)
-    assert abs(datetime.fromisoformat(o["start"]) - (started + timedelta(seconds=4))) <= timedelta(
-        seconds=INTERVAL
-    )
+    window_end = started + timedelta(seconds=LEAD + 7)
+    assert abs(
+        datetime.fromisoformat(o["start"]) - (started + timedelta(seconds=LEAD + 4))
+    ) <= timedelta(seconds=INTERVAL)
     assert o["charged_seconds"] == pytest.approx(
         (datetime.fromisoformat(o["end"]) - window_end).total_seconds(), abs=0.01
     )

@@ -11,7 +11,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, field_validator
@@ -52,8 +52,14 @@ class Settings(BaseSettings):
     """``i/n``: this replica of the vantage probes the checks whose stable hash modulo
     ``n`` is ``i`` (Prometheus' ``hashmod``); shard 0 also does the vantage's once-only
     work (state tracking, SLA, incidents, export…). Default ``0/1``: every check."""
+    probe_processes: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    """Processes that run this replica's probes, each a stable share of its checks
+    (:func:`~scd_monitor.runtime.shard.worker_of`); the daemon's own process then only
+    receives their results (store, states, SLA, incidents, ``/metrics``). ``0``: probe in
+    the daemon's own event loop. ``auto``: one per usable core beyond the first, at most
+    8; ``0`` on a single core."""
     max_concurrency: int = Field(default=256, ge=1, le=10_000)
-    """At most this many probes in flight at once."""
+    """At most this many probes in flight at once (per probing process)."""
     shutdown_grace: Duration = timedelta(seconds=15)
     """On SIGTERM, how long in-flight probes may take to finish."""
     store_batch_size: int = Field(default=500, ge=1)
@@ -93,6 +99,13 @@ class Settings(BaseSettings):
             index, count = parse_shard(value)
             return f"{index}/{count}"
         return value
+
+    @property
+    def probe_process_count(self) -> int:
+        """:attr:`probe_processes` resolved: ``auto`` sized to the usable cores."""
+        if self.probe_processes != "auto":
+            return self.probe_processes
+        return auto_probe_processes(usable_cores())
 
     @property
     def shard_index(self) -> int:
@@ -201,6 +214,20 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 _SHARD = re.compile(r"^\s*(?P<i>\d{1,6})\s*/\s*(?P<n>\d{1,6})\s*$")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_probe_processes(cores: int) -> int:
+    """``probe_processes=auto``: one probing process per core beyond the first (that one
+    is the daemon's: store, states, SLA, ``/metrics``), at most 8; none on one core."""
+    return 0 if cores <= 1 else min(cores - 1, 8)
 
 
 def parse_shard(value: str) -> tuple[int, int]:

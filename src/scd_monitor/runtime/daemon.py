@@ -50,6 +50,7 @@ from scd_monitor.runtime.heap import SETTLE_EVERY, settle
 from scd_monitor.runtime.jobs import PeriodicJob, PeriodicJobs
 from scd_monitor.runtime.opmon import OperationalMonitor
 from scd_monitor.runtime.pipeline import ResultsPipeline
+from scd_monitor.runtime.probing import ProbeWorkers
 from scd_monitor.runtime.scheduling import ProbeScheduler, SchedulerObserver
 from scd_monitor.runtime.shard import Shard
 from scd_monitor.runtime.slaworker import MonthToDate
@@ -90,7 +91,8 @@ class Daemon:
     store: Store
     writer: ResultWriter
     pipeline: ResultsPipeline
-    scheduler: ProbeScheduler
+    scheduler: ProbeScheduler | ProbeWorkers
+    """Runs this replica's checks: here, or in probing processes (``probe_processes``)."""
     metrics: DaemonMetrics
     tracker: StateTracker
     watcher: DirectoryWatcher
@@ -139,6 +141,8 @@ class Daemon:
         """The supervised components now (on the event loop): tracker, sla, discovery,
         incidents, outbox, prune, export."""
         statuses = dict(self.jobs.statuses()) if self.jobs is not None else {}
+        if isinstance(self.scheduler, ProbeWorkers) and self._started:
+            statuses["probing"] = self.scheduler.status(self.clock.now().timestamp())
         error = self.catalogs.rebuild_error
         if error is not None:  # directories read, but their checks cannot come into force
             problem = f"discovery: the discovered checks cannot come into force: {error}"
@@ -468,6 +472,8 @@ class Daemon:
         except OSError as exc:
             log.error("web.bind_failed", listen=self.settings.listen, error=str(exc))
             return 2
+        if isinstance(self.scheduler, ProbeWorkers):
+            self.scheduler.launch()  # they start while the daemon gets ready
         grace = self.settings.shutdown_grace.total_seconds()
         # Results an earlier run left in the spool: queued again, each file deleted once
         # its results are committed (a result already stored is skipped).
@@ -492,6 +498,9 @@ class Daemon:
             version=__version__,
             vantage=self.settings.vantage,
             shard=str(self.shard),
+            probe_processes=(
+                self.scheduler.count if isinstance(self.scheduler, ProbeWorkers) else 0
+            ),
             listen=f"http://{host}:{server.port}",
             checks=len(mine),
             vantage_checks=len(checks),
@@ -555,19 +564,35 @@ def build(
         observe_write=metrics.store_write.observe,
     )
     pipeline = ResultsPipeline(vantage=settings.vantage, sink=writer.submit)
-    scheduler = ProbeScheduler(
-        probes=probes if probes is not None else build_probes(),
-        on_result=pipeline.submit,
-        vantage=settings.vantage,
-        clock=clock,
-        max_concurrency=settings.max_concurrency,
-        observer=SchedulerObserver(
-            lag=metrics.scheduling_lag.observe,
-            misfire=lambda _job: metrics.misfires.inc(),
-            skipped=lambda _job: metrics.skipped.inc(),
-            in_flight=metrics.in_flight.set,
-        ),
+    observer = SchedulerObserver(
+        lag=metrics.scheduling_lag.observe,
+        misfire=lambda _job: metrics.misfires.inc(),
+        skipped=lambda _job: metrics.skipped.inc(),
+        in_flight=metrics.in_flight.set,
     )
+    # Probes given by the caller (tests) run here: they cannot be sent to a process.
+    processes = settings.probe_process_count if probes is None else 0
+    scheduler: ProbeScheduler | ProbeWorkers
+    if processes:
+        scheduler = ProbeWorkers(
+            count=processes,
+            shard=shard,
+            on_result=pipeline.submit,
+            vantage=settings.vantage,
+            max_concurrency=settings.max_concurrency,
+            log_format=settings.log_format,
+            log_level=settings.log_level,
+            observer=observer,
+        )
+    else:
+        scheduler = ProbeScheduler(
+            probes=probes if probes is not None else build_probes(),
+            on_result=pipeline.submit,
+            vantage=settings.vantage,
+            clock=clock,
+            max_concurrency=settings.max_concurrency,
+            observer=observer,
+        )
     tracker = StateTracker(
         store,
         vantage=settings.vantage,

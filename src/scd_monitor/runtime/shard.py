@@ -23,15 +23,31 @@ from dataclasses import dataclass
 
 from scd_monitor.catalog.models import ResolvedCheck
 
-__all__ = ["Shard", "shard_of"]
+__all__ = ["Shard", "shard_of", "worker_of"]
+
+
+def _hashmod(identity: str) -> int:
+    digest = hashlib.md5(identity.encode("utf-8"), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "big")
 
 
 def shard_of(identity: str, count: int) -> int:
     """The shard (``0 … count-1``) of a check identity: Prometheus' ``hashmod``."""
     if count < 1:
         raise ValueError(f"the number of shards must be at least 1, got {count}")
-    digest = hashlib.md5(identity.encode("utf-8"), usedforsecurity=False).digest()
-    return int.from_bytes(digest[8:], "big") % count
+    return _hashmod(identity) % count
+
+
+def worker_of(identity: str, shards: int, workers: int) -> int:
+    """The probing process (``0 … workers-1``) of a check within its replica's share.
+
+    The same hash as :func:`shard_of`, divided by the number of replicas first: taken
+    modulo ``workers`` directly it would be correlated with the shard (with 2 replicas
+    and 2 processes, every check of replica 0 has an even hash and would fall in process
+    0). Stable like the shard: a check keeps its process across restarts and reloads."""
+    if shards < 1 or workers < 1:
+        raise ValueError(f"shards and workers must be at least 1, got {shards} and {workers}")
+    return (_hashmod(identity) // shards) % workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +88,14 @@ class Shard:
         if self.count == 1:
             return list(checks)
         return [check for check in checks if self.owns(check)]
+
+    def split(self, checks: Iterable[ResolvedCheck], workers: int) -> list[list[ResolvedCheck]]:
+        """This replica's ``checks`` (already its share) dealt to ``workers`` probing
+        processes by :func:`worker_of`, in their order."""
+        parts: list[list[ResolvedCheck]] = [[] for _ in range(workers)]
+        if workers == 1:
+            parts[0].extend(checks)
+            return parts
+        for check in checks:
+            parts[worker_of(check.id, self.count, workers)].append(check)
+        return parts
