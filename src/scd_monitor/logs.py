@@ -65,10 +65,21 @@ def _redact(value: Any, key: str = "") -> Any:
 def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """A structlog processor: secret-looking keys, ``SecretStr`` and URL passwords masked."""
+    """A structlog processor: secret-looking keys, ``SecretStr`` and URL passwords masked.
+
+    ``phases`` (a probe's timings: step names such as ``token`` or ``authorization`` →
+    seconds it measured itself) is left as it is."""
     for key, value in list(event_dict.items()):
+        if key == "phases" and _only_numbers(value):
+            continue
         event_dict[key] = _redact(value, key)
     return event_dict
+
+
+def _only_numbers(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+    )
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:

@@ -1,6 +1,6 @@
 """The fleet: scripted fake SCD endpoints on loopback, and the Simulator that composes them
-with a fake X-Road (security server and configuration source over one directory) and the
-control API under ``/_sim/``.
+with fake OpenID Connect providers, a fake X-Road (security server and configuration source
+over one directory) and the control API under ``/_sim/``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from scd_simulator.certs import CertificateAuthority, KeyPair, self_signed
 from scd_simulator.confsource import FakeConfigurationSource
 from scd_simulator.directory import FakeService, XRoadDirectory
 from scd_simulator.net import CERT_HOSTS, Lifecycle, base_url, check_loopback, start_all
+from scd_simulator.oidc import ACR_VALUES, SECRET_ENV, KeySource, OidcProvider
 from scd_simulator.opmon import OpMonData
 from scd_simulator.rawhttp import (
     NOT_HTTP,
@@ -147,6 +148,18 @@ class Simulator(Lifecycle):
             sim.set_behaviour("prestador-a/carpeta/health", {"status": 503})
             sim.write_catalog(tmp_path / "catalog.yaml")
 
+    :meth:`add_oidc_provider` adds a fake OpenID Connect provider (discovery, JWKS, token,
+    userinfo, authorize, logout under its issuer; :mod:`scd_simulator.oidc`) with key
+    rotation and faults, steered from Python or the control API::
+
+        GET    /_sim/oidc                                   every provider: issuer, kids, hits
+        GET    /_sim/oidc/<id>                              one provider
+        PUT    /_sim/oidc/<id>/fault     {"fault": "slow_jwks", "seconds": 5} | null
+                                         (issuer_mismatch, missing_key, expired_x5c,
+                                          token_500, slow_jwks)
+        POST   /_sim/oidc/<id>/rotate    {"retire_previous": false}   a new signing key
+        DELETE /_sim/oidc/<id>/keys/<kid>                   retire a key
+
     One listening socket per TLS mode in use (``none`` always, for the control API under
     ``/_sim/``); endpoints share it and are told apart by path. Everything runs on the
     caller's event loop.
@@ -210,6 +223,8 @@ class Simulator(Lifecycle):
         self.ca_file = self._ca.write_cert(workdir / "ca.crt")
         self._endpoints: dict[str, _Endpoint] = {}
         self._routes: dict[TlsMode, dict[str, _Endpoint]] = {}
+        self._oidc: dict[str, OidcProvider] = {}
+        self._oidc_keys = KeySource()
         self._servers: dict[TlsMode, HttpServer] = {}
         self._t0 = 0.0
         self._t0_wall = datetime.now(UTC)
@@ -326,8 +341,10 @@ class Simulator(Lifecycle):
 
     def add(self, spec: EndpointSpec) -> None:
         """Add a validated endpoint. After start its TLS mode must already be listening."""
-        if spec.id in self._endpoints:
+        if spec.id in self._endpoints or spec.id in self._oidc:
             raise ValueError(f"duplicate endpoint id {spec.id!r}")
+        if self._oidc_at(spec.tls, spec.path) is not None:
+            raise ValueError(f"path {spec.path!r} is under an OIDC provider's issuer")
         if self._servers and spec.tls not in self._servers:
             raise ValueError(f"no {spec.tls!r} listener is running; add endpoints before start")
         routes = self._routes.setdefault(spec.tls, {})
@@ -339,6 +356,63 @@ class Simulator(Lifecycle):
         if self._servers:
             self._prepare(endpoint)
 
+    def add_oidc_provider(
+        self,
+        provider_id: str,
+        *,
+        tls: TlsMode = "valid",
+        client_id: str = "scd-monitor",
+        client_secret: str | None = None,
+        secret_env: str | None = None,
+        redirect_uris: Sequence[str] = (),
+        audience: Sequence[str] = (),
+    ) -> OidcProvider:
+        """Add a fake OIDC provider ``provider/service/check`` whose issuer is that path on
+        the ``tls`` listener (``https://127.0.0.1:PORT/provider/service/check``).
+
+        ``client_secret`` defaults to a random one; ``secret_env`` (the variable the
+        catalog names for it) to ``SCD_SIM_OIDC_SECRET``, then ``SCD_SIM_OIDC_SECRET_2``
+        … for the next providers. See :class:`~scd_simulator.oidc.OidcProvider`.
+        """
+        EndpointSpec.model_validate({"id": provider_id, "tls": tls})  # the id's and mode's rules
+        if provider_id in self._endpoints or provider_id in self._oidc:
+            raise ValueError(f"duplicate endpoint id {provider_id!r}")
+        if self._servers and tls not in self._servers:
+            raise ValueError(f"no {tls!r} listener is running; add providers before start")
+        path = "/" + provider_id
+        for other in self._routes.get(tls, {}):
+            if other == path or other.startswith(path + "/"):
+                raise ValueError(f"endpoint path {other!r} is under the issuer path {path!r}")
+        for other_provider in self._oidc.values():
+            other = other_provider.path
+            same_listener = other_provider.tls == tls
+            if same_listener and (path.startswith(other + "/") or other.startswith(path + "/")):
+                raise ValueError(f"issuer paths {path!r} and {other!r} overlap")
+        envs = {p.secret_env for p in self._oidc.values()}
+        if secret_env is None:
+            secret_env = SECRET_ENV
+            n = 1
+            while secret_env in envs:
+                n += 1
+                secret_env = f"{SECRET_ENV}_{n}"
+        if secret_env in envs:
+            raise ValueError(f"secret_env {secret_env!r} is another provider's")
+        provider = OidcProvider(
+            provider_id,
+            tls=tls,
+            client_id=client_id,
+            client_secret=client_secret,
+            secret_env=secret_env,
+            redirect_uris=redirect_uris,
+            audience=audience,
+            clock=self._clock,
+            keys=self._oidc_keys,
+        )
+        self._oidc[provider_id] = provider
+        if self._servers:
+            provider.bind(self._base_url(tls))
+        return provider
+
     # -- running -----------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -348,7 +422,10 @@ class Simulator(Lifecycle):
         self._t0 = self._clock.monotonic()
         self._t0_wall = self._clock.now()
         modes: list[TlsMode] = ["none"]
-        modes += [m for m in ("valid", "expired", "self_signed") if self._routes.get(m)]
+        in_use = {p.tls for p in self._oidc.values()}
+        modes += [
+            m for m in ("valid", "expired", "self_signed") if self._routes.get(m) or m in in_use
+        ]
         try:
             for mode in modes:
                 server = HttpServer(
@@ -372,6 +449,8 @@ class Simulator(Lifecycle):
             raise
         for endpoint in self._endpoints.values():
             self._prepare(endpoint)
+        for provider in self._oidc.values():
+            provider.bind(self._base_url(provider.tls))
 
     async def stop(self) -> None:
         """Stop listening, drop open connections, cancel hanging requests."""
@@ -444,6 +523,26 @@ class Simulator(Lifecycle):
     def xroad_anchor(self) -> Path:
         """The configuration anchor of the fake X-Road's configuration source."""
         return self.workdir / "xroad-configuration-anchor.xml"
+
+    @property
+    def oidc_providers(self) -> dict[str, OidcProvider]:
+        """The fake OIDC providers, by id."""
+        return dict(self._oidc)
+
+    def oidc_provider(self, provider_id: str) -> OidcProvider:
+        try:
+            return self._oidc[provider_id]
+        except KeyError:
+            raise KeyError(f"unknown OIDC provider {provider_id!r}") from None
+
+    def _oidc_at(self, mode: TlsMode, path: str) -> OidcProvider | None:
+        """The provider whose issuer path is ``path`` or a prefix of it on that listener."""
+        for provider in self._oidc.values():
+            if provider.tls == mode and (
+                path == provider.path or path.startswith(provider.path + "/")
+            ):
+                return provider
+        return None
 
     def set_xroad_health(self, status: int) -> None:
         """What the fake security server's health check answers (503: maintenance)."""
@@ -531,10 +630,13 @@ class Simulator(Lifecycle):
         xroad_interval: str | timedelta = "10m",
         xroad_provider: str = "interoperabilidad",
     ) -> Path:
-        """Write an scd-monitor catalog with one ``http`` check per endpoint; return ``path``.
+        """Write an scd-monitor catalog with one ``http`` check per endpoint and one ``oidc``
+        check per OIDC provider; return ``path``.
 
         Ids ``provider/service/check`` become the tree; TLS checks trust the
         simulator's CA (so ``expired`` and ``self_signed`` endpoints fail as they should).
+        An ``oidc`` check names its client's secret by environment variable (the
+        provider's ``secret_env``; its value is ``client_secret``).
         With a fake X-Road running, an ``xroad:`` source ``sim`` reads its directory every
         ``xroad_interval`` (global configuration checked against the anchor, listClients,
         REST and SOAP listMethods), with the platform under provider ``xroad_provider``, a
@@ -544,12 +646,15 @@ class Simulator(Lifecycle):
         every, within = parse_duration(interval), parse_duration(timeout)
         if not timedelta(0) < within < every:
             raise ValueError("timeout must be positive and shorter than interval")
-        if not self._endpoints and self._xroad_sim is None:
+        if not self._endpoints and not self._oidc and self._xroad_sim is None:
             raise ValueError("the simulator has no endpoints to put in a catalog")
-        providers: dict[str, dict[str, list[_Endpoint]]] = {}
-        for endpoint in self._endpoints.values():
-            provider, service, _ = endpoint.spec.id.split("/")
-            providers.setdefault(provider, {}).setdefault(service, []).append(endpoint)
+        # provider → service → (kind, check) of each endpoint and OIDC provider
+        providers: dict[str, dict[str, list[tuple[EndpointKind, dict[str, Any]]]]] = {}
+        entries = [(e.spec.id, e.spec.kind, self._check(e)) for e in self._endpoints.values()]
+        entries += [(i, "oidc", self._oidc_check(o)) for i, o in self._oidc.items()]
+        for entry_id, kind, check in entries:
+            provider, service, _ = entry_id.split("/")
+            providers.setdefault(provider, {}).setdefault(service, []).append((kind, check))
         catalog = {
             "defaults": {"interval": format_duration(every), "timeout": format_duration(within)},
             "providers": [
@@ -559,10 +664,10 @@ class Simulator(Lifecycle):
                     "services": [
                         {
                             "id": service,
-                            "type": _service_type(endpoints),
-                            "checks": [self._check(e) for e in endpoints],
+                            "type": _service_type([kind for kind, _ in checks]),
+                            "checks": [check for _, check in checks],
                         }
-                        for service, endpoints in services.items()
+                        for service, checks in services.items()
                     ],
                 }
                 for provider, services in providers.items()
@@ -635,11 +740,34 @@ class Simulator(Lifecycle):
             check["tls"] = {"ca_file": str(self.ca_file.resolve())}
         return check
 
+    def _oidc_check(self, provider: OidcProvider) -> dict[str, Any]:
+        check: dict[str, Any] = {
+            "id": provider.id.rsplit("/", 1)[1],
+            "kind": "oidc",
+            "issuer": provider.issuer,
+            "client": {
+                "client_id": provider.client_id,
+                "client_secret": {"env": provider.secret_env},
+            },
+            "expect": {
+                "scopes_supported": ["openid", "co_scope"],
+                "acr_values_supported": list(ACR_VALUES),
+                "code_challenge_methods_supported": ["S256"],
+                "grant_types_supported": ["client_credentials"],
+            },
+        }
+        if provider.tls != "none":
+            check["tls"] = {"ca_file": str(self.ca_file.resolve())}
+        return check
+
     # -- serving -----------------------------------------------------------------------
 
     async def _handle(self, mode: TlsMode, request: Request, conn: Connection) -> Response | None:
         endpoint = self._routes.get(mode, {}).get(request.path)
         if endpoint is None:
+            provider = self._oidc_at(mode, request.path)
+            if provider is not None:
+                return await provider.handle(request, request.path[len(provider.path) :])
             if mode == "none" and request.path.startswith(CONTROL_PREFIX):
                 return self._control(request)
             return Response(404, b"no simulated endpoint at this path\n")
@@ -668,6 +796,8 @@ class Simulator(Lifecycle):
         rest = request.path[len(CONTROL_PREFIX) :]
         if rest == "xroad" or rest.startswith("xroad/"):
             return self._control_xroad(request, rest.removeprefix("xroad").lstrip("/"))
+        if rest == "oidc" or rest.startswith("oidc/"):
+            return self._control_oidc(request, unquote(rest.removeprefix("oidc").lstrip("/")))
         if rest == "endpoints":
             if request.method not in ("GET", "HEAD"):
                 return _json_response(405, {"error": "use GET"}, allow="GET, HEAD")
@@ -751,9 +881,58 @@ class Simulator(Lifecycle):
             return _json_response(405, {"error": f"use {allow}"}, allow=allow)
         return _json_response(404, {"error": "unknown X-Road control path"})
 
+    def _control_oidc(self, request: Request, what: str) -> Response:
+        """``""`` (all), ``<id>``, ``<id>/fault``, ``<id>/rotate``, ``<id>/keys/<kid>``."""
+        method = request.method
+        if what == "" or what in self._oidc:
+            if method not in ("GET", "HEAD"):
+                return _json_response(405, {"error": "use GET"}, allow="GET, HEAD")
+            if what:
+                return _json_response(200, self._oidc[what].describe())
+            return _json_response(200, [p.describe() for p in self._oidc.values()])
+        head, _, action = what.rpartition("/")
+        kid = None
+        if head not in self._oidc or action not in ("fault", "rotate"):
+            owner, keys, last = what.rpartition("/keys/")
+            if keys and owner in self._oidc:
+                head, action, kid = owner, "keys", last
+        provider = self._oidc.get(head)
+        if provider is None or action not in ("fault", "rotate", "keys"):
+            return _json_response(404, {"error": f"unknown OIDC provider or action {what!r}"})
+        allow = {"fault": "PUT", "rotate": "POST", "keys": "DELETE"}[action]
+        if method != allow:
+            return _json_response(405, {"error": f"use {allow}"}, allow=allow)
+        try:
+            body = json.loads(request.body or b"null")
+            if action == "fault":
+                fields = {"fault", "seconds"}
+                if body is not None and (
+                    not isinstance(body, dict) or not {"fault"} <= body.keys() <= fields
+                ):
+                    raise ValueError('expected {"fault": "...", "seconds": N} or null')
+                fault, seconds = (
+                    (None, None) if body is None else (body["fault"], body.get("seconds"))
+                )
+                provider.set_fault(fault, seconds=None if seconds is None else float(seconds))
+            elif action == "rotate":
+                if not isinstance(body, dict | None):
+                    raise ValueError('expected {"retire_previous": false} or nothing')
+                retire = (body or {}).get("retire_previous", False)
+                if not isinstance(retire, bool):
+                    raise ValueError("retire_previous must be true or false")
+                provider.rotate(retire_previous=retire)
+            else:
+                assert kid is not None
+                provider.retire(kid)
+        except KeyError as exc:
+            return _json_response(404, {"error": str(exc.args[0]) if exc.args else "not found"})
+        except (ValueError, TypeError) as exc:  # JSON errors are ValueErrors too
+            return _json_response(400, {"error": str(exc)})
+        return _json_response(200, provider.describe())
 
-def _service_type(endpoints: list[_Endpoint]) -> str:
-    types = {_SERVICE_TYPES[e.spec.kind] for e in endpoints}
+
+def _service_type(kinds: list[EndpointKind]) -> str:
+    types = {_SERVICE_TYPES[kind] for kind in kinds}
     return types.pop() if len(types) == 1 else "otro"
 
 

@@ -130,7 +130,7 @@ def respond_json(document: object, status: int = 200) -> App:
 
 
 def respond_gzip(body: bytes) -> App:
-    return respond(200, gzip.compress(body), {"Content-Encoding": "gzip"})
+    return respond(200, gzip.compress(body, mtime=0), {"Content-Encoding": "gzip"})
 
 
 def routes(table: Mapping[str, App]) -> App:

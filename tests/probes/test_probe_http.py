@@ -233,7 +233,7 @@ async def test_gzip_body_is_decoded_for_assertions(probe: HttpProbe) -> None:
     [
         ("deflate", zlib.compress(b"service UP")),
         ("deflate", zlib.compress(b"service UP")[2:-4]),  # raw deflate, no zlib wrapper
-        ("gzip", gzip.compress(b"service UP")),
+        ("gzip", gzip.compress(b"service UP", mtime=0)),
         ("identity", b"service UP"),
     ],
 )

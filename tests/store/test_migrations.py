@@ -71,7 +71,9 @@ FROZEN_TABLES = frozenset({"scd_frozen_months", "scd_frozen_month_history"})
 """Revision 0004's tables."""
 DAILY_TABLES = frozenset({"scd_latency_daily"})
 """Revision 0005's table (filled from the hourly rollups)."""
-LATER_TABLES = USAGE_TABLES | FROZEN_TABLES | DAILY_TABLES
+OIDC_TABLES = frozenset({"scd_oidc_keys", "scd_oidc_key_events"})
+"""Revision 0006's tables."""
+LATER_TABLES = USAGE_TABLES | FROZEN_TABLES | DAILY_TABLES | OIDC_TABLES
 """Tables made by revisions after 0001 (none of them in the release before migrations)."""
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -829,7 +831,7 @@ def test_revision_0004_adds_the_frozen_month_tables_and_keeps_every_row(empty_ur
         assert schema_diff(store) == []
         with store.engine.connect() as conn:
             after = raw_rows(conn)
-        new = FROZEN_TABLES | DAILY_TABLES
+        new = FROZEN_TABLES | DAILY_TABLES | OIDC_TABLES
         assert {t: r for t, r in after.items() if t not in new} == before
         assert {t: after[t] for t in new} == {t: [] for t in new}
         months = FrozenMonthRepository(store)
@@ -961,7 +963,8 @@ def test_revision_0005_sums_the_stored_hours_into_days(empty_url: str) -> None:
         assert schema_diff(store) == []
         with store.engine.connect() as conn:
             after = raw_rows(conn)
-        assert {t: r for t, r in after.items() if t not in DAILY_TABLES} == before
+        new = DAILY_TABLES | OIDC_TABLES
+        assert {t: r for t, r in after.items() if t not in new} == before
         days = daily_sums(store)
         bad = [k for k in days if k[0] == "p/s/bad"]
         assert (len(bad) == 1 and days[bad[0]][2] != [1, 2, 3]) or days[bad[0]][2] == [1, 2, 3]
@@ -994,5 +997,27 @@ def test_revision_0005_downgrades_to_0004(empty_url: str) -> None:
         assert not DAILY_TABLES & names
         assert names >= FROZEN_TABLES
         assert schema.current(store) == "0004"
+    finally:
+        store.dispose()
+
+
+# -- revision 0006: OIDC keys and their events ---------------------------------------------
+
+
+def test_revision_0006_adds_the_oidc_key_tables_and_downgrades(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        store.create_schema()
+        with store.engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) >= OIDC_TABLES
+            command.downgrade(schema.alembic_config(connection=conn), "0005")
+            conn.commit()
+            names = set(inspect(conn).get_table_names())
+        assert not OIDC_TABLES & names
+        assert names >= DAILY_TABLES
+        assert schema.current(store) == "0005"
+        result = schema.upgrade(store)
+        assert (result.before, result.after) == ("0005", "0006")
+        assert schema_diff(store) == []
     finally:
         store.dispose()

@@ -10,6 +10,8 @@ prometheus_client's ``generate_latest``). Do not "fix" it: it is the old behavio
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -92,6 +94,22 @@ class LegacySnapshotCollector(Collector):
             "Failed probes since the daemon started, by error kind.",
             labels=[*labels, "error_kind"],
         )
+        failed_step = GaugeMetricFamily(
+            "scd_oidc_failed_step",
+            "1 for the step at which the last probe of an oidc check failed "
+            "(discovery, jwks, authorization, token, userinfo, end_session, client_credentials).",
+            labels=[*labels, "step"],
+        )
+        jwks_keys = GaugeMetricFamily(
+            "scd_oidc_jwks_keys",
+            "Keys in the JWKS of an oidc check's provider, as its last probe read it.",
+            labels=labels,
+        )
+        x5c_expiry = GaugeMetricFamily(
+            "scd_oidc_x5c_expiry_timestamp_seconds",
+            "Unix time at which the earliest x5c certificate of the provider's JWKS expires.",
+            labels=labels,
+        )
         info = InfoMetricFamily(
             "scd_check",
             "Descriptive attributes of each check in the catalog.",
@@ -132,8 +150,17 @@ class LegacySnapshotCollector(Collector):
                 runs.add_metric(key, float(counters.runs))
                 for kind, n in sorted(counters.failures_by_kind.items()):
                     failures.add_metric([*key, kind], float(n))
+            if result.kind == "oidc":
+                d = o.details
+                if not o.ok and isinstance(d.get("step"), str):
+                    failed_step.add_metric([*key, str(d["step"])], 1.0)
+                if isinstance(d.get("jwks_keys"), int):
+                    jwks_keys.add_metric(key, float(d["jwks_keys"]))
+                if isinstance(d.get("x5c_not_after"), str):
+                    at = datetime.fromisoformat(str(d["x5c_not_after"]))
+                    x5c_expiry.add_metric(key, at.timestamp())
         yield from (info, success, duration, phase, last_run, status_code, cert_expiry, error)
-        yield from (runs, failures)
+        yield from (runs, failures, failed_step, jwks_keys, x5c_expiry)
 
         writer = status.writer
         yield _gauge(

@@ -66,6 +66,10 @@ providers:
           - {id: x, kind: tls, host: x.example}
           - {id: y, kind: tls, host: y.example}
           - {id: z, kind: tls, host: z.example}
+      - id: idp
+        type: autenticacion_digital
+        checks:
+          - {id: oidc, kind: oidc, issuer: "https://idp.example"}
 """
 )
 NOW = utc(2026, 11, 10, 12, 0, 0)
@@ -117,6 +121,15 @@ def result(
         if ok
         else Outcome(ok=False, error_kind=kind or ErrorKind.TIMEOUT, status_code=None)
     )
+    if check.kind == "oidc":  # the OIDC series: keys, x5c expiry, the failed step
+        details: dict[str, str | int | float | bool] = {
+            "jwks_keys": 2,
+            "jwks_kids": "k1,k2",
+            "x5c_not_after": (at + timedelta(days=90)).isoformat(),
+        }
+        if not ok:
+            details["step"] = 'jw"ks'
+        outcome = dataclasses.replace(outcome, details=details)
     return ProbeResult(check.id, check.kind, VANTAGE, at, 0.3 if ok else 10.0, outcome)
 
 

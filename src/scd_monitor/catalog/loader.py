@@ -39,6 +39,7 @@ from scd_monitor.catalog.models import (
     Catalog,
     CheckSpec,
     HttpCheck,
+    OidcCheck,
     ResolvedCheck,
     XRoadGlobalconfCheck,
     XRoadGlobalconfSource,
@@ -530,6 +531,10 @@ def _semantic_problems(
                     (*here, "secret_headers"),
                     f"header(s) {sorted(overlap)} also set in 'headers'",
                 )
+        if isinstance(spec, OidcCheck) and spec.client is not None:
+            err = _secret_problem(spec.client.client_secret, base_dir)
+            if err:
+                report((*here, "client", "client_secret"), err)
     for loc, msg in secret_problems(catalog.incidents, base_dir):
         report(loc, msg)
     static = {p.id: i for i, p in enumerate(catalog.providers)}
@@ -643,6 +648,11 @@ def _resolve_files(catalog: Catalog, base_dir: Path) -> Catalog:
             update["tls"] = tls(spec.tls)
         if isinstance(spec, HttpCheck) and spec.secret_headers:
             update["secret_headers"] = {k: secret(v) for k, v in spec.secret_headers.items()}
+        if isinstance(spec, OidcCheck) and spec.client is not None:
+            client = spec.client
+            update["client"] = client.model_copy(
+                update={"client_secret": secret(client.client_secret)}
+            )
         if isinstance(spec, XRoadGlobalconfCheck):
             update["verification_cert"] = path(spec.verification_cert)
             update["anchor"] = path(spec.anchor)

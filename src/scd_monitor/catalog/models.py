@@ -325,7 +325,90 @@ class XRoadGlobalconfCheck(_CheckBase):
     min_members: Annotated[int, Field(ge=0)] | None = None
 
 
-CheckSpec = HttpCheck | TlsCheck | XRoadHealthCheck | XRoadMetaserviceCheck | XRoadGlobalconfCheck
+OidcEndpoint = Literal["authorization", "token", "userinfo", "end_session"]
+OIDC_ENDPOINTS: tuple[OidcEndpoint, ...] = ("authorization", "token", "userinfo", "end_session")
+
+
+class OidcClient(StrictModel):
+    """A monitoring client the provider issued for the monitor: used only for a
+    ``client_credentials`` token request (never a user's login, never personal data)."""
+
+    client_id: Annotated[str, Field(min_length=1, max_length=256)]
+    client_secret: SecretRef
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    scope: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    """``scope`` of the token request (none by default: the client's default scopes)."""
+    audience: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    """The ``aud`` the token must carry (default: ``client_id``)."""
+
+
+class OidcExpectations(StrictModel):
+    """Values the discovery document must list (each list: all of them, in any order)."""
+
+    scopes_supported: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    acr_values_supported: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    code_challenge_methods_supported: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["S256"]
+    )
+    grant_types_supported: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    response_types_supported: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list
+    )
+
+    def required(self) -> dict[str, list[str]]:
+        """Field name → the values it must list (empty lists left out)."""
+        return {name: list(values) for name, values in self.model_dump().items() if values}
+
+
+class OidcCheck(_CheckBase):
+    """An OpenID Connect provider seen as a relying party sees it, in one probe.
+
+    Steps: the discovery document (``issuer`` equal to the configured one, the fields of
+    OIDC Discovery 1.0 §3, the expectations), the JWKS (every key parses, a signing key for
+    each advertised algorithm, ``x5c`` certificates not expired), the endpoints answering
+    as a live server does to a request without credentials, and, with a ``client``, a
+    ``client_credentials`` token whose signature, ``iss``, ``aud`` and ``exp`` are
+    verified against the JWKS (:mod:`scd_monitor.probes.oidc`).
+    """
+
+    kind: Literal["oidc"]
+    issuer: HttpUrlText
+    """Exactly as the provider publishes it (compared character for character)."""
+    client: OidcClient | None = None
+    expect: OidcExpectations = OidcExpectations()
+    endpoints: list[OidcEndpoint] = Field(default_factory=lambda: list(OIDC_ENDPOINTS))
+    """Which advertised endpoints are contacted without credentials (an endpoint the
+    document does not advertise is skipped, except ``authorization`` and ``token``)."""
+    signing_algs: Literal["advertised"] | list[Annotated[str, Field(min_length=1)]] = "advertised"
+    """The algorithms the JWKS must hold a signing key for: ``advertised`` (default) every
+    one of the document's ``id_token_signing_alg_values_supported``; or a list (e.g.
+    ``[RS256]``), each of which the document must advertise. Keycloak advertises every
+    algorithm it supports, not those it has keys for: give it the list."""
+    max_document_bytes: Annotated[int, Field(gt=0, le=16 * 1_048_576)] = 1_048_576
+    tls: TlsOptions = TlsOptions()
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.query or parts.fragment:
+            raise ValueError("an issuer has no query or fragment (OIDC Discovery 1.0 §2)")
+        return value
+
+    @property
+    def discovery_url(self) -> str:
+        """``{issuer}/.well-known/openid-configuration`` (OIDC Discovery 1.0 §4)."""
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+CheckSpec = (
+    HttpCheck
+    | TlsCheck
+    | XRoadHealthCheck
+    | XRoadMetaserviceCheck
+    | XRoadGlobalconfCheck
+    | OidcCheck
+)
 """Every check model (the members of :data:`Check`)."""
 
 Check = Annotated[CheckSpec, Field(discriminator="kind")]
@@ -336,6 +419,7 @@ CHECK_KINDS: tuple[str, ...] = (
     "xroad_health",
     "xroad_metaservice",
     "xroad_globalconf",
+    "oidc",
 )
 """The catalog's ``kind`` literals; the probe registry must have exactly these keys."""
 
@@ -544,6 +628,8 @@ class ResolvedCheck:
         spec = self.spec
         if isinstance(spec, HttpCheck | XRoadHealthCheck | XRoadGlobalconfCheck):
             return _bare_url(spec.url)
+        if isinstance(spec, OidcCheck):
+            return _bare_url(spec.issuer)
         if isinstance(spec, XRoadMetaserviceCheck):
             subject = spec.provider or spec.service or spec.instance or ""
             what = f"{spec.metaservice} {subject}".rstrip()
@@ -557,6 +643,8 @@ class ResolvedCheck:
         spec = self.spec
         if isinstance(spec, HttpCheck | XRoadHealthCheck | XRoadGlobalconfCheck):
             url = spec.url
+        elif isinstance(spec, OidcCheck):
+            url = spec.issuer
         elif isinstance(spec, XRoadMetaserviceCheck):
             url = spec.security_server.url
         else:

@@ -1,8 +1,8 @@
 """The command line: parse, call, print. No logic of its own.
 
 ``scd-monitor run | validate | check | sla [freeze | recompute | frozen] | export | states |
-directory | incidents | deliveries | db``; exit codes: 0 fine, 1 a check failed (``check``),
-2 bad configuration, usage or database. Each command group is one module with
+directory | oidc-keys | incidents | deliveries | db``; exit codes: 0 fine, 1 a check failed
+(``check``), 2 bad configuration, usage or database. Each command group is one module with
 ``add_parsers`` and ``COMMANDS`` (``sla``'s actions on frozen months are
 :mod:`scd_monitor.cli.months`, dispatched from :mod:`scd_monitor.cli.sla`).
 """
@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from scd_monitor import __version__
-from scd_monitor.cli import daemon, db, directory, incidents, sla
+from scd_monitor.cli import daemon, db, directory, incidents, oidc, sla
 from scd_monitor.cli.output import EXIT_CONFIG, error
 from scd_monitor.config.settings import Settings, load_settings
 from scd_monitor.errors import ConfigError, StoreError
 from scd_monitor.logs import configure_logging
 
 Handler = Callable[[Settings, argparse.Namespace], int]
-GROUPS = (daemon, sla, directory, incidents, db)
+GROUPS = (daemon, sla, directory, oidc, incidents, db)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -34,7 +34,7 @@ def add_parsers(
     directory.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite under ./data)")
 
 
-def _since(text: str, tz: Any, now: datetime, flag: str) -> datetime:
+def parse_since(text: str, tz: Any, now: datetime, flag: str) -> datetime:
     """An ISO-8601 instant (in ``tz`` without an offset) or a duration ago (``1h``, ``7d``)."""
     from scd_monitor.config.durations import parse_duration
 
@@ -61,8 +61,8 @@ def _directory(settings: Settings, args: argparse.Namespace) -> int:
         if args.changes:
             catalog = load_catalog(settings.catalog)
             now = datetime.now(UTC)
-            since = _since(args.since, catalog.tz, now, "--since") if args.since else None
-            until = _since(args.until, catalog.tz, now, "--until") if args.until else None
+            since = parse_since(args.since, catalog.tz, now, "--since") if args.since else None
+            until = parse_since(args.until, catalog.tz, now, "--until") if args.until else None
             events = DirectoryRepository(store).events(source=args.source, since=since, until=until)
         else:
             stored = DirectoryRepository(store).latest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from scd_monitor.net.tls import ContextCache
 from scd_monitor.probes.base import PHASES, ErrorKind, Outcome, Probe, ProbeResult
 from scd_monitor.probes.http import HttpProbe
+from scd_monitor.probes.oidc import OidcProbe
 from scd_monitor.probes.tls import TlsProbe
 from scd_monitor.probes.xroad_globalconf import XRoadGlobalconfProbe
 from scd_monitor.probes.xroad_health import XRoadHealthProbe
@@ -15,6 +16,7 @@ __all__ = [
     "ContextCache",
     "ErrorKind",
     "HttpProbe",
+    "OidcProbe",
     "Outcome",
     "Probe",
     "ProbeResult",
@@ -35,6 +37,7 @@ def build_probes() -> dict[str, Probe]:
     contexts = ContextCache()
     return {
         "http": HttpProbe(contexts=contexts),
+        "oidc": OidcProbe(contexts=contexts),
         "tls": TlsProbe(contexts=contexts),
         "xroad_health": XRoadHealthProbe(contexts=contexts),
         "xroad_metaservice": XRoadMetaserviceProbe(contexts=contexts),

@@ -125,7 +125,7 @@ class HttpProbe:
             outcome = await _Attempt(spec, self._contexts, check.timeout.total_seconds()).run()
         except Exception as exc:  # the probe's own failure, never the target's
             outcome = Outcome.failure(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
-        return _scrub(outcome, secrets)
+        return scrub_secrets(outcome, secrets)
 
 
 class _Failed(Exception):
@@ -426,7 +426,7 @@ def _secret_values(spec: HttpCheck) -> list[str]:
     return [value for value in values if value]
 
 
-def _scrub(outcome: Outcome, secrets: list[str]) -> Outcome:
+def scrub_secrets(outcome: Outcome, secrets: list[str]) -> Outcome:
     """Replace every secret value (and its escaped forms) in the message and details."""
     if not secrets:
         return outcome

@@ -66,6 +66,7 @@ from scd_monitor.web.metrics import (
     DaemonMetrics,
     DaemonStatus,
     DirectoryCollector,
+    OidcKeyCollector,
     SnapshotCollector,
     StateCollector,
 )
@@ -669,6 +670,7 @@ def build(
         )
     )
     metrics.add_collector(UsageCollector(daemon.usage.view))
+    metrics.add_collector(OidcKeyCollector(tracker.key_changes))
     daemon.incidents = build_runner(
         catalog.incidents,
         store,

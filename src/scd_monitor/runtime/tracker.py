@@ -52,6 +52,7 @@ from scd_monitor.sla.derive import (
 from scd_monitor.sla.latency import LatencyHistogram
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import Store
+from scd_monitor.store.oidckeys import KeyObservation, KeyState, OidcKeyRepository, observation_of
 from scd_monitor.store.rollups import LatencyBucket, LatencyRepository
 from scd_monitor.store.spans import SpanRepository, StoredSpan
 from scd_monitor.store.tables import probe_results
@@ -82,6 +83,12 @@ class StateTracker:
         self._store = store
         self._spans = SpanRepository(store)
         self._rollups = LatencyRepository(store)
+        self._oidc_keys = OidcKeyRepository(store)
+        self._key_states: dict[str, KeyState] | None = None
+        self._key_observations: list[KeyObservation] = []
+        self._key_changes: dict[tuple[str, str, bool], int] = {}
+        self._key_changes_view: Mapping[tuple[str, str, bool], int] = MappingProxyType({})
+        self._pending_key_changes: dict[tuple[str, str, bool], int] | None = None
         self._vantage = vantage
         self._clock = clock
         self._batch_limit = batch_limit
@@ -112,6 +119,10 @@ class StateTracker:
         """The last published states (immutable; safe to read from any thread)."""
         return self._current
 
+    def key_changes(self) -> Mapping[tuple[str, str, bool], int]:
+        """OIDC key events recorded since the start, by (check, change, early)."""
+        return self._key_changes_view
+
     def latest(self) -> Mapping[str, ProbeResult]:
         """The latest tracked result per check (empty unless ``keep_latest``; immutable)."""
         return self._latest_view
@@ -132,7 +143,14 @@ class StateTracker:
                 self._machines.clear()
                 self._last_rows.clear()
                 self._loaded = False
+                self._key_states = None
+                self._key_observations = []
+                self._pending_key_changes = None
                 raise
+            if self._pending_key_changes is not None:  # committed: count them
+                self._key_changes = self._pending_key_changes
+                self._key_changes_view = MappingProxyType(dict(self._key_changes))
+                self._pending_key_changes = None
             self.processed_total += n
             self._publish()
             return n
@@ -193,8 +211,35 @@ class StateTracker:
                     for (check_id, hour), (ok, under, hist) in latency.items()
                 ),
             )
+            self._record_keys(conn)
             self._spans.advance_cursor(conn, v, rows[-1][0], now)
         return len(rows)
+
+    def _record_keys(self, conn: Connection) -> None:
+        """Key rotations of OIDC providers seen in this round's results
+        (:mod:`scd_monitor.store.oidckeys`), in the round's transaction."""
+        observations, self._key_observations = self._key_observations, []
+        if not observations:
+            return
+        if self._key_states is None:
+            self._key_states = self._oidc_keys.states(conn, self._vantage)
+        events = self._oidc_keys.apply(conn, self._vantage, observations, self._key_states)
+        counts = dict(self._key_changes)
+        for event in events:
+            key = (event.check_id, event.change, event.early)
+            counts[key] = counts.get(key, 0) + 1
+            emit = log.warning if event.early else log.info
+            emit(
+                "oidc.key_changed",
+                check=event.check_id,
+                vantage=self._vantage,
+                change=event.change,
+                kid=event.kid,
+                early=event.early,
+                at=event.at.isoformat(),
+            )
+        # Counted once the transaction commits (in run_once), not before.
+        self._pending_key_changes = counts
 
     def _settled(
         self, conn: Connection, cursor: int | None, rows: list[tuple[int, ProbeResult]]
@@ -271,6 +316,10 @@ class StateTracker:
                 )
                 continue
             touched.add(result.check_id)
+            if result.kind == "oidc" and not self._replaying:
+                keys = observation_of(result.check_id, result.started_at, result.outcome.details)
+                if keys is not None:
+                    self._key_observations.append(keys)
             if self._keep_latest:
                 seen = self._latest.get(result.check_id)
                 if seen is None or seen.started_at <= result.started_at:

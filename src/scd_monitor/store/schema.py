@@ -103,9 +103,11 @@ READABLE_WITHOUT = frozenset(
         "scd_frozen_months",
         "scd_frozen_month_history",
         "scd_latency_daily",
+        "scd_oidc_keys",
+        "scd_oidc_key_events",
     }
 )
-"""Tables of later revisions (0003, 0004, 0005) that a database may lack and still be
+"""Tables of later revisions (0003 to 0006) that a database may lack and still be
 read as it is: their read paths find nothing there (:class:`~scd_monitor.store.usage.
 UsageRepository` reads no usage, :class:`~scd_monitor.store.months.FrozenMonthRepository`
 no frozen month), as in a database that never collected or froze any, or read what

@@ -29,6 +29,8 @@ compare the migrated database with this module.
     scd_xroad_usage_cursors per source and security server: where the next page starts
     scd_frozen_months       per closed month: its export's figures, frozen (canonical JSON)
     scd_frozen_month_history every earlier freeze of a month that was recomputed
+    scd_oidc_keys           per OIDC check and vantage: the key ids its JWKS last listed
+    scd_oidc_key_events     keys that appeared in or disappeared from an OIDC provider's JWKS
 """
 
 from __future__ import annotations
@@ -229,6 +231,46 @@ directory_events = Table(
     Index("ix_scd_directory_events_time", "at"),
     Index("ix_scd_directory_events_source", "source", "at"),
     comment="what changed in the X-Road directory, and when",
+)
+
+# -- OIDC providers' signing keys (checks of kind oidc) ------------------------------------
+
+oidc_keys = Table(
+    "scd_oidc_keys",
+    metadata,
+    Column("check_id", String(200), primary_key=True),
+    Column("vantage", String(63), primary_key=True),
+    Column("kids", JSON, nullable=False, comment="the key ids the JWKS listed, sorted"),
+    Column("seen_at", UTCDateTime, nullable=False, comment="the result they were seen in"),
+    Column("token_kid", String(255), nullable=True, comment="the key of the last token"),
+    Column(
+        "token_valid_until",
+        UTCDateTime,
+        nullable=True,
+        comment="until when that token (signed by token_kid) is valid",
+    ),
+    comment="per OIDC check and vantage: what its JWKS last listed (key events diff it)",
+)
+
+oidc_key_events = Table(
+    "scd_oidc_key_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, comment="start of the probe that saw it"),
+    Column("check_id", String(200), nullable=False),
+    Column("vantage", String(63), nullable=False),
+    Column("change", String(32), nullable=False, comment="appeared, disappeared"),
+    Column("kid", String(255), nullable=False),
+    Column(
+        "early",
+        Boolean,
+        nullable=False,
+        comment="disappeared while a token it signed may still be valid",
+    ),
+    Column("details", JSON, nullable=True, comment="kids before and after, the token's validity"),
+    Index("ix_scd_oidc_key_events_time", "at"),
+    Index("ix_scd_oidc_key_events_check", "check_id", "at"),
+    comment="keys that appeared in or disappeared from an OIDC provider's JWKS",
 )
 
 # -- incidents ---------------------------------------------------------------------------

@@ -129,6 +129,22 @@ _PROBE_FAMILIES = (
         "Failed probes since the daemon started, by error kind.",
         "counter",
     ),
+    (
+        "scd_oidc_failed_step",
+        "1 for the step at which the last probe of an oidc check failed "
+        "(discovery, jwks, authorization, token, userinfo, end_session, client_credentials).",
+        "gauge",
+    ),
+    (
+        "scd_oidc_jwks_keys",
+        "Keys in the JWKS of an oidc check's provider, as its last probe read it.",
+        "gauge",
+    ),
+    (
+        "scd_oidc_x5c_expiry_timestamp_seconds",
+        "Unix time at which the earliest x5c certificate of the provider's JWKS expires.",
+        "gauge",
+    ),
 )
 _NO_RESULT = (b"",) * (len(_PROBE_FAMILIES) - 1)
 
@@ -201,6 +217,18 @@ def _probe_blocks(entry: _ProbeEntry) -> tuple[bytes, ...]:
             f'scd_probe_failures_total{{{c},error_kind="{esc(kind)}",{k},{rest}}} {fmt(float(n))}\n'
             for kind, n in sorted(counters.failures_by_kind.items())
         )
+    step = jwks_keys = x5c = ""
+    if result.kind == "oidc":
+        details = o.details
+        failed = details.get("step")
+        if not o.ok and isinstance(failed, str):
+            step = f'scd_oidc_failed_step{{{c},{k},{rest},step="{esc(failed)}"}} 1.0\n'
+        keys = details.get("jwks_keys")
+        if isinstance(keys, int) and not isinstance(keys, bool):
+            jwks_keys = f"scd_oidc_jwks_keys{key}{fmt(float(keys))}\n"
+        x5c_at = _timestamp(details.get("x5c_not_after"))
+        if x5c_at is not None:
+            x5c = f"scd_oidc_x5c_expiry_timestamp_seconds{key}{fmt(x5c_at)}\n"
     return (
         entry.info,
         f"scd_probe_success{key}{'1.0' if o.ok else '0.0'}\n".encode(),
@@ -212,7 +240,21 @@ def _probe_blocks(entry: _ProbeEntry) -> tuple[bytes, ...]:
         error.encode(),
         runs.encode(),
         failures.encode(),
+        step.encode(),
+        jwks_keys.encode(),
+        x5c.encode(),
     )
+
+
+def _timestamp(value: object) -> float | None:
+    """Unix time of an ISO 8601 text with an offset (a probe's detail), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return instant.timestamp() if instant.tzinfo is not None else None
 
 
 class SnapshotCollector(PreRenderedCollector):
@@ -945,3 +987,32 @@ class ComponentCollector(Collector):
             if status.last_success_timestamp is not None:
                 last.add_metric([name], status.last_success_timestamp)
         yield from (up, restarts, last)
+
+
+class OidcKeyCollector(Collector):
+    """Key rotations of OIDC providers the state tracker recorded since the start
+    (:mod:`scd_monitor.store.oidckeys`): ``scd_oidc_key_changes_total``."""
+
+    def __init__(self, counts: Callable[[], Mapping[tuple[str, str, bool], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        changes = CounterMetricFamily(
+            "scd_oidc_key_changes",
+            "Keys that appeared in or disappeared from an OIDC provider's JWKS since the "
+            "daemon started; early = removed while a token it signed may still be valid.",
+            labels=["provider", "service", "check", "change", "early"],
+        )
+        for (ident, change, early), n in sorted(self._counts().items()):
+            provider, service, check = _split_id(ident)
+            changes.add_metric(
+                [provider, service, check, change, "true" if early else "false"], float(n)
+            )
+        yield changes
+
+
+def _split_id(ident: str) -> tuple[str, str, str]:
+    """``provider/service/check`` → its three parts (ids are slugs: no ``/`` inside)."""
+    provider, _, rest = ident.partition("/")
+    service, _, check = rest.partition("/")
+    return provider, service, check
