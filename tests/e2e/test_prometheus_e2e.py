@@ -248,6 +248,9 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
     sim.add_endpoint("prestador-a/portal/expired", tls="expired")
     sim.add_endpoint("prestador-b/portal/home", behaviour={"slow": "50ms"})
     sim.add_endpoint("prestador-c/interop/status", outage={"from": "3s", "to": "1h"})
+    # An OIDC provider in the detail service (the board's OIDC panels): its token endpoint
+    # failing (a failed step) and a key rotation during the run (a key event).
+    idp = sim.add_oidc_provider("prestador-a/carpeta/oidc", tls="valid")
     daemon_port, prometheus_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -255,9 +258,11 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
         "SCD_MONITOR_VANTAGE": VANTAGE,
         "SCD_MONITOR_STATE_INTERVAL": "1s",
         "SCD_MONITOR_SLA_INTERVAL": "2s",
+        idp.secret_env: idp.client_secret,
     }
     t0 = time.monotonic()
     async with sim:
+        idp.set_fault("token_500")
         catalog = sim.write_catalog(
             tmp_path / "catalog.yaml", interval="1s", timeout="600ms", xroad_interval="2s"
         )
@@ -289,7 +294,10 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{prometheus_port}", timeout=5
             ) as client:
+                loop = asyncio.get_running_loop()
+                rotation = loop.call_later(8.0, idp.rotate)  # after its first keys are seen
                 outcome = await wait_for_data(client, daemon, prom, t0)
+                rotation.cancel()
                 rules = (await client.get("/api/v1/rules")).json()["data"]["groups"]
                 alerts = await wait_for_alerts(client)
             async with httpx.AsyncClient(timeout=5) as plain:
@@ -319,7 +327,7 @@ async def test_every_board_query_and_rule_returns_data(tmp_path: Path) -> None:
         if not name.endswith("_created")
     }
     doc = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"`((?:scd|process)_[a-z_]+)`", doc))
+    documented = set(re.findall(r"`((?:scd|process)_[a-z0-9_]+)`", doc))
     undocumented = families - documented
     assert not undocumented, f"undocumented: {sorted(undocumented)}"
     scd_documented = {n for n in documented if n.startswith("scd_")}
