@@ -8,7 +8,12 @@ from scd_monitor.catalog.incident_kinds import Severity, SignalKind
 from scd_monitor.catalog.models import MonitorSelf, NetworkPath
 from scd_monitor.incidents.detect import default_severity, detect, unobservable
 from scd_monitor.incidents.model import MONITOR_PROVIDER
-from scd_monitor.incidents.observe import CheckObservation, DirectoryObservation, Observations
+from scd_monitor.incidents.observe import (
+    CheckObservation,
+    DirectoryObservation,
+    KeyRemoval,
+    Observations,
+)
 from scd_monitor.sla.model import State
 from scd_monitor.xroad.directory import DirectoryEvent
 from tests.incidents.conftest import T0, check, config, outage, service
@@ -81,6 +86,39 @@ def test_certificates_expiring_and_expired() -> None:
         ("cert_expired", "cert:prestador-a/autenticacion/tls2"),
         ("cert_expiring", "cert:prestador-a/autenticacion/cert"),
     ]
+
+
+def test_an_early_key_removal_is_a_signal_while_it_is_recent() -> None:
+    oidc = check("oidc")
+    removal = KeyRemoval(
+        "prestador-a/autenticacion/oidc",
+        "k1",
+        T0 - timedelta(minutes=10),
+        T0 + timedelta(minutes=2),
+    )
+    other = KeyRemoval("otro/servicio/oidc", "k9", T0 - timedelta(minutes=1))
+    old = KeyRemoval("prestador-a/autenticacion/oidc", "k0", T0 - timedelta(hours=2))
+    obs = Observations(
+        at=T0,
+        vantage="v",
+        services=(service(State.UP, [oidc]),),
+        oidc_key_removals=(removal, other, old),
+    )
+    found = detect(obs, config())
+    assert kinds(found) == [("oidc_key_removed", "oidc_key:prestador-a/autenticacion/oidc:k1")]
+    (signal,) = found[KEY]
+    assert signal.severity is Severity.HIGH
+    assert "k1" in signal.summary and "seguía vigente hasta" in signal.summary
+    assert signal.details["token_valid_until"] == "2026-11-02T10:02:00Z" or signal.details[
+        "token_valid_until"
+    ].startswith((T0 + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M"))
+    later = Observations(
+        at=T0 + timedelta(hours=1),
+        vantage="v",
+        services=(service(State.UP, [oidc]),),
+        oidc_key_removals=(removal,),
+    )
+    assert KEY not in detect(later, config())  # older than the rule's `lasts` (1 h)
 
 
 def test_canaries_down_are_a_monitor_fault_and_silence_outages() -> None:

@@ -14,6 +14,7 @@ import structlog
 from scd_monitor.catalog import parse_catalog
 from scd_monitor.clock import FixedClock
 from scd_monitor.probes.base import ErrorKind, Outcome, ProbeResult
+from scd_monitor.runtime.daemon import key_removals
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import ResultRepository, Store
 from scd_monitor.store.oidckeys import OidcKeyRepository, observation_of
@@ -108,6 +109,21 @@ def test_a_signing_key_removed_while_its_token_is_valid_is_early(store: Store) -
     assert gone[0].details["token_valid_until"] == (T0 + timedelta(minutes=5)).isoformat()
     warned = [e for e in logs if e["event"] == "oidc.key_changed" and e["early"]]
     assert warned and warned[0]["log_level"] == "warning"
+
+
+def test_early_removals_reach_incident_detection(store: Store) -> None:
+    tracker = track(store, [result(0, "k1", token_kid="k1"), result(1, "k2")])
+    (event,) = tracker.early_key_removals()
+    (removal,) = key_removals([event])
+    assert (removal.check_id, removal.kid) == (CHECK, "k1")
+    assert removal.at == T0 + timedelta(minutes=1)
+    assert removal.token_valid_until == T0 + timedelta(minutes=5)
+    # A new tracker (a restart) finds the recent early removal in the store.
+    again = StateTracker(store, vantage="v1", clock=FixedClock(T0 + timedelta(hours=1)))
+    again.set_catalog(CATALOG)
+    ResultRepository(store).write([result(2, "k2")])
+    again.run_until_idle()
+    assert [(e.kid, e.early) for e in again.early_key_removals()] == [("k1", True)]
 
 
 def test_events_survive_a_restart_without_repeating(store: Store) -> None:

@@ -60,6 +60,9 @@ class SignalKind(enum.StrEnum):
     or not refreshed."""
     MONITOR_FAULT = "monitor_fault"
     """The monitor itself is at fault (canaries down, mass failure): operations only."""
+    OIDC_KEY_REMOVED = "oidc_key_removed"
+    """An OIDC provider removed a signing key from its JWKS while a token it signed (the
+    monitor's last one) was still valid: relying parties holding such tokens fail."""
 
     @property
     def priority(self) -> int:
@@ -77,8 +80,9 @@ class SignalKind(enum.StrEnum):
 
 
 _KIND_PRIORITY = {
-    SignalKind.OUTAGE: 7,
-    SignalKind.CERT_EXPIRED: 6,
+    SignalKind.OUTAGE: 8,
+    SignalKind.CERT_EXPIRED: 7,
+    SignalKind.OIDC_KEY_REMOVED: 6,
     SignalKind.DIRECTORY_ANOMALY: 5,
     SignalKind.DEGRADATION: 4,
     SignalKind.SLA_AT_RISK: 3,

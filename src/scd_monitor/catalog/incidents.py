@@ -130,6 +130,14 @@ class CertificateRule(_Rule):
     expired_severity: Severity | None = None
 
 
+class OidcKeyRule(_Rule):
+    """OIDC checks: a signing key removed from the provider's JWKS while a token it signed
+    was still valid (an ``early`` key event, :mod:`scd_monitor.store.oidckeys`). The
+    signal lasts ``lasts`` after the removal; the incident then resolves as usual."""
+
+    lasts: Duration = timedelta(hours=1)
+
+
 class DirectoryRule(_Rule):
     """X-Road directory anomalies of a source, on its platform service.
 
@@ -157,6 +165,7 @@ class Rules(StrictModel):
     certificate: CertificateRule = CertificateRule()
     directory: DirectoryRule = DirectoryRule()
     monitor: MonitorRule = MonitorRule()
+    oidc_keys: OidcKeyRule = OidcKeyRule()
 
     def merged(self, override: Rules) -> Rules:
         """These rules with the keys ``override`` names (and only those) replaced."""

@@ -13,6 +13,9 @@ Rules (each configurable per service through :meth:`IncidentsConfig.policy`):
 - **directory** (X-Road sources, on their platform service): members, subsystems or
   services that disappeared in the last ``vanished_for`` and did not come back; the
   global configuration expired or expiring; no successful read for ``stale_after``.
+- **oidc_keys** (``oidc`` checks): a signing key removed from the provider's JWKS while a
+  token it signed was still valid (``oidc_key_removed``), for ``lasts`` after the removal,
+  one key per check and key id.
 - **monitor**: a canary down, or a mass failure (as the SLA defines it) → one
   ``monitor_fault`` signal on ``scd-monitor/monitor``; while it lasts, outages and
   degradations are not signalled (that time is UNKNOWN, never charged to a provider).
@@ -40,6 +43,7 @@ from scd_monitor.incidents.model import MONITOR_PROVIDER, MONITOR_SERVICE, Signa
 from scd_monitor.incidents.observe import (
     CheckObservation,
     DirectoryObservation,
+    KeyRemoval,
     Observations,
     ServiceObservation,
 )
@@ -68,6 +72,7 @@ def default_severity(kind: SignalKind, service_type: str, trigger: str = "") -> 
     sla_at_risk             high below the target, medium for a burn rate alone
     cert_expiring           medium
     cert_expired            high
+    oidc_key_removed        high
     directory_anomaly       critical when the global configuration expired, high
                             otherwise
     monitor_fault           high (operations only)
@@ -108,6 +113,7 @@ def detect(
             signals += degradation_signals(service, rules)
         signals += sla_signals(service, rules)
         signals += certificate_signals(service, rules, obs.at, tz)
+        signals += oidc_key_signals(service, obs.oidc_key_removals, rules, obs.at, tz)
         if signals:
             out[(service.provider, service.service)].extend(signals)
     events = obs.directory_events or ()
@@ -328,6 +334,53 @@ def certificate_signals(
                 summary=summary,
                 checks=(check.check_id,),
                 details={"not_after": iso_utc(expiry), "check": check.check_id},
+            )
+        )
+    return out
+
+
+def oidc_key_signals(
+    service: ServiceObservation,
+    removals: Sequence[KeyRemoval],
+    rules: Rules,
+    now: datetime,
+    tz: ZoneInfo = _BOGOTA,
+) -> list[Signal]:
+    """A signal per signing key of the service's ``oidc`` checks removed early, while it
+    is at most ``rules.oidc_keys.lasts`` old."""
+    rule = rules.oidc_keys
+    if not rule.enabled or not removals:
+        return []
+    checks = {c.check_id: c for c in service.checks}
+    out: list[Signal] = []
+    for removal in removals:
+        check = checks.get(removal.check_id)
+        if check is None or not timedelta(0) <= now - removal.at <= rule.lasts:
+            continue
+        kind = SignalKind.OIDC_KEY_REMOVED
+        until = removal.token_valid_until
+        valid = ", mientras un token firmado con ella seguía vigente"
+        if until is not None:
+            valid += f" hasta el {l10n.local_instant(until, tz)}"
+        out.append(
+            Signal(
+                provider=service.provider,
+                service=service.service,
+                kind=kind,
+                key=f"oidc_key:{removal.check_id}:{removal.kid}",
+                severity=_sev(rule.severity, kind, service.service_type),
+                summary=(
+                    f"El proveedor OIDC de la verificación {check.check} retiró de su JWKS la "
+                    f"llave {removal.kid} el {l10n.local_instant(removal.at, tz)}{valid}: "
+                    "las partes confiantes que tengan esos tokens no pueden verificarlos."
+                ),
+                checks=(removal.check_id,),
+                details={
+                    "check": removal.check_id,
+                    "kid": removal.kid,
+                    "removed_at": iso_utc(removal.at),
+                    **({"token_valid_until": iso_utc(until)} if until else {}),
+                },
             )
         )
     return out

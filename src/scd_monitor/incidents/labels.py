@@ -38,6 +38,7 @@ KIND_LABELS: dict[SignalKind, str] = {
     SignalKind.CERT_EXPIRED: "Certificado vencido",
     SignalKind.DIRECTORY_ANOMALY: "Anomalía del directorio de X-Road",
     SignalKind.MONITOR_FAULT: "Falla del sistema de monitoreo",
+    SignalKind.OIDC_KEY_REMOVED: "Llave de firma OIDC retirada antes de tiempo",
 }
 
 KIND_PHRASES: dict[SignalKind, str] = {
@@ -48,6 +49,7 @@ KIND_PHRASES: dict[SignalKind, str] = {
     SignalKind.CERT_EXPIRED: "certificado vencido en el {servicio}",
     SignalKind.DIRECTORY_ANOMALY: "anomalía del directorio de X-Road en el {servicio}",
     SignalKind.MONITOR_FAULT: "falla del sistema de monitoreo",
+    SignalKind.OIDC_KEY_REMOVED: "llave de firma OIDC retirada antes de tiempo en el {servicio}",
 }
 """What an incident is about, in a sentence: ``{servicio}`` is :func:`named` ("servicio",
 name) (``caída del servicio Carpeta Ciudadana``; ``caída del Servicio de carpeta``)."""

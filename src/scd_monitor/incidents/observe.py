@@ -123,6 +123,18 @@ class Observations:
     reads them from the store."""
     monitor: MonitorSelf = field(default_factory=MonitorSelf)
     """How the monitor tells its own faults (catalog ``monitor``)."""
+    oidc_key_removals: tuple[KeyRemoval, ...] = ()
+    """OIDC signing keys removed while a token they signed was valid (recent ones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRemoval:
+    """An ``early`` key event of an ``oidc`` check (:mod:`scd_monitor.store.oidckeys`)."""
+
+    check_id: str
+    kid: str
+    at: datetime
+    token_valid_until: datetime | None = None
 
 
 def observe(
@@ -135,6 +147,7 @@ def observe(
     sla: SlaReport | None = None,
     directories: Mapping[str, _SourceStatus] | None = None,
     directory_events: Sequence[DirectoryEvent] | None = None,
+    key_removals: Sequence[KeyRemoval] = (),
 ) -> Observations:
     """The monitor's view now, from the daemon's objects (no I/O).
 
@@ -229,4 +242,5 @@ def observe(
         directories=tuple(sources),
         directory_events=tuple(directory_events) if directory_events is not None else None,
         monitor=catalog.monitor,
+        oidc_key_removals=tuple(key_removals),
     )

@@ -80,6 +80,11 @@ BY_SIGNAL_KIND: dict[SignalKind, str] = {
         "cambio en el directorio fue planeado; si no lo fue, revisar el registro del "
         "subsistema o del servicio y la distribución de la configuración global."
     ),
+    SignalKind.OIDC_KEY_REMOVED: (
+        "Volver a publicar la llave retirada en el JWKS hasta que venzan los tokens que "
+        "firmó; en adelante, rotar publicando primero la llave nueva, firmar con ella y "
+        "retirar la anterior solo cuando hayan vencido sus tokens."
+    ),
     SignalKind.MONITOR_FAULT: (
         "Verificar la conectividad y los recursos del punto de medición (red, DNS, servidor "
         "de seguridad propio); mientras dure la falla, las mediciones no se imputan a los "

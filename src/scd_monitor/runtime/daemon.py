@@ -24,7 +24,7 @@ import functools
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 import structlog
@@ -39,7 +39,7 @@ from scd_monitor.errors import ScdMonitorError, StoreError
 from scd_monitor.exports import ExportSource, MonthFreezeJob, MonthlyExportJob, store_usage
 from scd_monitor.exports.incidents import incidents_of
 from scd_monitor.incidents.metrics import IncidentCollector
-from scd_monitor.incidents.observe import Observations, observe
+from scd_monitor.incidents.observe import KeyRemoval, Observations, observe
 from scd_monitor.incidents.runner import IncidentRunner, build_runner
 from scd_monitor.incidents.service import names_from_catalog
 from scd_monitor.probes import build_probes
@@ -57,6 +57,7 @@ from scd_monitor.runtime.slaworker import MonthToDate
 from scd_monitor.runtime.tracker import StateTracker
 from scd_monitor.store import CheckRepository, ResultRepository, ResultWriter, Store
 from scd_monitor.store.months import FrozenMonthRepository
+from scd_monitor.store.oidckeys import KeyEvent
 from scd_monitor.store.spool import Journal
 from scd_monitor.store.usage import UsageRepository
 from scd_monitor.web import Readiness, WebEndpoints, web_server
@@ -224,6 +225,7 @@ class Daemon:
             latest=self.vantage_latest(),
             sla=self.sla_report,
             directories=self.watcher.statuses(),
+            key_removals=key_removals(self.tracker.early_key_removals()),
         )
 
     # -- the catalog in force ----------------------------------------------------------
@@ -540,6 +542,19 @@ class Daemon:
                 written=self.writer.stats().written_total,
             )
         return 0
+
+
+def key_removals(events: Sequence[KeyEvent]) -> list[KeyRemoval]:
+    """Early key removals as incident detection sees them."""
+    out = []
+    for e in events:
+        until = e.details.get("token_valid_until")
+        try:
+            valid = datetime.fromisoformat(until) if isinstance(until, str) else None
+        except ValueError:
+            valid = None
+        out.append(KeyRemoval(e.check_id, e.kid, e.at, valid))
+    return out
 
 
 def build(

@@ -52,7 +52,13 @@ from scd_monitor.sla.derive import (
 from scd_monitor.sla.latency import LatencyHistogram
 from scd_monitor.sla.model import Span, State
 from scd_monitor.store import Store
-from scd_monitor.store.oidckeys import KeyObservation, KeyState, OidcKeyRepository, observation_of
+from scd_monitor.store.oidckeys import (
+    KeyEvent,
+    KeyObservation,
+    KeyState,
+    OidcKeyRepository,
+    observation_of,
+)
 from scd_monitor.store.rollups import LatencyBucket, LatencyRepository
 from scd_monitor.store.spans import SpanRepository, StoredSpan
 from scd_monitor.store.tables import probe_results
@@ -61,6 +67,11 @@ log = structlog.get_logger("scd_monitor.runtime.tracker")
 
 _Rollup = tuple[int, int, LatencyHistogram]
 """Successful probes, those at or under the latency threshold, their histogram."""
+
+
+EARLY_KEPT = timedelta(days=1)
+"""How long an early key removal is kept in memory for incident detection (the incident
+rule's ``lasts`` is shorter; one day covers any sensible setting)."""
 
 
 def hour_of(instant: datetime) -> datetime:
@@ -89,6 +100,8 @@ class StateTracker:
         self._key_changes: dict[tuple[str, str, bool], int] = {}
         self._key_changes_view: Mapping[tuple[str, str, bool], int] = MappingProxyType({})
         self._pending_key_changes: dict[tuple[str, str, bool], int] | None = None
+        self._early: tuple[KeyEvent, ...] = ()
+        """Early key removals of the last :data:`EARLY_KEPT` (for incident detection)."""
         self._vantage = vantage
         self._clock = clock
         self._batch_limit = batch_limit
@@ -118,6 +131,11 @@ class StateTracker:
     def current(self) -> Mapping[str, CheckStatus]:
         """The last published states (immutable; safe to read from any thread)."""
         return self._current
+
+    def early_key_removals(self) -> tuple[KeyEvent, ...]:
+        """Signing keys removed while a token they signed was valid, recent ones
+        (:data:`EARLY_KEPT`); immutable, safe to read from any thread."""
+        return self._early
 
     def key_changes(self) -> Mapping[tuple[str, str, bool], int]:
         """OIDC key events recorded since the start, by (check, change, early)."""
@@ -223,7 +241,17 @@ class StateTracker:
             return
         if self._key_states is None:
             self._key_states = self._oidc_keys.states(conn, self._vantage)
+            since = self._clock.now() - EARLY_KEPT
+            self._early = tuple(
+                e
+                for e in self._oidc_keys.events_in(conn, since=since, vantage=self._vantage)
+                if e.early
+            )
         events = self._oidc_keys.apply(conn, self._vantage, observations, self._key_states)
+        if any(e.early for e in events):
+            cutoff = self._clock.now() - EARLY_KEPT
+            kept = [e for e in self._early if e.at >= cutoff]
+            self._early = (*kept, *(e for e in events if e.early))
         counts = dict(self._key_changes)
         for event in events:
             key = (event.check_id, event.change, event.early)

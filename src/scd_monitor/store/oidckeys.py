@@ -182,19 +182,13 @@ class OidcKeyRepository:
         if check is not None:
             query = query.where(t.c.check_id == check)
         with self._store.engine.connect() as conn:
-            return [
-                KeyEvent(
-                    id=r.id,
-                    at=r.at,
-                    check_id=r.check_id,
-                    vantage=r.vantage,
-                    change=r.change,
-                    kid=r.kid,
-                    early=bool(r.early),
-                    details=r.details or {},
-                )
-                for r in conn.execute(query)
-            ]
+            return [_event(r) for r in conn.execute(query)]
+
+    def events_in(self, conn: Connection, *, since: datetime, vantage: str) -> list[KeyEvent]:
+        """The vantage's key events since ``since``, in ``conn`` (the tracker's round)."""
+        t = oidc_key_events
+        query = select(t).where(t.c.at >= since, t.c.vantage == vantage).order_by(t.c.at, t.c.id)
+        return [_event(r) for r in conn.execute(query)]
 
     def current(self) -> dict[tuple[str, str], KeyState]:
         """Every (check, vantage)'s last known keys."""
@@ -208,6 +202,19 @@ class OidcKeyRepository:
 
     def forget_vantage(self, conn: Connection, vantage: str) -> None:
         conn.execute(delete(oidc_keys).where(oidc_keys.c.vantage == vantage))
+
+
+def _event(r: Any) -> KeyEvent:
+    return KeyEvent(
+        id=r.id,
+        at=r.at,
+        check_id=r.check_id,
+        vantage=r.vantage,
+        change=r.change,
+        kid=r.kid,
+        early=bool(r.early),
+        details=r.details or {},
+    )
 
 
 def _diff(vantage: str, obs: KeyObservation, before: KeyState) -> Sequence[KeyEvent]:

@@ -212,8 +212,8 @@ class LatencyRepository:
             if check_ids is not None and check_id not in check_ids:
                 continue
             try:
-                columns = zip(*loads(f"[{texts}]"), strict=True)
-                counts = [sum(column) for column in columns]
+                # Column sums, one C-level pass (the same order of errors as a loop).
+                counts = list(map(sum, zip(*loads(f"[{texts}]"), strict=True)))
                 if len(counts) != N_BUCKETS:
                     raise ValueError(f"expected {N_BUCKETS} bucket counts, got {len(counts)}")
             except (TypeError, ValueError) as exc:
