@@ -6,12 +6,14 @@ import inspect
 
 from scd_monitor.catalog.models import (
     CHECK_KINDS,
+    OidcCheck,
     XRoadGlobalconfCheck,
     XRoadHealthCheck,
     XRoadMetaserviceCheck,
 )
 from scd_monitor.probes import (
     HttpProbe,
+    OidcProbe,
     Outcome,
     Probe,
     TlsProbe,
@@ -36,6 +38,7 @@ def test_registry_values_implement_the_protocol() -> None:
     assert isinstance(probes["xroad_health"], XRoadHealthProbe)
     assert isinstance(probes["xroad_metaservice"], XRoadMetaserviceProbe)
     assert isinstance(probes["xroad_globalconf"], XRoadGlobalconfProbe)
+    assert isinstance(probes["oidc"], OidcProbe)
     for probe in probes.values():
         assert callable(probe)
         assert inspect.iscoroutinefunction(type(probe).__call__)
@@ -69,6 +72,9 @@ async def test_every_probe_answers_its_kind_with_an_outcome() -> None:
             XRoadGlobalconfCheck.model_validate(
                 {"id": "g", "kind": "xroad_globalconf", "url": url + "internalconf"}
             )
+        ),
+        "oidc": resolved(
+            OidcCheck.model_validate({"id": "o", "kind": "oidc", "issuer": url.rstrip("/")})
         ),
     }
     assert set(checks) == set(CHECK_KINDS)
