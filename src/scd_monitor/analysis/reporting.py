@@ -7,8 +7,10 @@ same facts always give the same figures.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import add, attrgetter
@@ -134,7 +136,21 @@ class SlaReporter:
         service: str | None = None,
         now: datetime | None = None,
     ) -> SlaReport:
-        """Figures per service and per provider over ``period`` as of ``now``."""
+        """Figures per service and per provider over ``period`` as of ``now``.
+
+        The cyclic garbage collector is paused meanwhile (:func:`_collector_paused`).
+        """
+        with _collector_paused():
+            return self._report(period, provider=provider, service=service, now=now)
+
+    def _report(
+        self,
+        period: Period,
+        *,
+        provider: str | None,
+        service: str | None,
+        now: datetime | None,
+    ) -> SlaReport:
         catalog = self._catalog
         tz = catalog.tz
         now = now or self._clock.now()
@@ -324,6 +340,27 @@ class SlaReporter:
                     "latency rollups unreadable", provider=key[0], service=key[1], error=str(exc)
                 )
         return stats
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused, then resumed if it was running.
+
+    A month of a large catalog allocates millions of objects that live until the
+    report is done (spans, timelines): the collector's passes over them find nothing to
+    free, and its full passes cost about a second at 10,000 checks (``bench/README.md``,
+    "SLA month report"). What the report allocates is freed by reference counting; the
+    rare cycle waits for the next pass after it. As in
+    :meth:`scd_monitor.runtime.catalogs.CatalogInForce._load`, this is process-wide: a
+    report running in a thread pauses the collector for the whole process meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def network_settle(checks: Iterable[ResolvedCheck]) -> timedelta:

@@ -16,9 +16,11 @@ ones). Time that no span covers is UNKNOWN.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from operator import attrgetter
 
 from scd_monitor.sla.model import Period, Span, State
 
@@ -46,6 +48,8 @@ Interval = tuple[datetime, datetime]
 """``[start, end)``."""
 
 _ZERO = timedelta(0)
+_START = attrgetter("start")
+_END = attrgetter("end")
 
 
 def to_utc(value: datetime) -> datetime:
@@ -170,9 +174,13 @@ def _normalized(spans: Sequence[Span]) -> bool:
     previous_end: datetime | None = None
     for span in spans:
         start, end = span.start, span.end
-        if start.tzinfo is not UTC or end.tzinfo is not UTC or not start < end:
+        # A start that is the previous end itself (touching spans built from one
+        # another) was checked as that end.
+        if start is not previous_end and (
+            start.tzinfo is not UTC or (previous_end is not None and start < previous_end)
+        ):
             return False
-        if previous_end is not None and start < previous_end:
+        if end.tzinfo is not UTC or not start < end:
             return False
         previous_end = end
     return True
@@ -180,16 +188,28 @@ def _normalized(spans: Sequence[Span]) -> bool:
 
 def clip_spans(spans: Iterable[Span], period: Period) -> list[Span]:
     """Normalized ``spans`` cut to ``period`` (spans outside it dropped)."""
-    lo, hi = to_utc(period.start), to_utc(period.end)
-    out: list[Span] = []
-    for span in normalize_spans(spans):
-        start, end = max(span.start, lo), min(span.end, hi)
-        if start < end:
-            out.append(
-                span
-                if (start, end) == (span.start, span.end)
-                else Span(start, end, span.state, span.reason)
-            )
+    return _clip_normalized(normalize_spans(spans), to_utc(period.start), to_utc(period.end))
+
+
+def _clip_normalized(spans: Sequence[Span], lo: datetime, hi: datetime) -> list[Span]:
+    """A normalized span list cut to ``[lo, hi)`` (both UTC): the spans that meet it,
+    the same objects except the first and last when they stick out, which are cut.
+
+    In a normalized list both the starts and the ends increase, so the spans that meet
+    ``[lo, hi)`` (end after ``lo``, start before ``hi``) are one slice, found by
+    bisection: a short period of a long list costs O(log n) plus its spans.
+    """
+    if not lo < hi:
+        return []
+    first = bisect_right(spans, lo, key=_END)
+    out = list(spans[first : bisect_left(spans, hi, lo=first, key=_START)])
+    if out:
+        head = out[0]
+        if head.start < lo or head.end > hi:
+            out[0] = Span(max(head.start, lo), min(head.end, hi), head.state, head.reason)
+        tail = out[-1]
+        if tail.end > hi:  # not the head (cut above): it starts after lo
+            out[-1] = Span(tail.start, hi, tail.state, tail.reason)
     return out
 
 
@@ -206,9 +226,12 @@ def fill_gaps(
     and its last ends at ``period.end`` (an empty period gives ``[]``).
     """
     lo, hi = to_utc(period.start), to_utc(period.end)
+    clipped = _clip_normalized(normalize_spans(spans), lo, hi)
+    if clipped and clipped[0].start == lo and clipped[-1].end == hi and _contiguous(clipped):
+        return clipped  # already covers the period: nothing to fill
     out: list[Span] = []
     cursor = lo
-    for span in clip_spans(spans, period):
+    for span in clipped:
         if span.start > cursor:
             out.append(Span(cursor, span.start, state, reason))
         out.append(span)
@@ -218,20 +241,34 @@ def fill_gaps(
     return out
 
 
+def _contiguous(spans: Sequence[Span]) -> bool:
+    """Whether each span of a normalized list starts where the previous one ends."""
+    return all(map(datetime.__eq__, map(_END, spans), map(_START, spans[1:])))
+
+
 def merge_adjacent(spans: Iterable[Span]) -> list[Span]:
     """Normalized spans with touching spans of equal state and reason joined."""
+    return _merge_normalized(normalize_spans(spans))
+
+
+def _merge_normalized(spans: Sequence[Span]) -> list[Span]:
+    """:func:`merge_adjacent` of a normalized list: each run of touching spans of equal
+    state and reason becomes one span (a run of one is that span itself)."""
     out: list[Span] = []
-    for span in normalize_spans(spans):
-        last = out[-1] if out else None
-        if (
-            last is not None
-            and last.end == span.start
-            and last.state == span.state
-            and last.reason == span.reason
-        ):
-            out[-1] = Span(last.start, span.end, last.state, last.reason)
-        else:
-            out.append(span)
+    count = len(spans)
+    i = 0
+    while i < count:
+        first = spans[i]
+        end = first.end
+        j = i + 1
+        while j < count:
+            span = spans[j]
+            if span.start != end or span.state != first.state or span.reason != first.reason:
+                break
+            end = span.end
+            j += 1
+        out.append(first if j == i + 1 else Span(first.start, end, first.state, first.reason))
+        i = j
     return out
 
 
@@ -241,12 +278,33 @@ def overlay(base: Iterable[Span], top: Iterable[Span]) -> list[Span]:
     Both must be normalized span lists (overlaps inside either one are refused).
     """
     upper = normalize_spans(top)
-    covered = [(s.start, s.end) for s in upper]
-    out: list[Span] = list(upper)
-    for span in normalize_spans(base):
-        for start, end in subtract([(span.start, span.end)], covered):
-            out.append(Span(start, end, span.state, span.reason))
-    return merge_adjacent(out)
+    lower = normalize_spans(base)
+    if not upper:
+        return _merge_normalized(lower)
+    # One pass over both sorted lists: each base span minus the union of the top spans
+    # (``holes``, sorted and disjoint) is cut into the pieces outside every hole.
+    holes = normalize((s.start, s.end) for s in upper)
+    pieces: list[Span] = []
+    j = 0
+    for span in lower:
+        cursor, end = span.start, span.end
+        while j < len(holes) and holes[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(holes) and holes[k][0] < end:
+            if holes[k][0] > cursor:
+                pieces.append(Span(cursor, holes[k][0], span.state, span.reason))
+            cursor = max(cursor, holes[k][1])
+            if cursor >= end:
+                break
+            k += 1
+        if cursor < end:
+            pieces.append(
+                span if cursor == span.start else Span(cursor, end, span.state, span.reason)
+            )
+    # No piece overlaps a top span, so the spans are distinct by start: sorting by start
+    # sorts them as normalize_spans would.
+    return _merge_normalized(sorted([*upper, *pieces], key=_START))
 
 
 def flatten(spans: Iterable[Span], *, state: State, joiner: str = " + ") -> list[Span]:
@@ -282,11 +340,25 @@ def flatten(spans: Iterable[Span], *, state: State, joiner: str = " + ") -> list
 def intervals_of(spans: Iterable[Span], *states: State) -> list[Interval]:
     """The normalized intervals where ``spans`` hold one of ``states``."""
     wanted = set(states)
+    if isinstance(spans, list | tuple) and _normalized(spans):
+        # Sorted and disjoint already: only touching intervals are left to join.
+        out: list[Interval] = []
+        for span in spans:
+            if span.state in wanted:
+                if out and out[-1][1] == span.start:
+                    out[-1] = (out[-1][0], span.end)
+                else:
+                    out.append((span.start, span.end))
+        return out
     return normalize((s.start, s.end) for s in spans if s.state in wanted)
 
 
 def duration_in(spans: Iterable[Span], *states: State) -> timedelta:
     """Total time in which ``spans`` hold one of ``states``."""
+    if isinstance(spans, list | tuple) and _normalized(spans):
+        # Disjoint spans: the measure of their union is the sum of their durations.
+        wanted = set(states)
+        return sum((s.end - s.start for s in spans if s.state in wanted), _ZERO)
     return total(intervals_of(spans, *states))
 
 
@@ -314,21 +386,19 @@ def segments(
                 changes.setdefault(span.end, set()).add(index)
     cursors = [0] * len(span_lists)
     covering: list[Span | None] = [None] * len(span_lists)
-
-    def advance(index: int, at: datetime) -> None:
-        spans = span_lists[index]
-        i = cursors[index]
-        while i < len(spans) and spans[i].end <= at:
-            i += 1
-        cursors[index] = i
-        covering[index] = spans[i] if i < len(spans) and spans[i].start <= at else None
-
-    for index in range(len(span_lists)):
-        advance(index, lo)
     start = lo
-    for cut in sorted(changes):
-        yield start, cut, tuple(covering)
-        for index in changes[cut]:
-            advance(index, cut)
-        start = cut
+    # At ``lo`` every list is placed; at each later cut, only those with a boundary there.
+    cuts: list[tuple[datetime, Iterable[int]]] = [(lo, range(len(span_lists)))]
+    cuts.extend(sorted(changes.items()))
+    for number, (cut, moved) in enumerate(cuts):
+        if number:
+            yield start, cut, tuple(covering)
+            start = cut
+        for index in moved:
+            spans = span_lists[index]
+            i = cursors[index]
+            while i < len(spans) and spans[i].end <= cut:
+                i += 1
+            cursors[index] = i
+            covering[index] = spans[i] if i < len(spans) and spans[i].start <= cut else None
     yield start, hi, tuple(covering)

@@ -58,13 +58,10 @@ from scd_monitor.catalog.models import QuorumRule, ServiceRule
 from scd_monitor.sla.intervals import (
     Interval,
     clip_spans,
-    fill_gaps,
     flatten,
-    merge_adjacent,
     normalize,
     normalize_spans,
     overlay,
-    segments,
     subtract,
     to_utc,
     union,
@@ -87,7 +84,14 @@ __all__ = [
 MONITOR_FAULT = "monitor_fault"
 """The reason of every UNKNOWN span caused by the monitor rather than the provider."""
 
+# ``State.DOWN`` is a lookup through the enum's class (~0.1 µs): the per-span and
+# per-check loops below compare with these instead.
+_UP, _DOWN, _DEGRADED = State.UP, State.DOWN, State.DEGRADED
+_MAINTENANCE, _UNKNOWN = State.MAINTENANCE, State.UNKNOWN
+
 _View = tuple[State, frozenset[str]]
+_Cell = tuple[State, str | None]
+"""What a check's span tells :func:`_vantage_view`: its state and reason."""
 _UNKNOWN_VIEW: _View = (State.UNKNOWN, frozenset())
 _FAULT_VIEW: _View = (State.UNKNOWN, frozenset({MONITOR_FAULT}))
 
@@ -173,35 +177,21 @@ def service_timeline(
     lists: list[list[Span]] = []
     for vantage in vantages:
         lists.extend(per_vantage[vantage].get(c, []) for c in check_ids)
-    for vantage in vantages:
-        faults = flatten(monitor_faults.get(vantage, ()), state=State.UNKNOWN)
-        lists.append(clip_spans(faults, span_period))
+    faults = [
+        clip_spans(flatten(monitor_faults.get(v, ()), state=State.UNKNOWN), span_period)
+        for v in vantages
+    ]
 
-    raw: list[Span] = []
-    effective: list[Span] = []
-    views: dict[str, list[Span]] = {v: [] for v in vantages}
-    width = len(check_ids)
-    fault_base = width * len(vantages)
-    span = _SpanMaker()
-    for start, end, covering in segments(span_period, lists):
-        raw_views: list[_View] = []
-        eff_views: list[_View] = []
-        for index, vantage in enumerate(vantages):
-            cells = covering[index * width : (index + 1) * width]
-            view = _vantage_view(check_ids, critical, cells, needed, missing)
-            raw_views.append(view)
-            eff = _FAULT_VIEW if covering[fault_base + index] is not None else view
-            eff_views.append(eff)
-            views[vantage].append(span(start, end, eff))
-        raw.append(span(start, end, _combine(raw_views, vantage_quorum)))
-        effective.append(span(start, end, _combine(eff_views, vantage_quorum)))
-
+    sweep = _Sweep(check_ids, critical, needed, missing, vantage_quorum)
+    raw, effective, views = sweep.run(span_period, lists, faults)
     windows = clip_spans(flatten(maintenance, state=State.MAINTENANCE), span_period)
+    # Each list covers the period exactly (one run per stretch of equal state and
+    # reason), and so does the effective one with the windows laid over it.
     return ServiceTimeline(
         period=span_period,
-        raw=fill_gaps(merge_adjacent(raw), span_period),
-        effective=fill_gaps(overlay(merge_adjacent(effective), windows), span_period),
-        vantages={v: fill_gaps(merge_adjacent(s), span_period) for v, s in views.items()},
+        raw=raw,
+        effective=overlay(effective, windows),
+        vantages=dict(zip(vantages, views, strict=True)),
     )
 
 
@@ -221,38 +211,43 @@ def _needed(rule: ServiceRule, n_critical: int, *, strict: bool) -> tuple[int | 
     return (1 if rule == "any" else n_critical), 0
 
 
-def _label(check_id: str, span: Span) -> str:
-    return f"{check_id}: {span.reason}" if span.reason else check_id
+def _label(check_id: str, reason: str | None) -> str:
+    return f"{check_id}: {reason}" if reason else check_id
 
 
 def _vantage_view(
     check_ids: Sequence[str],
     critical: Mapping[str, bool],
-    row: Sequence[Span | None],
+    row: Sequence[_Cell | None],
     needed: int | None,
     missing: int,
 ) -> _View:
+    """One vantage's view of the service (module docstring) from what each of its
+    checks says: ``row[i]`` is check ``check_ids[i]``'s state and reason, ``None`` when
+    it has no span there."""
     down: list[str] = []
     maintenance: list[str] = []
     degraded: list[str] = []
     unknown = missing
     known = 0
-    for check_id, span in zip(check_ids, row, strict=True):
-        if span is None or span.state is State.UNKNOWN:
+    for check_id, cell in zip(check_ids, row, strict=True):
+        if cell is None or cell[0] is _UNKNOWN:
             if critical[check_id]:
                 unknown += 1
             continue
         known += 1
-        state = span.state
+        state, reason = cell
+        if state is _UP:
+            continue  # counts as known, and for nothing else
         if critical[check_id]:
-            if state is State.DOWN:
-                down.append(_label(check_id, span))
-            elif state is State.MAINTENANCE:
-                maintenance.append(_label(check_id, span))
-            elif state is State.DEGRADED:
-                degraded.append(_label(check_id, span))
-        elif state in (State.DOWN, State.DEGRADED):
-            degraded.append(_label(check_id, span))
+            if state is _DOWN:
+                down.append(_label(check_id, reason))
+            elif state is _MAINTENANCE:
+                maintenance.append(_label(check_id, reason))
+            elif state is _DEGRADED:
+                degraded.append(_label(check_id, reason))
+        elif state in (_DOWN, _DEGRADED):
+            degraded.append(_label(check_id, reason))
     if known == 0:
         return _UNKNOWN_VIEW
     if needed is not None:
@@ -298,20 +293,170 @@ def _state_reason(view: _View) -> tuple[State, str | None]:
     return state, reason
 
 
-class _SpanMaker:
-    """A view's span, with each view's reason text built once (a month of one service
-    has hundreds of segments and a handful of distinct views)."""
+class _Sweep:
+    """The views of one service over a period, evaluated once per elementary segment.
 
-    __slots__ = ("_known",)
+    A vantage's view depends on each of its checks' spans only through their state and
+    reason (:func:`_vantage_view`), and not at all on UNKNOWN spans or gaps. So each
+    check's spans become *events*: at a span's start the check takes the span's
+    *code* (the number of its ``(state, reason)``), at its end code 0 (UNKNOWN); an
+    UNKNOWN span makes none. A vantage's monitor faults likewise: code 1 inside one.
+    Between two consecutive event instants nothing changes: those are the elementary
+    segments, and the tuple of every list's code decides the segment. It is evaluated
+    once per distinct tuple and looked up after (a month of one service has hundreds of
+    segments and a few dozen distinct tuples), into the *label* of each resulting
+    stream: the ``(state, reason)`` of its spans (:func:`_state_reason`), numbered.
+    The spans are built as runs: a span ends only where its label changes, so they come
+    out merged, as :func:`~scd_monitor.sla.intervals.merge_adjacent` would make them.
+    """
 
-    def __init__(self) -> None:
-        self._known: dict[_View, tuple[State, str | None]] = {}
+    __slots__ = (
+        "_cells",
+        "_check_ids",
+        "_codes",
+        "_critical",
+        "_label_ids",
+        "_labels",
+        "_missing",
+        "_needed",
+        "_quorum",
+        "_segments",
+        "_view_labels",
+        "_views",
+    )
 
-    def __call__(self, start: datetime, end: datetime, view: _View) -> Span:
-        known = self._known.get(view)
-        if known is None:
-            known = self._known[view] = _state_reason(view)
-        return Span(start, end, known[0], known[1])
+    def __init__(
+        self,
+        check_ids: Sequence[str],
+        critical: Mapping[str, bool],
+        needed: int | None,
+        missing: int,
+        vantage_quorum: int,
+    ) -> None:
+        self._check_ids = check_ids
+        self._critical = critical
+        self._needed = needed
+        self._missing = missing
+        self._quorum = vantage_quorum
+        self._codes: dict[_Cell, int] = {}
+        self._cells: list[_Cell | None] = [None]  # by code; code 0 is UNKNOWN
+        self._views: dict[tuple[int, ...], _View] = {}  # a vantage's checks' codes → its view
+        self._segments: dict[tuple[int, ...], tuple[int, ...]] = {}  # codes → stream labels
+        self._label_ids: dict[tuple[State, str | None], int] = {}
+        self._labels: list[tuple[State, str | None]] = []  # by label number
+        self._view_labels: dict[_View, int] = {}
+
+    def run(
+        self, period: Period, lists: Sequence[Sequence[Span]], faults: Sequence[Sequence[Span]]
+    ) -> tuple[list[Span], list[Span], list[list[Span]]]:
+        """The raw and effective (monitor faults applied, no windows) service spans and
+        each vantage's view (faults applied), each covering ``period`` (UTC) exactly.
+
+        ``lists`` holds the normalized span lists of every (vantage, check), vantage by
+        vantage, each vantage's checks in ``check_ids`` order, cut to ``period``;
+        ``faults`` each vantage's normalized monitor-fault spans, also cut to it.
+        """
+        lo, hi = period.start, period.end
+        n_vantages = len(faults)
+        if len(lists) != len(self._check_ids) * n_vantages:
+            raise ValueError("one span list per check and vantage expected")
+        # The streams: raw, effective, each vantage's view. Per stream its finished
+        # spans, and the start and label number of the run it is in.
+        outputs: list[list[Span]] = [[] for _ in range(n_vantages + 2)]
+        if not lo < hi:
+            return outputs[0], outputs[1], outputs[2:]
+
+        # ``(instant, list, code)``: from ``instant`` on, that list has that code. Each
+        # list's events are made in time order (at an instant where a span ends and the
+        # next begins, the end first), and the sort is stable.
+        events: list[tuple[datetime, int, int]] = []
+        for index, spans in enumerate(lists):
+            for span in spans:
+                if span.state is not _UNKNOWN:
+                    events.append((span.start, index, self._code(span.state, span.reason)))
+                    events.append((span.end, index, 0))
+        for vantage, spans in enumerate(faults, start=len(lists)):
+            for span in spans:
+                events.append((span.start, vantage, 1))
+                events.append((span.end, vantage, 0))
+        events.sort(key=itemgetter(0))
+
+        current = [0] * (len(lists) + n_vantages)
+        memo, labels = self._segments, self._labels
+        run_starts = [lo] * len(outputs)
+        run_labels: tuple[int, ...] = ()  # none before the first segment
+
+        def close(end: datetime, following: tuple[int, ...]) -> None:
+            """End at ``end`` the runs of the streams whose label changes to
+            ``following``'s (every stream's when it is empty): a span each, one span for
+            streams whose runs are alike (with one vantage raw, effective and the
+            vantage's view mostly are; spans are immutable)."""
+            made: Span | None = None
+            made_label = -1
+            for stream, before in enumerate(run_labels):
+                if following and following[stream] == before:
+                    continue
+                begun = run_starts[stream]
+                if made is None or made_label != before or made.start != begun:
+                    made, made_label = Span(begun, end, *labels[before]), before
+                outputs[stream].append(made)
+                run_starts[stream] = end
+
+        start = lo
+        for at, index, code in [*events, (hi, -1, 0)]:
+            if at > start:  # the segment [start, at): evaluated once its events are applied
+                key = tuple(current)
+                now = memo.get(key)
+                if now is None:
+                    now = memo[key] = self._evaluate(key, n_vantages)
+                if now != run_labels:
+                    close(start, now)
+                    run_labels = now
+                start = at
+            if index >= 0:
+                current[index] = code
+        close(hi, ())
+        return outputs[0], outputs[1], outputs[2:]
+
+    def _code(self, state: State, reason: str | None) -> int:
+        """The number of a check's ``(state, reason)``, from 1 on."""
+        cell = (state, reason)
+        code = self._codes.get(cell)
+        if code is None:
+            code = self._codes[cell] = len(self._cells)
+            self._cells.append(cell)
+        return code
+
+    def _evaluate(self, codes: tuple[int, ...], n_vantages: int) -> tuple[int, ...]:
+        """The label numbers of the streams (raw, effective, each vantage's view) where
+        the checks' codes are ``codes``, vantage by vantage, then the faults'."""
+        width = len(self._check_ids)
+        raw: list[_View] = []
+        eff: list[_View] = []
+        for vantage in range(n_vantages):
+            key = codes[vantage * width : (vantage + 1) * width]
+            view = self._views.get(key)
+            if view is None:
+                row = [self._cells[code] for code in key]
+                view = self._views[key] = _vantage_view(
+                    self._check_ids, self._critical, row, self._needed, self._missing
+                )
+            raw.append(view)
+            eff.append(_FAULT_VIEW if codes[n_vantages * width + vantage] else view)
+        streams = [_combine(raw, self._quorum), _combine(eff, self._quorum), *eff]
+        return tuple(self._label(view) for view in streams)
+
+    def _label(self, view: _View) -> int:
+        """The number of ``view``'s label (views of equal label share it)."""
+        number = self._view_labels.get(view)
+        if number is None:
+            label = _state_reason(view)
+            number = self._label_ids.get(label)
+            if number is None:
+                number = self._label_ids[label] = len(self._labels)
+                self._labels.append(label)
+            self._view_labels[view] = number
+        return number
 
 
 # --- monitor faults ---------------------------------------------------------------------
@@ -466,9 +611,10 @@ def mass_failure_spans(
 def _fresh_code(span: Span) -> int | None:
     """A check's contribution to :func:`mass_failure_spans`: ``None`` if UNKNOWN (not
     fresh), 1 if DOWN (fresh and failing), 0 otherwise (fresh)."""
-    if span.state is State.UNKNOWN:
+    state = span.state
+    if state is _UNKNOWN:
         return None
-    return 1 if span.state is State.DOWN else 0
+    return 1 if state is _DOWN else 0
 
 
 def vantage_blind(
@@ -541,9 +687,9 @@ def network_path_fault_spans(
 
         def code_of(span: Span, host: int = host) -> int | None:
             state = span.state
-            if state is State.UP or state is State.DEGRADED:
+            if state is _UP or state is _DEGRADED:
                 return 0
-            if state is State.DOWN:
+            if state is _DOWN:
                 return 2 + host if span.reason in kinds else 1
             return None
 
